@@ -1,0 +1,96 @@
+"""Checkpoints: `model.safetensors` (VAE under `vae.`, DiT under `dit.`) beside `config.json`.
+
+Weights load through safetensors only: a pickle is never opened. Unknown config keys are refused,
+and older configs are brought forward in one named function, `upgrade_config`.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from engine.dit import DiT, DiTConfig
+from engine.io import atomic_path, write_json_atomic
+from engine.vae import VAEConfig, VideoVAE
+
+FORMAT_VERSION = 1
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CHECKPOINT = REPO_ROOT / "assets" / "default"
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """How the model is meant to be sampled, and where it came from."""
+    name: str = "untitled"
+    fps: float = 12.0              # the frame rate clips are made at unless asked otherwise
+    min_fps: float = 4.0           # the fps-conditioning range seen in training
+    max_fps: float = 30.0
+    full_long_side: int = 256      # full render: pixels on the long side
+    draft_long_side: int = 128     # draft: the same request on a smaller grid
+    max_long_side: int = 384
+    max_frames: int = 97           # one sampler call; longer clips are made by extension
+    steps: int = 24
+    draft_steps: int = 8
+    guidance: float = 4.0
+    trained_on: str = ""           # hardware and wall time that produced the weights
+    notes: str = ""
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModelCard":
+        unknown = set(d) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown model card keys: {sorted(unknown)}")
+        return cls(**d)
+
+
+def upgrade_config(config: dict) -> dict:
+    """Bring an older config.json to FORMAT_VERSION (the only place old formats are handled)."""
+    version = config.get("format")
+    if version == FORMAT_VERSION:
+        return config
+    raise ValueError(f"checkpoint format {version!r} is not supported (this engine reads {FORMAT_VERSION})")
+
+
+def save(directory: str | Path, vae: VideoVAE, dit: DiT, card: ModelCard) -> Path:
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    tensors = {f"vae.{k}": v.detach().contiguous().cpu() for k, v in vae.state_dict().items()}
+    tensors.update({f"dit.{k}": v.detach().contiguous().cpu() for k, v in dit.state_dict().items()})
+    with atomic_path(directory / "model.safetensors") as tmp:
+        save_file(tensors, str(tmp))
+    config = {"format": FORMAT_VERSION, "vae": vae.cfg.to_dict(), "dit": dit.cfg.to_dict(),
+              "card": asdict(card)}
+    write_json_atomic(config, directory / "config.json")
+    return directory
+
+
+def read_config(directory: str | Path) -> tuple[VAEConfig, DiTConfig, ModelCard]:
+    path = Path(directory) / "config.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint config at {path}")
+    config = upgrade_config(json.loads(path.read_text()))
+    unknown = set(config) - {"format", "vae", "dit", "card"}
+    if unknown:
+        raise ValueError(f"unknown checkpoint config sections: {sorted(unknown)}")
+    return (VAEConfig.from_dict(config["vae"]), DiTConfig.from_dict(config["dit"]),
+            ModelCard.from_dict(config.get("card", {})))
+
+
+def load(directory: str | Path, device="cpu") -> tuple[VideoVAE, DiT, ModelCard]:
+    directory = Path(directory)
+    vae_cfg, dit_cfg, card = read_config(directory)
+    weights = directory / "model.safetensors"
+    if not weights.is_file():
+        raise FileNotFoundError(f"no weights at {weights} (only safetensors checkpoints are read)")
+    state = load_file(str(weights), device="cpu")
+    vae, dit = VideoVAE(vae_cfg), DiT(dit_cfg)
+    for prefix, module in (("vae.", vae), ("dit.", dit)):
+        part = {k[len(prefix):]: v.float() for k, v in state.items() if k.startswith(prefix)}
+        module.load_state_dict(part, strict=True)
+    stray = [k for k in state if not k.startswith(("vae.", "dit."))]
+    if stray:
+        raise ValueError(f"unexpected tensors in {weights}: {stray[:5]}")
+    return vae.to(device).eval(), dit.to(device).eval(), card

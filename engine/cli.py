@@ -1,0 +1,129 @@
+"""`python -m engine`: the engine's command line.
+
+    python -m engine generate --prompt TEXT [--seconds S | --frames N] [--fps F]
+        [--aspect 16:9 | --width W --height H] [--draft] [--seed N] [--steps N] [--guidance G]
+        --out OUT.mp4 [--json]
+    python -m engine image --prompt TEXT [--aspect A | --width W --height H] [--seed N] --out OUT.png
+    python -m engine info
+
+With --json, stdout carries exactly one JSON object (the result record, or {"error": ...});
+everything else goes to stderr.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+VIDEO_SUFFIXES = (".mp4",)
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--prompt", required=True, help="what the clip should show")
+    p.add_argument("--aspect", help="aspect ratio such as 16:9, 9:16, 1:1, 4:3, 3:4 (default 16:9)")
+    p.add_argument("--width", type=int, help="width in pixels (a multiple of the model's grid)")
+    p.add_argument("--height", type=int, help="height in pixels (a multiple of the model's grid)")
+    p.add_argument("--draft", action="store_true", help="a fast low-resolution draft")
+    p.add_argument("--seed", type=int, help="random seed (default: a fresh one, reported)")
+    p.add_argument("--steps", type=int, help="sampler steps (default from the model card)")
+    p.add_argument("--guidance", type=float, help="classifier-free guidance scale")
+    p.add_argument("--out", required=True, help="output file")
+    p.add_argument("--json", action="store_true", help="print one JSON record on stdout")
+    p.add_argument("--checkpoint", help="checkpoint folder (default: assets/default)")
+    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m engine", description="Tessera engine")
+    sub = parser.add_subparsers(dest="command", required=True)
+    g = sub.add_parser("generate", help="text to video")
+    _common(g)
+    length = g.add_mutually_exclusive_group()
+    length.add_argument("--seconds", type=float, help="duration in seconds (default 2)")
+    length.add_argument("--frames", type=int, help="exact frame count (1 + 4k)")
+    g.add_argument("--fps", type=float, help="frames per second (default: the model's)")
+    i = sub.add_parser("image", help="text to image")
+    _common(i)
+    info = sub.add_parser("info", help="describe the checkpoint")
+    info.add_argument("--checkpoint")
+    info.add_argument("--device", default="auto")
+    return parser
+
+
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _progress_printer(enabled: bool):
+    if not enabled:
+        return None
+
+    def show(p):
+        eta = p.elapsed_s / p.step * (p.total - p.step) if p.step else 0.0
+        end = "\n" if p.step == p.total else ""
+        print(f"\rsampling step {p.step}/{p.total}  {p.elapsed_s:5.1f}s  ~{eta:4.1f}s left",
+              end=end, file=sys.stderr, flush=True)
+    return show
+
+
+def _load_engine(args):
+    from engine.runtime import Engine
+    engine = Engine.load(args.checkpoint, device=args.device, random_if_missing=True)
+    if engine.directory is None:
+        _log(f"WARNING: {engine.label}")
+    return engine
+
+
+def _run(args) -> dict:
+    from engine import io
+    out = Path(args.out)
+    if args.command == "info":
+        from dataclasses import asdict
+        engine = _load_engine(args)
+        return {"checkpoint": engine.label, "card": asdict(engine.card),
+                "vae": engine.vae.cfg.to_dict(), "dit": engine.dit.cfg.to_dict(),
+                "grid_multiple": engine.grid_multiple()}
+    suffixes = VIDEO_SUFFIXES if args.command == "generate" else IMAGE_SUFFIXES
+    if out.suffix.lower() not in suffixes:
+        raise ValueError(f"--out {out} must end in {' or '.join(suffixes)}")
+    if not out.parent.exists():
+        raise ValueError(f"the folder of --out does not exist: {out.parent}")
+    engine = _load_engine(args)
+    show = _progress_printer(sys.stderr.isatty())
+    options = dict(aspect=args.aspect, width=args.width, height=args.height, draft=args.draft,
+                   seed=args.seed, steps=args.steps, guidance=args.guidance)
+    if args.command == "generate":
+        [result] = engine.generate(args.prompt, seconds=args.seconds, frames=args.frames,
+                                   fps=args.fps, progress=show, **options)
+        t = time.perf_counter()
+        io.write_video(result.frames, out, fps=result.request.fps)
+    else:
+        result = engine.image(args.prompt, progress=show, **options)
+        t = time.perf_counter()
+        io.write_image(result.frames[0], out)
+    result.timings["write_s"] = time.perf_counter() - t
+    return result.record(str(out))
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "info":
+        args.out = "."
+    try:
+        record = _run(args)
+    except (ValueError, FileNotFoundError, RuntimeError) as e:
+        if getattr(args, "json", False):
+            print(json.dumps({"error": str(e)}))
+        _log(f"error: {e}")
+        return 2
+    if getattr(args, "json", False) or args.command == "info":
+        print(json.dumps(record))
+    else:
+        _log(f"wrote {record['path']}  ({record['width']}x{record['height']}, {record['frames']} frames "
+             f"@ {record['fps']} fps, seed {record['seed']})  checkpoint: {record['checkpoint']}")
+        if record["unknown_words"]:
+            _log(f"words the model does not know: {', '.join(record['unknown_words'])}")
+    return 0

@@ -1,0 +1,261 @@
+"""The diffusion transformer: predicts the flow velocity of noisy spacetime patches.
+
+DiT (Peebles & Xie 2023) with adaLN-Zero blocks, self-attention over all spacetime tokens with
+3D rotary positions, cross-attention to the text encoder's token states (PixArt-alpha), and a flow
+time per latent frame, so frames that are known enter the model clean (t = 0) while the others
+are noisy. Conditioning (time, fps, pooled text) is computed once per latent frame and gathered
+to its tokens, so per-frame times cost almost nothing over one global time.
+
+Symbols: B batch, N tokens, F conditioning rows (latent frames), M text tokens, D width.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from engine.patches import PatchSize, grid_shape, patchify, positions, unpatchify
+
+
+@dataclass(frozen=True)
+class DiTConfig:
+    in_channels: int = 16        # latent channels of the VAE
+    patch_t: int = 1
+    patch_h: int = 2
+    patch_w: int = 2
+    dim: int = 384
+    depth: int = 12
+    heads: int = 6
+    mlp_ratio: float = 4.0
+    text_dim: int = 384          # all-MiniLM-L6-v2 hidden size
+    rope_theta: float = 10000.0
+    base_tokens: int = 256       # token count the time shift is relative to
+
+    @property
+    def patch(self) -> PatchSize:
+        return PatchSize(self.patch_t, self.patch_h, self.patch_w)
+
+    @property
+    def head_dim(self) -> int:
+        return self.dim // self.heads
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "DiTConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown DiT config keys: {sorted(unknown)}")
+        return cls(**d)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# One dict of sizes (DiT's DiT_models). tiny is for tests; small runs on a laptop CPU;
+# base and up are meant for GPUs.
+DIT_PRESETS: dict[str, dict] = {
+    "tiny": dict(dim=64, depth=2, heads=2),
+    "small": dict(dim=256, depth=8, heads=4),
+    "base": dict(dim=384, depth=12, heads=6),
+    "large": dict(dim=768, depth=24, heads=12),
+    "xl": dict(dim=1152, depth=28, heads=16),
+}
+
+
+def dit_config(preset: str, **overrides) -> DiTConfig:
+    if preset not in DIT_PRESETS:
+        raise ValueError(f"unknown DiT preset {preset!r}; choose from {sorted(DIT_PRESETS)}")
+    return DiTConfig(**{**DIT_PRESETS[preset], **overrides})
+
+
+def sinusoidal(x: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
+    """(...,) -> (..., dim) sinusoidal features (Vaswani et al.; DiT's TimestepEmbedder)."""
+    half = dim // 2
+    freqs = torch.exp(-math.log(max_period) * torch.arange(half, device=x.device) / half)
+    args = x.float()[..., None] * freqs  # (..., half)
+    return torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
+
+
+class ScalarEmbedder(nn.Module):
+    """A scalar (flow time x 1000, or fps) -> (..., D) through sinusoids and a small MLP."""
+
+    def __init__(self, dim: int, freq_dim: int = 256):
+        super().__init__()
+        self.freq_dim = freq_dim
+        self.mlp = nn.Sequential(nn.Linear(freq_dim, dim), nn.SiLU(), nn.Linear(dim, dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.mlp(sinusoidal(x, self.freq_dim).to(self.mlp[0].weight.dtype))
+
+
+def rope_split(head_dim: int) -> tuple[int, int, int]:
+    """How many channels of a head rotate with (t, y, x); each even."""
+    d_space = 2 * ((head_dim * 3 // 8) // 2)
+    d_time = head_dim - 2 * d_space
+    if d_time <= 0 or d_time % 2:
+        raise ValueError(f"head_dim {head_dim} cannot be split for 3D RoPE")
+    return d_time, d_space, d_space
+
+
+def rope_angles(pos: torch.Tensor, head_dim: int, theta: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """3D RoPE (Su et al. 2021, one band of frequencies per axis): pos (B, N, 3) -> cos, sin
+    (B, 1, N, head_dim/2)."""
+    parts = []
+    for axis, d in enumerate(rope_split(head_dim)):
+        freqs = theta ** (-torch.arange(0, d, 2, device=pos.device, dtype=torch.float32) / d)
+        parts.append(pos[..., axis:axis + 1].float() * freqs)  # (B, N, d/2)
+    angles = torch.cat(parts, dim=-1)[:, None]  # (B, 1, N, head_dim/2)
+    return angles.cos(), angles.sin()
+
+
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate channel pairs of x (B, H, N, hd)."""
+    x1, x2 = x.float().unflatten(-1, (-1, 2)).unbind(-1)  # (B, H, N, hd/2) each
+    out = torch.stack([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1).flatten(-2)
+    return out.to(x.dtype)
+
+
+def modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    return x * (1 + scale) + shift
+
+
+class SelfAttention(nn.Module):
+    def __init__(self, dim: int, heads: int):
+        super().__init__()
+        self.heads = heads
+        self.qkv = nn.Linear(dim, 3 * dim)
+        # QK-norm keeps attention logits bounded as training goes on (Dehghani et al. 2023).
+        self.q_norm = nn.RMSNorm(dim // heads)
+        self.k_norm = nn.RMSNorm(dim // heads)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x, cos, sin, mask):
+        B, N, D = x.shape
+        q, k, v = self.qkv(x).view(B, N, 3, self.heads, D // self.heads).permute(2, 0, 3, 1, 4)
+        q, k = apply_rope(self.q_norm(q), cos, sin), apply_rope(self.k_norm(k), cos, sin)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (B, H, N, hd)
+        return self.proj(out.transpose(1, 2).reshape(B, N, D))
+
+
+class CrossAttention(nn.Module):
+    def __init__(self, dim: int, text_dim: int, heads: int):
+        super().__init__()
+        self.heads = heads
+        self.q = nn.Linear(dim, dim)
+        self.kv = nn.Linear(text_dim, 2 * dim)
+        self.q_norm = nn.RMSNorm(dim // heads)
+        self.k_norm = nn.RMSNorm(dim // heads)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x, text, mask):
+        B, N, D = x.shape
+        M = text.shape[1]
+        q = self.q_norm(self.q(x).view(B, N, self.heads, -1).transpose(1, 2))   # (B, H, N, hd)
+        k, v = self.kv(text).view(B, M, 2, self.heads, -1).permute(2, 0, 3, 1, 4)
+        out = F.scaled_dot_product_attention(q, self.k_norm(k), v, attn_mask=mask)
+        return self.proj(out.transpose(1, 2).reshape(B, N, D))
+
+
+class DiTBlock(nn.Module):
+    """adaLN-Zero block: every residual branch is gated by a modulation that starts at zero,
+    so each block starts as the identity (DiT, section 3.2)."""
+
+    def __init__(self, cfg: DiTConfig):
+        super().__init__()
+        D = cfg.dim
+        self.norm1 = nn.LayerNorm(D, elementwise_affine=False, eps=1e-6)
+        self.attn = SelfAttention(D, cfg.heads)
+        self.norm_cross = nn.LayerNorm(D, eps=1e-6)
+        self.cross = CrossAttention(D, cfg.text_dim, cfg.heads)
+        self.norm2 = nn.LayerNorm(D, elementwise_affine=False, eps=1e-6)
+        hidden = int(D * cfg.mlp_ratio)
+        self.mlp = nn.Sequential(nn.Linear(D, hidden), nn.GELU(approximate="tanh"), nn.Linear(hidden, D))
+        self.ada = nn.Sequential(nn.SiLU(), nn.Linear(D, 6 * D))
+        nn.init.zeros_(self.ada[1].weight)
+        nn.init.zeros_(self.ada[1].bias)
+
+    def forward(self, x, cond_rows, token_row, cos, sin, self_mask, text, cross_mask):
+        mod = _gather_rows(self.ada(cond_rows), token_row)  # (B, N, 6D)
+        s1, sc1, g1, s2, sc2, g2 = mod.chunk(6, dim=-1)
+        x = x + g1 * self.attn(modulate(self.norm1(x), s1, sc1), cos, sin, self_mask)
+        x = x + self.cross(self.norm_cross(x), text, cross_mask)
+        x = x + g2 * self.mlp(modulate(self.norm2(x), s2, sc2))
+        return x
+
+
+def _gather_rows(rows: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """rows (B, F, E), index (B, N) -> (B, N, E)."""
+    return torch.gather(rows, 1, index[..., None].expand(-1, -1, rows.shape[-1]))
+
+
+class DiT(nn.Module):
+    def __init__(self, cfg: DiTConfig):
+        super().__init__()
+        self.cfg = cfg
+        D = cfg.dim
+        token_dim = cfg.in_channels * cfg.patch.volume
+        self.x_embed = nn.Linear(token_dim, D)
+        self.t_embed = ScalarEmbedder(D)
+        self.fps_embed = ScalarEmbedder(D)
+        self.text_pool = nn.Sequential(nn.Linear(cfg.text_dim, D), nn.SiLU(), nn.Linear(D, D))
+        self.blocks = nn.ModuleList(DiTBlock(cfg) for _ in range(cfg.depth))
+        self.final_norm = nn.LayerNorm(D, elementwise_affine=False, eps=1e-6)
+        self.final_ada = nn.Sequential(nn.SiLU(), nn.Linear(D, 2 * D))
+        self.final = nn.Linear(D, token_dim)
+        for m in (self.final_ada[1], self.final):
+            nn.init.zeros_(m.weight)
+            nn.init.zeros_(m.bias)
+
+    def forward_tokens(self, tokens, pos, row_t, row_fps, row_pooled, token_row, text, text_valid,
+                       token_segment=None, text_segment=None, valid=None):
+        """The general (packed) entry.
+
+        tokens (B, N, Din); pos (B, N, 3); row_t, row_fps (B, F); row_pooled (B, F, Dt);
+        token_row (B, N) long index of each token's conditioning row; text (B, M, Dt);
+        text_valid (B, M) bool; token_segment (B, N) / text_segment (B, M) long clip ids within
+        a packed row (None: one clip per row); valid (B, N) bool, False on padding.
+        Returns the velocity tokens (B, N, Din).
+        """
+        x = self.x_embed(tokens)                                             # (B, N, D)
+        cond_rows = (self.t_embed(row_t * 1000) + self.fps_embed(row_fps)
+                     + self.text_pool(row_pooled))                          # (B, F, D)
+        cos, sin = rope_angles(pos, self.cfg.head_dim, self.cfg.rope_theta)
+        if token_segment is None:
+            self_mask = None
+            cross_mask = text_valid[:, None, None, :]                        # (B, 1, 1, M)
+        else:
+            self_mask = token_segment[:, :, None] == token_segment[:, None, :]   # (B, N, N)
+            if valid is not None:
+                self_mask = self_mask & valid[:, None, :]
+                eye = torch.eye(x.shape[1], dtype=torch.bool, device=x.device)[None]
+                self_mask = self_mask | (eye & ~valid[:, :, None])
+            self_mask = self_mask[:, None]
+            cross_mask = (token_segment[:, :, None] == text_segment[:, None, :]) & text_valid[:, None, :]
+            cross_mask = cross_mask | ~cross_mask.any(-1, keepdim=True)  # padding: never all-masked
+            cross_mask = cross_mask[:, None]                                 # (B, 1, N, M)
+        text = text.to(x.dtype)
+        for block in self.blocks:
+            x = block(x, cond_rows, token_row, cos, sin, self_mask, text, cross_mask)
+        shift, scale = _gather_rows(self.final_ada(cond_rows), token_row).chunk(2, dim=-1)
+        return self.final(modulate(self.final_norm(x), shift, scale))      # (B, N, Din)
+
+    def forward(self, latent: torch.Tensor, t: torch.Tensor, text: torch.Tensor,
+                text_valid: torch.Tensor, pooled: torch.Tensor, fps: torch.Tensor) -> torch.Tensor:
+        """One clip per row: latent (B, C, T, h, w), t (B, T) flow time per latent frame,
+        text (B, M, Dt), text_valid (B, M) bool, pooled (B, Dt), fps (B,) -> velocity like latent."""
+        B, C, T, h, w = latent.shape
+        patch = self.cfg.patch
+        grid = grid_shape(latent.shape, patch)
+        Tp, hp, wp = grid
+        tokens = patchify(latent, patch)                                       # (B, N, Din)
+        pos = positions(grid, device=latent.device)[None].expand(B, -1, -1)    # (B, N, 3)
+        row_t = t.reshape(B, Tp, patch.t).amax(-1)                             # (B, Tp)
+        token_row = torch.arange(Tp, device=latent.device).repeat_interleave(hp * wp)
+        token_row = token_row[None].expand(B, -1)                              # (B, N)
+        out = self.forward_tokens(
+            tokens, pos, row_t, fps[:, None].expand(B, Tp), pooled[:, None].expand(B, Tp, -1),
+            token_row, text, text_valid)
+        return unpatchify(out, grid, C, patch)                                 # (B, C, T, h, w)

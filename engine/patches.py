@@ -1,0 +1,151 @@
+"""Spacetime patches: the latent video cut into the transformer's tokens (pure functions).
+
+A latent video (B, C, T, h, w) is cut into non-overlapping patches of pt x ph x pw latent cells;
+each patch is one token of C*pt*ph*pw features. The grid (T/pt, h/ph, w/pw) is what sets the size
+and duration of a generation, so one model serves every resolution, duration and aspect ratio
+(Sora report, "spacetime latent patches"). Clips of different sizes are packed into one sequence
+batch with a key mask, after NaViT's Patch n' Pack (Dehghani et al., 2023).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class PatchSize:
+    t: int = 1
+    h: int = 2
+    w: int = 2
+
+    @property
+    def volume(self) -> int:
+        return self.t * self.h * self.w
+
+
+def grid_shape(latent_shape: tuple[int, ...], patch: PatchSize) -> tuple[int, int, int]:
+    """(T, h, w) of a latent -> (Tp, hp, wp) token grid; refuses sizes the patch does not divide."""
+    T, h, w = latent_shape[-3:]
+    if T % patch.t or h % patch.h or w % patch.w:
+        raise ValueError(
+            f"latent grid (T={T}, h={h}, w={w}) is not divisible by patch size "
+            f"({patch.t}, {patch.h}, {patch.w})"
+        )
+    return T // patch.t, h // patch.h, w // patch.w
+
+
+def patchify(latent: torch.Tensor, patch: PatchSize) -> torch.Tensor:
+    """(B, C, T, h, w) -> (B, N, C*pt*ph*pw) with tokens in (t, y, x) raster order."""
+    B, C = latent.shape[:2]
+    Tp, hp, wp = grid_shape(latent.shape, patch)
+    x = latent.reshape(B, C, Tp, patch.t, hp, patch.h, wp, patch.w)
+    x = x.permute(0, 2, 4, 6, 1, 3, 5, 7)  # (B, Tp, hp, wp, C, pt, ph, pw)
+    return x.reshape(B, Tp * hp * wp, C * patch.volume)
+
+
+def unpatchify(tokens: torch.Tensor, grid: tuple[int, int, int], channels: int,
+               patch: PatchSize) -> torch.Tensor:
+    """(B, N, C*pt*ph*pw) -> (B, C, T, h, w); the exact inverse of patchify."""
+    B, N, D = tokens.shape
+    Tp, hp, wp = grid
+    if N != Tp * hp * wp or D != channels * patch.volume:
+        raise ValueError(f"tokens {tuple(tokens.shape)} do not match grid {grid} x "
+                         f"{channels} channels x patch {patch}")
+    x = tokens.reshape(B, Tp, hp, wp, channels, patch.t, patch.h, patch.w)
+    x = x.permute(0, 4, 1, 5, 2, 6, 3, 7)  # (B, C, Tp, pt, hp, ph, wp, pw)
+    return x.reshape(B, channels, Tp * patch.t, hp * patch.h, wp * patch.w)
+
+
+def positions(grid: tuple[int, int, int], device=None) -> torch.Tensor:
+    """Integer 3D coordinates (t, y, x) of each token in raster order: (N, 3) float."""
+    Tp, hp, wp = grid
+    t, y, x = torch.meshgrid(torch.arange(Tp, device=device), torch.arange(hp, device=device),
+                             torch.arange(wp, device=device), indexing="ij")
+    return torch.stack([t, y, x], dim=-1).reshape(-1, 3).float()  # (N, 3)
+
+
+def frame_values_to_tokens(values: torch.Tensor, grid: tuple[int, int, int],
+                           patch: PatchSize) -> torch.Tensor:
+    """Per-latent-frame values (B, T) -> per-token values (B, N), e.g. flow time per token.
+
+    With pt > 1 a token spans several latent frames; it takes the largest value among them
+    (a token is only as clean as its noisiest frame)."""
+    B, T = values.shape
+    Tp, hp, wp = grid
+    if T != Tp * patch.t:
+        raise ValueError(f"{T} frame values for a grid of {Tp} x {patch.t} latent frames")
+    per_t = values.reshape(B, Tp, patch.t).amax(dim=-1)  # (B, Tp)
+    return per_t[:, :, None].expand(B, Tp, hp * wp).reshape(B, Tp * hp * wp)
+
+
+@dataclass(frozen=True)
+class Packed:
+    """Several token sequences of different lengths packed into one padded batch."""
+    tokens: torch.Tensor      # (B, Nmax, D)
+    positions: torch.Tensor   # (B, Nmax, 3)
+    valid: torch.Tensor       # (B, Nmax) bool, False on padding
+    segment: torch.Tensor     # (B, Nmax) long: which clip of the row a token belongs to, -1 on padding
+    layout: tuple[tuple[tuple[int, int, int, int], ...], ...]  # per row: (clip index, start, length, ...)
+
+    def attention_mask(self) -> torch.Tensor:
+        """(B, 1, Nmax, Nmax) bool: a token attends only to tokens of its own clip.
+
+        Padding rows attend to themselves only, so softmax never sees an all-masked row."""
+        same = self.segment[:, :, None] == self.segment[:, None, :]  # (B, N, N)
+        same = same & self.valid[:, None, :]
+        eye = torch.eye(same.shape[-1], dtype=torch.bool, device=same.device)[None]
+        same = same | (eye & ~self.valid[:, :, None])
+        return same[:, None]
+
+
+def pack(sequences: list[torch.Tensor], grids: list[tuple[int, int, int]],
+         max_len: int) -> Packed:
+    """Greedy first-fit packing of token sequences (each (N_i, D)) into rows of max_len tokens.
+
+    Returns the padded batch; `unpack` restores the per-clip order."""
+    if len(sequences) != len(grids):
+        raise ValueError("one grid per sequence")
+    rows: list[list[int]] = []
+    fill: list[int] = []
+    for i, seq in enumerate(sequences):
+        n = seq.shape[0]
+        if n > max_len:
+            raise ValueError(f"sequence {i} has {n} tokens, more than max_len={max_len}")
+        for r, used in enumerate(fill):
+            if used + n <= max_len:
+                rows[r].append(i)
+                fill[r] += n
+                break
+        else:
+            rows.append([i])
+            fill.append(n)
+    D = sequences[0].shape[1]
+    device, dtype = sequences[0].device, sequences[0].dtype
+    B = len(rows)
+    tokens = torch.zeros(B, max_len, D, device=device, dtype=dtype)
+    pos = torch.zeros(B, max_len, 3, device=device)
+    valid = torch.zeros(B, max_len, dtype=torch.bool, device=device)
+    segment = torch.full((B, max_len), -1, dtype=torch.long, device=device)
+    layout = []
+    for r, members in enumerate(rows):
+        start, row_layout = 0, []
+        for seg, i in enumerate(members):
+            n = sequences[i].shape[0]
+            tokens[r, start:start + n] = sequences[i]
+            pos[r, start:start + n] = positions(grids[i], device=device)
+            valid[r, start:start + n] = True
+            segment[r, start:start + n] = seg
+            row_layout.append((i, start, n, seg))
+            start += n
+        layout.append(tuple(row_layout))
+    return Packed(tokens, pos, valid, segment, tuple(layout))
+
+
+def unpack(batch: torch.Tensor, packed: Packed) -> list[torch.Tensor]:
+    """(B, Nmax, D') -> the list of per-clip (N_i, D') in the original order."""
+    out: dict[int, torch.Tensor] = {}
+    for r, row_layout in enumerate(packed.layout):
+        for i, start, n, _ in row_layout:
+            out[i] = batch[r, start:start + n]
+    return [out[i] for i in range(len(out))]

@@ -1,0 +1,31 @@
+"""Named model recipes: architecture presets plus the model card a trained checkpoint ships with.
+
+`default` is the model shipped in assets/; `tiny` is for tests (runs in milliseconds).
+"""
+from __future__ import annotations
+
+import torch
+
+from engine.checkpoint import ModelCard
+from engine.dit import DiT, dit_config
+from engine.vae import VideoVAE, vae_config
+
+RECIPES: dict[str, dict] = {
+    "default": dict(vae="f8", dit="small", dit_overrides=dict(in_channels=16),
+                    card=dict(name="tessera-default")),
+    "tiny": dict(vae="tiny", dit="tiny", dit_overrides=dict(in_channels=4, patch_h=1, patch_w=1),
+                 card=dict(name="tessera-tiny", full_long_side=64, draft_long_side=32,
+                           max_long_side=128, steps=4, draft_steps=2, max_frames=33)),
+}
+
+
+def build(recipe: str, seed: int = 0) -> tuple[VideoVAE, DiT, ModelCard]:
+    """Freshly initialised modules for a recipe (weights drawn from `seed`)."""
+    if recipe not in RECIPES:
+        raise ValueError(f"unknown recipe {recipe!r}; choose from {sorted(RECIPES)}")
+    r = RECIPES[recipe]
+    with torch.random.fork_rng():  # leave the caller's global RNG untouched
+        torch.manual_seed(seed)
+        vae = VideoVAE(vae_config(r["vae"]))
+        dit = DiT(dit_config(r["dit"], **r["dit_overrides"]))
+    return vae, dit, ModelCard(**r["card"])

@@ -1,0 +1,276 @@
+"""The Engine: loads a checkpoint lazily and turns requests into pixels through the one sampler.
+
+Flow of a request: prompt -> upsampled caption (engine.world) -> text states (engine.text) ->
+plan (engine.operations) -> sample (engine.sampler) with the DiT as velocity -> decode (engine.vae).
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time
+import warnings
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+import torch
+
+from engine import checkpoint as ckpt
+from engine import operations, sizes
+from engine.checkpoint import ModelCard
+from engine.sampler import (ConditioningPlan, classifier_free_guidance, sample,
+                            shift_for_tokens)
+from engine.text import TextBatch, TextEncoder
+from engine.vae import num_latent_frames
+
+
+@dataclass(frozen=True)
+class Request:
+    """Everything that determines a result; saved with it so any clip can be made again."""
+    operation: str
+    prompt: str
+    width: int
+    height: int
+    num_frames: int
+    fps: float
+    seed: int
+    steps: int
+    guidance: float
+    draft: bool = False
+
+    @property
+    def seconds(self) -> float:
+        return self.num_frames / self.fps
+
+
+@dataclass(frozen=True)
+class Progress:
+    step: int
+    total: int
+    elapsed_s: float
+    preview: Optional[np.ndarray]  # (t, h, w, 3) uint8 low-resolution estimate of the result
+
+
+@dataclass
+class Result:
+    frames: np.ndarray             # (T, H, W, 3) uint8
+    request: Request
+    caption: str
+    unknown_words: tuple[str, ...]
+    checkpoint: str
+    timings: dict = field(default_factory=dict)
+
+    def record(self, path: Optional[str] = None) -> dict:
+        """The JSON record of a result (the CLI's --json output)."""
+        r = self.request
+        return {"path": path, "operation": r.operation, "seed": r.seed, "width": r.width,
+                "height": r.height, "frames": r.num_frames, "fps": r.fps,
+                "seconds": round(r.seconds, 4), "prompt": r.prompt, "caption": self.caption,
+                "unknown_words": list(self.unknown_words), "steps": r.steps,
+                "guidance": r.guidance, "draft": r.draft, "checkpoint": self.checkpoint,
+                "timings": {k: round(v, 4) for k, v in self.timings.items()}}
+
+
+def pick_device(device: str | None) -> torch.device:
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("--device cuda was asked for, but no CUDA device is available")
+    return dev
+
+
+def to_uint8(video: torch.Tensor) -> np.ndarray:
+    """(B, 3, T, H, W) in [-1, 1] -> (B, T, H, W, 3) uint8."""
+    x = ((video.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    return x.permute(0, 2, 3, 4, 1).cpu().numpy()
+
+
+class Engine:
+    """`Engine.load()` reads the shipped checkpoint's config; weights load on first use."""
+
+    def __init__(self, directory: Optional[Path], device: torch.device, *,
+                 modules: Optional[tuple] = None, label: Optional[str] = None):
+        self.directory = directory
+        self.device = device
+        # bf16 on CUDA; fp32 on the CPU, where bf16 runs about 60x slower.
+        self.dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+        self._lock = threading.Lock()
+        self._modules = None
+        if modules is not None:
+            vae, dit, card = modules
+            self._modules = (vae.to(device, self.dtype).eval(), dit.to(device, self.dtype).eval())
+            self.card = card
+        else:
+            _, _, self.card = ckpt.read_config(directory)
+        self.label = label or str(directory)
+        self.text = TextEncoder(device)
+
+    # -- construction ----------------------------------------------------------------------------
+    @classmethod
+    def load(cls, checkpoint: str | Path | None = None, device: str | None = "auto",
+             random_if_missing: bool = False) -> "Engine":
+        """The checkpoint at `checkpoint` (default: the shipped assets/default).
+
+        With random_if_missing, a missing *default* checkpoint gives an untrained model of the
+        default recipe, labelled as such in every result; an explicit path must exist."""
+        dev = pick_device(device)
+        directory = Path(checkpoint) if checkpoint else ckpt.DEFAULT_CHECKPOINT
+        if (directory / "config.json").is_file():
+            return cls(directory, dev)
+        if checkpoint is None and random_if_missing:
+            return cls.random("default", dev)
+        raise FileNotFoundError(f"no checkpoint at {directory} (expected config.json and "
+                                "model.safetensors; train one with `python -m engine.train`)")
+
+    @classmethod
+    def random(cls, recipe: str = "default", device: str | torch.device = "cpu",
+               seed: int = 0) -> "Engine":
+        from engine.recipes import build
+        label = f"random-init:{recipe} (UNTRAINED weights: no checkpoint in assets/default; output is noise)"
+        return cls(None, pick_device(str(device)), modules=build(recipe, seed), label=label)
+
+    @property
+    def modules(self):
+        with self._lock:
+            if self._modules is None:
+                vae, dit, _ = ckpt.load(self.directory, device="cpu")
+                self._modules = (vae.to(self.device, self.dtype), dit.to(self.device, self.dtype))
+        return self._modules
+
+    @property
+    def vae(self):
+        return self.modules[0]
+
+    @property
+    def dit(self):
+        return self.modules[1]
+
+    # -- the grid ----------------------------------------------------------------------------------
+    def grid_multiple(self) -> int:
+        vae_cfg = self.vae.cfg
+        dit_cfg = self.dit.cfg
+        return vae_cfg.spatial_factor * max(dit_cfg.patch_h, dit_cfg.patch_w)
+
+    def resolve(self, operation: str, prompt: str, *, seconds: float | None = None,
+                frames: int | None = None, fps: float | None = None, aspect: str | None = None,
+                width: int | None = None, height: int | None = None, draft: bool = False,
+                seed: int | None = None, steps: int | None = None,
+                guidance: float | None = None) -> Request:
+        """Fill defaults from the model card and check the request against the grid."""
+        card = self.card
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise ValueError("the prompt is empty: describe what the clip should show")
+        fps = float(fps if fps is not None else card.fps)
+        if not (card.min_fps <= fps <= card.max_fps):
+            raise ValueError(f"fps {fps} is outside what this model knows ({card.min_fps}-{card.max_fps})")
+        multiple = self.grid_multiple()
+        tf = self.vae.cfg.temporal_factor
+        if (width is None) != (height is None):
+            raise ValueError("give both --width and --height, or an --aspect")
+        if width is not None:
+            if aspect is not None:
+                raise ValueError("give either an aspect or a width and height, not both")
+            w, h = int(width), int(height)
+        else:
+            long_side = card.draft_long_side if draft else card.full_long_side
+            w, h = sizes.size_for_aspect(aspect or "16:9", long_side, multiple)
+        sizes.check_size(w, h, multiple, card.max_long_side)
+        if operation == "image":
+            num_frames = 1
+        elif frames is not None:
+            if seconds is not None:
+                raise ValueError("give either seconds or frames, not both")
+            num_frames = int(frames)
+        else:
+            num_frames = sizes.frames_for_seconds(2.0 if seconds is None else seconds, fps, tf)
+        sizes.check_frames(num_frames, tf, card.max_frames)
+        if seed is None:
+            seed = int.from_bytes(os.urandom(4), "little") & 0x7FFFFFFF
+        steps = int(steps if steps is not None else (card.draft_steps if draft else card.steps))
+        if steps < 1 or steps > 1000:
+            raise ValueError(f"steps must be between 1 and 1000, got {steps}")
+        guidance = float(guidance if guidance is not None else card.guidance)
+        if not (0.0 <= guidance <= 30.0):
+            raise ValueError(f"guidance must be between 0 and 30, got {guidance}")
+        return Request(operation, prompt.strip(), w, h, num_frames, fps, int(seed), steps,
+                       guidance, bool(draft))
+
+    def latent_shape(self, request: Request) -> tuple[int, int, int, int]:
+        cfg = self.vae.cfg
+        f = cfg.spatial_factor
+        t = num_latent_frames(request.num_frames, cfg.temporal_factor)
+        return (cfg.latent_channels, t, request.height // f, request.width // f)
+
+    # -- running -----------------------------------------------------------------------------------
+    def velocity(self, caption: str, fps: float, guidance: float, batch: int = 1):
+        """The model as the sampler sees it: velocity(x, t), with guidance wrapped around it."""
+        dit = self.dit
+        cond = self.text.encode([caption] * batch)
+        if guidance == 1.0:
+            text = cond.to(self.device, self.dtype)
+        else:
+            text = TextBatch.cat([cond, self.text.null(batch)]).to(self.device, self.dtype)
+        rows = text.states.shape[0]
+        fps_t = torch.full((rows,), fps, device=self.device)
+
+        def velocity_rows(x, t):
+            return dit(x, t, text.states, text.valid, text.pooled, fps_t)
+
+        if guidance == 1.0:
+            return velocity_rows
+        return classifier_free_guidance(velocity_rows, guidance)
+
+    def run(self, request: Request, plan: ConditioningPlan, *,
+            progress: Optional[Callable[[Progress], None]] = None,
+            cancel: Optional[Callable[[], bool]] = None) -> Result:
+        """Sample `plan` for `request`: its seed draws the noise, so the result is reproducible."""
+        from engine.world import upsample  # the world is only needed when a prompt arrives
+        timings = {}
+        start = time.perf_counter()
+        up = upsample(request.prompt, seed=request.seed, duration_s=request.seconds)
+        vae, dit = self.modules
+        timings["load_s"] = time.perf_counter() - start
+        t0 = time.perf_counter()
+        velocity = self.velocity(up.caption, request.fps, request.guidance, batch=1)
+        timings["text_s"] = time.perf_counter() - t0
+
+        grid_tokens = int(np.prod(plan.shape[1:])) // dit.cfg.patch.volume
+        shift = shift_for_tokens(grid_tokens, dit.cfg.base_tokens)
+        generator = torch.Generator().manual_seed(request.seed)
+        t1 = time.perf_counter()
+
+        def on_step(step, total, x0):
+            if progress is not None:
+                preview = to_uint8(vae.preview_rgb(x0[:1]))[0]
+                progress(Progress(step, total, time.perf_counter() - t1, preview))
+
+        with torch.inference_mode():
+            latents = sample(velocity, plan, steps=request.steps, generator=generator,
+                             shift=shift, callback=on_step if progress else None, cancel=cancel,
+                             device=self.device, dtype=self.dtype)
+            timings["sample_s"] = time.perf_counter() - t1
+            t2 = time.perf_counter()
+            frames = to_uint8(vae.decode(latents))[0]                  # (T, H, W, 3)
+            timings["decode_s"] = time.perf_counter() - t2
+        timings["total_s"] = time.perf_counter() - start
+        return Result(frames, request, up.caption, tuple(up.unknown_words), self.label, timings)
+
+    def generate(self, prompt: str, *, progress=None, cancel=None, variations: int = 1,
+                 **options) -> list[Result]:
+        """Text to video. Options as in `resolve` (seconds/frames, fps, aspect or width and
+        height, draft, seed, steps, guidance). Variation i is the request with seed + i, so each
+        can be made again on its own."""
+        if variations < 1:
+            raise ValueError(f"variations must be at least 1, got {variations}")
+        request = self.resolve("generate", prompt, **options)
+        plan = operations.generate_plan(self.latent_shape(request))
+        return [self.run(replace(request, seed=request.seed + i), plan, progress=progress,
+                         cancel=cancel) for i in range(variations)]
+
+    def image(self, prompt: str, *, progress=None, cancel=None, **options) -> Result:
+        """Text to image: a one-frame video on the same grid."""
+        request = self.resolve("image", prompt, **options)
+        return self.run(request, operations.image_plan(self.latent_shape(request)),
+                        progress=progress, cancel=cancel)

@@ -1,0 +1,67 @@
+"""Sizes and durations on the model's grid (pure functions, no torch).
+
+A generation's size is its grid of noise patches: width and height must be multiples of
+`multiple` (the VAE's spatial factor times the patch size) and a clip has 1 + k * temporal_factor
+frames. Requests that miss the grid are refused with the nearest valid values, never silently
+changed; durations in seconds are rounded to the nearest valid frame count and reported.
+"""
+from __future__ import annotations
+
+import math
+
+ASPECTS = ("16:9", "9:16", "1:1", "4:3", "3:4")
+
+
+def parse_aspect(aspect: str) -> float:
+    """'16:9' -> 16/9; also accepts '1.5'."""
+    try:
+        if ":" in aspect:
+            a, b = aspect.split(":")
+            value = float(a) / float(b)
+        else:
+            value = float(aspect)
+    except (ValueError, ZeroDivisionError):
+        raise ValueError(f"aspect {aspect!r} is not a ratio like 16:9") from None
+    if not (0.2 <= value <= 5.0) or not math.isfinite(value):
+        raise ValueError(f"aspect {aspect!r} is outside the supported range 1:5 .. 5:1")
+    return value
+
+
+def size_for_aspect(aspect: str, long_side: int, multiple: int) -> tuple[int, int]:
+    """(width, height) on the grid whose long side is `long_side` (rounded down to the grid)
+    and whose ratio is the closest the grid allows."""
+    ratio = parse_aspect(aspect)
+    long_cells = max(1, long_side // multiple)
+    short_cells = max(1, round(long_cells / max(ratio, 1 / ratio)))
+    if ratio >= 1:
+        return long_cells * multiple, short_cells * multiple
+    return short_cells * multiple, long_cells * multiple
+
+
+def check_size(width: int, height: int, multiple: int, max_long_side: int) -> None:
+    for name, v in (("width", width), ("height", height)):
+        if v < multiple or v % multiple:
+            lo = max(multiple, v // multiple * multiple)
+            raise ValueError(f"{name} {v} is not on the model's grid: it must be a multiple of "
+                             f"{multiple} (nearest: {lo} or {lo + multiple})")
+    if max(width, height) > max_long_side:
+        raise ValueError(f"{width}x{height} is larger than this model's largest size "
+                         f"({max_long_side} pixels on the long side)")
+
+
+def frames_for_seconds(seconds: float, fps: float, temporal_factor: int) -> int:
+    """The valid frame count (1 + k * factor) closest to seconds * fps, at least 1."""
+    if not (seconds >= 0 and math.isfinite(seconds)):
+        raise ValueError(f"seconds must be a non-negative number, got {seconds}")
+    k = round((seconds * fps - 1) / temporal_factor)
+    return 1 + max(0, k) * temporal_factor
+
+
+def check_frames(num_frames: int, temporal_factor: int, max_frames: int) -> None:
+    if num_frames < 1 or (num_frames - 1) % temporal_factor:
+        k = max(0, (num_frames - 1) // temporal_factor)
+        raise ValueError(f"{num_frames} frames is not on the model's grid: use 1 + k*{temporal_factor} "
+                         f"frames (nearest: {1 + k * temporal_factor} or {1 + (k + 1) * temporal_factor})")
+    if num_frames > max_frames:
+        raise ValueError(f"{num_frames} frames is more than one generation makes ({max_frames}); "
+                         "make longer clips by extending")

@@ -1,0 +1,128 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from engine import checkpoint as ckpt
+from engine.io import probe_video
+from engine.runtime import Engine
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_same_seed_same_video_and_seed_matters(tiny_engine):
+    opts = dict(seconds=1.0, aspect="16:9", seed=3)
+    [a] = tiny_engine.generate("a red ball moves right over green grass", **opts)
+    [b] = tiny_engine.generate("a red ball moves right over green grass", **opts)
+    [c] = tiny_engine.generate("a red ball moves right over green grass", **{**opts, "seed": 4})
+    assert a.frames.dtype == np.uint8 and a.frames.shape == (13, 36, 64, 3)
+    assert np.array_equal(a.frames, b.frames) and not np.array_equal(a.frames, c.frames)
+    assert "red" in a.caption and "ball" in a.caption
+
+
+def test_variations_are_reproducible_one_by_one(tiny_engine):
+    results = tiny_engine.generate("a blue box", seconds=0.5, seed=10, variations=2, draft=True)
+    assert [r.request.seed for r in results] == [10, 11]
+    [again] = tiny_engine.generate("a blue box", seconds=0.5, seed=11, draft=True)
+    assert np.array_equal(results[1].frames, again.frames)
+
+
+def test_progress_reports_every_step_with_a_preview(tiny_engine):
+    events = []
+    tiny_engine.generate("a star", seconds=0.5, seed=1, steps=3, progress=events.append)
+    assert [e.step for e in events] == [1, 2, 3] and events[-1].total == 3
+    assert events[0].preview.dtype == np.uint8 and events[0].preview.shape[-1] == 3
+
+
+def test_cancel_raises_and_returns_nothing(tiny_engine):
+    from engine import Cancelled
+    with pytest.raises(Cancelled):
+        tiny_engine.generate("a star", seconds=0.5, seed=1, steps=4, cancel=lambda: True)
+
+
+def test_image_is_one_frame_at_every_aspect(tiny_engine):
+    for aspect, (w, h) in {"16:9": (64, 36), "9:16": (36, 64), "1:1": (64, 64)}.items():
+        r = tiny_engine.image("a yellow star", aspect=aspect, seed=0)
+        assert r.frames.shape == (1, h, w, 3)
+
+
+@pytest.mark.parametrize("options,message", [
+    (dict(width=63, height=36), "multiple of 2"),
+    (dict(width=64), "both --width and --height"),
+    (dict(frames=12), "1 \\+ k\\*2"),
+    (dict(frames=99), "extending"),
+    (dict(width=512, height=256), "largest size"),
+    (dict(fps=500), "fps"),
+    (dict(aspect="wide"), "ratio"),
+])
+def test_bad_requests_are_refused_clearly(tiny_engine, options, message):
+    with pytest.raises(ValueError, match=message):
+        tiny_engine.resolve("generate", "a ball", **options)
+
+
+def test_checkpoint_round_trip_and_refusals(tiny_checkpoint, tmp_path):
+    vae, dit, card = ckpt.load(tiny_checkpoint)
+    out = ckpt.save(tmp_path / "copy", vae, dit, card)
+    vae2, dit2, _ = ckpt.load(out)
+    for a, b in zip(dit.state_dict().values(), dit2.state_dict().values()):
+        assert torch.equal(a, b)
+    config = json.loads((out / "config.json").read_text())
+    config["dit"]["mystery"] = 1
+    (out / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match="unknown DiT config keys"):
+        ckpt.load(out)
+    pickle_dir = tmp_path / "pickled"
+    pickle_dir.mkdir()
+    (pickle_dir / "config.json").write_text((tiny_checkpoint / "config.json").read_text())
+    torch.save(dit.state_dict(), pickle_dir / "model.pt")
+    with pytest.raises(FileNotFoundError, match="safetensors"):
+        ckpt.load(pickle_dir)
+    with pytest.raises(FileNotFoundError):
+        Engine.load(tmp_path / "nowhere")
+
+
+def test_text_encoder_caches_prompts(text_encoder):
+    before = text_encoder.encode_calls
+    a = text_encoder.encode(["a green triangle rises slowly"])
+    b = text_encoder.encode(["a green triangle rises slowly"])
+    assert text_encoder.encode_calls == before + 1 and torch.equal(a.states, b.states)
+    assert a.states.shape[-1] == 384 and a.valid.all() and a.pooled.shape == (1, 384)
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "engine", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_cli_generate_writes_browser_mp4_matching_its_json(tiny_checkpoint, tmp_path):
+    out = tmp_path / "clip.mp4"
+    proc = _cli("generate", "--prompt", "a red ball moves right over green grass", "--seconds", "1",
+                "--aspect", "16:9", "--seed", "5", "--out", str(out), "--json",
+                "--checkpoint", str(tiny_checkpoint), "--device", "cpu")
+    assert proc.returncode == 0, proc.stderr
+    record = json.loads(proc.stdout)  # exactly one JSON object
+    for key in ("path", "seed", "width", "height", "frames", "fps", "seconds", "prompt", "caption",
+                "unknown_words", "checkpoint", "timings"):
+        assert key in record
+    info = probe_video(out)
+    assert (info.codec, info.pix_fmt) == ("h264", "yuv420p")
+    assert (info.width, info.height, info.num_frames) == (record["width"], record["height"], record["frames"])
+    assert abs(info.fps - record["fps"]) < 1e-6 and record["seed"] == 5
+    assert {"text_s", "sample_s", "decode_s", "write_s"} <= set(record["timings"])
+
+
+def test_cli_image_and_errors(tiny_checkpoint, tmp_path):
+    out = tmp_path / "still.png"
+    proc = _cli("image", "--prompt", "a purple box near a zebra", "--aspect", "9:16", "--out", str(out),
+                "--json", "--checkpoint", str(tiny_checkpoint), "--device", "cpu")
+    assert proc.returncode == 0, proc.stderr
+    record = json.loads(proc.stdout)
+    assert out.is_file() and record["frames"] == 1 and "zebra" in record["unknown_words"]
+    bad = _cli("generate", "--prompt", "a ball", "--width", "63", "--height", "36", "--out",
+               str(tmp_path / "bad.mp4"), "--json", "--checkpoint", str(tiny_checkpoint))
+    assert bad.returncode == 2 and "multiple of" in json.loads(bad.stdout)["error"]
+    assert not (tmp_path / "bad.mp4").exists()

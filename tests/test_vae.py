@@ -1,0 +1,71 @@
+import pytest
+import torch
+
+from engine.vae import VideoVAE, num_latent_frames, num_pixel_frames, vae_config
+
+
+@pytest.fixture(scope="module")
+def vae():
+    torch.manual_seed(0)
+    return VideoVAE(vae_config("tiny", channels=(8, 16, 16), temporal_down=2)).eval()
+
+
+def test_shapes_and_frame_counts(vae):
+    video = torch.rand(2, 3, 9, 16, 24) * 2 - 1
+    mean, logvar = vae.encode_moments(video)
+    assert mean.shape == (2, 4, 3, 4, 6) and logvar.shape == mean.shape
+    assert vae.decode_raw(mean).shape == video.shape
+    assert num_latent_frames(9, 4) == 3 and num_pixel_frames(3, 4) == 9
+    with pytest.raises(ValueError, match="1 \\+ k\\*4"):
+        num_latent_frames(8, 4)
+    with pytest.raises(ValueError, match="multiple of 4"):
+        vae.encode_moments(torch.zeros(1, 3, 1, 10, 16))
+
+
+def test_image_encodes_like_first_frame_of_video(vae):
+    video = torch.rand(1, 3, 9, 16, 16) * 2 - 1
+    with torch.no_grad():
+        image_latent = vae.encode(video[:, :, :1])
+        video_latent = vae.encode(video)
+    assert image_latent.shape[2] == 1
+    torch.testing.assert_close(image_latent[:, :, 0], video_latent[:, :, 0], atol=1e-5, rtol=1e-5)
+
+
+def test_later_frames_never_change_earlier_latents(vae):
+    video = torch.rand(1, 3, 9, 16, 16) * 2 - 1
+    changed = video.clone()
+    changed[:, :, 5:] = -changed[:, :, 5:]
+    with torch.no_grad():
+        a, b = vae.encode(video), vae.encode(changed)
+    torch.testing.assert_close(a[:, :, :2], b[:, :, :2], atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(a[:, :, 2], b[:, :, 2])
+
+
+def test_chunked_coding_equals_one_shot(vae):
+    video = torch.rand(1, 3, 17, 16, 16) * 2 - 1
+    with torch.no_grad():
+        z_full = vae.encode(video, chunk_frames=None)
+        z_chunk = vae.encode(video, chunk_frames=4)
+        torch.testing.assert_close(z_chunk, z_full, atol=1e-5, rtol=1e-5)
+        x_full = vae.decode(z_full, chunk_latents=None)
+        for chunk in (1, 2):
+            torch.testing.assert_close(vae.decode(z_full, chunk_latents=chunk), x_full, atol=1e-5, rtol=1e-5)
+
+
+def test_tiny_vae_overfits_one_batch():
+    from engine.train import vae_loss
+    torch.manual_seed(0)
+    vae = VideoVAE(vae_config("tiny"))
+    t = torch.linspace(-1, 1, 16)
+    video = torch.stack([torch.sin(3 * t)[None, :] * torch.cos(2 * t)[:, None] * torch.ones(3, 5, 1, 1)
+                         * torch.tensor([1.0, -0.5, 0.2])[:, None, None, None]])  # (1, 3, 5, 16, 16)
+    opt = torch.optim.Adam(vae.parameters(), lr=3e-3)
+    g = torch.Generator().manual_seed(0)
+    first = None
+    for _ in range(150):
+        losses = vae_loss(vae, video, kl_weight=1e-6, generator=g)
+        opt.zero_grad()
+        losses["loss"].backward()
+        opt.step()
+        first = first if first is not None else float(losses["l1"])
+    assert float(losses["l1"]) < 0.25 * first and float(losses["l1"]) < 0.05

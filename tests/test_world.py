@@ -1,0 +1,195 @@
+"""Invariants of the embedded world: framing at any aspect, motion, parallax, occlusion, captions, upsampling."""
+import cv2
+import numpy as np
+import pytest
+
+from engine.world import (BACKGROUNDS, CAMERAS, ObjectSpec, Scene, caption, fill_scene, layer_transform,
+                          object_position, occlusions, parse, render, render_with_masks, sample_scene, upsample)
+
+SPEED_WORD = {"slowly": "slowly", "normal": "steadily", "quickly": "quickly"}
+
+
+def _static_scenes(count, duration_s=2.0):
+    """Sampled scenes with a static camera and no intended occlusion: every object stays visible."""
+    scenes, seed = [], 0
+    while len(scenes) < count:
+        rng = np.random.default_rng(seed)
+        n = int(rng.integers(1, 4))
+        scene = fill_scene(rng, duration_s, camera="static", objects=[{} for _ in range(n)])
+        if not occlusions(scene):
+            scenes.append(scene)
+        seed += 1
+    return scenes
+
+
+def _centroids(mask):  # mask (T, H, W) -> (T, 2) x, y in pixels
+    ys, xs = np.mgrid[:mask.shape[1], :mask.shape[2]]
+    area = mask.sum((1, 2))
+    return np.stack([(mask * xs).sum((1, 2)) / area, (mask * ys).sum((1, 2)) / area], 1)
+
+
+@pytest.mark.parametrize("width,height", [(256, 144), (144, 256)])
+def test_every_object_whole_and_in_place_at_both_aspects(width, height):
+    for scene in _static_scenes(6):
+        _, masks = render_with_masks(scene, width, height, 9, 4.0)  # (T, N, H, W), t = 0 .. 2 s
+        for k, obj in enumerate(scene.objects):
+            m = masks[:, k]
+            assert m.sum((1, 2)).min() > 0, "an object vanished"
+            border = m[:, 0].any() or m[:, -1].any() or m[:, :, 0].any() or m[:, :, -1].any()
+            assert not border, "an object touches the frame edge (cropped)"
+            if obj.shape == "ball":  # same normalized place at every aspect (partly hidden balls excepted)
+                x, y, r = object_position(obj, 0.0, scene)
+                full = np.pi * (r * min(width, height)) ** 2
+                if m[0].sum() > 0.9 * full:
+                    cx, cy = _centroids(m[:1])[0]
+                    assert abs((cx + 0.5) / width - x) < 0.02 and abs((cy + 0.5) / height - y) < 0.02
+
+
+def test_render_deterministic_and_odd_sizes():
+    scene = sample_scene(np.random.default_rng(3), 2.0)
+    a, b = render(scene, 97, 61, 5, 8.0), render(scene, 97, 61, 5, 8.0)
+    assert a.shape == (5, 61, 97, 3) and a.dtype == np.uint8
+    assert np.array_equal(a, b)
+    one = render(scene, 97, 61, 1, 24.0)
+    assert one.shape == (1, 61, 97, 3) and np.array_equal(one[0], a[0])
+    frames, masks = render_with_masks(scene, 33, 17, 2, 12.0)
+    assert frames.shape == (2, 17, 33, 3) and masks.shape == (2, len(scene.objects), 17, 33) and masks.dtype == bool
+    with pytest.raises(ValueError):
+        render(scene, 0, 64, 4, 8.0)
+
+
+@pytest.mark.parametrize("motion", ["right", "left", "up", "down", "grow", "shrink"])
+def test_motion_shows_on_screen(motion):
+    scene = fill_scene(np.random.default_rng(1), 2.0, camera="static",
+                       objects=[{"motion": motion, "shape": "ball", "colour": "red", "speed": "normal"}])
+    _, masks = render_with_masks(scene, 128, 96, 9, 4.0)
+    m = masks[:, 0]
+    c, area = _centroids(m), m.sum((1, 2))
+    change = {"right": np.diff(c[:, 0]), "left": -np.diff(c[:, 0]), "down": np.diff(c[:, 1]),
+              "up": -np.diff(c[:, 1]), "grow": np.diff(area), "shrink": -np.diff(area)}[motion]
+    assert (change > 0).all()
+
+
+def test_object_stops_at_the_edge_when_rendered_past_its_duration():
+    scene = fill_scene(np.random.default_rng(0), 1.0, camera="static",
+                       objects=[{"motion": "right", "speed": "quickly", "shape": "box"}])
+    _, masks = render_with_masks(scene, 96, 64, 9, 2.0)  # 4 s of a 1 s scene
+    m = masks[:, 0]
+    assert m.sum((1, 2)).min() > 0 and not m[:, :, -1].any()
+
+
+def _band_shift(a, b):
+    """Horizontal shift (pixels) of image band b relative to a, by phase correlation."""
+    a, b = (x - x.mean(1, keepdims=True) for x in (a.astype(np.float32), b.astype(np.float32)))
+    window = cv2.createHanningWindow(a.shape[::-1], cv2.CV_32F)
+    (dx, _), _ = cv2.phaseCorrelate(a, b, window)
+    return dx
+
+
+def test_pan_right_has_parallax():
+    ball = ObjectSpec("ball", "red", "still", "normal", 0.9, 0.93, 0.03, 0.5)
+    for background in ("grass", "desert"):
+        frames = render(Scene(background, (ball,), "pan_right", 2.0, 7), 256, 144, 13, 6.0)
+        grey = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in (frames[0], frames[-1])]
+        sky = _band_shift(grey[0][4:60], grey[1][4:60])
+        ground = _band_shift(grey[0][95:125], grey[1][95:125])
+        assert ground < sky < 0, "content should move left, the far sky least"
+        far, _ = layer_transform("pan_right", 2.0, 2.0, "far")
+        near, _ = layer_transform("pan_right", 2.0, 2.0, "ground")
+        assert abs(sky + far * 256) < 1.5 and abs(ground + near * 256) < 1.5
+
+
+def test_zoom_scales_objects():
+    ball = ObjectSpec("ball", "blue", "still", "normal", 0.5, 0.6, 0.1, 0.5)
+    for camera, sign in (("zoom_in", 1), ("zoom_out", -1)):
+        _, masks = render_with_masks(Scene("studio", (ball,), camera, 2.0, 1), 128, 72, 5, 2.0)
+        assert (sign * np.diff(masks[:, 0].sum((1, 2))) > 0).all()
+
+
+def test_occluded_object_persists():
+    scene = fill_scene(np.random.default_rng(2), 2.0, camera="static", objects=[{}, {}], occlusion=(0, 1))
+    assert occlusions(scene) == ((0, 1),)
+    for width, height in ((256, 144), (144, 256)):
+        _, masks = render_with_masks(scene, width, height, 25, 12.0)
+        area = masks[:, 0].sum((1, 2))
+        assert area[0] > 0 and area[-1] > 0
+        assert area[12] < 0.25 * min(area[0], area[-1])  # mid-clip it is behind the nearer object
+        assert masks[:, 1].sum((1, 2)).min() > 0
+    assert "behind the" in caption(scene)
+
+
+def test_caption_names_everything():
+    for seed in range(20):
+        scene = sample_scene(np.random.default_rng(seed), 2.0)
+        text = caption(scene)
+        for obj in scene.objects:
+            assert f"{obj.colour} {obj.shape}" in text
+            if obj.motion != "still":
+                assert SPEED_WORD[obj.speed] in text
+        assert scene.background in text and "camera" in text
+        named, unknown = parse(text)  # the canonical caption parses back to the scene
+        assert unknown == () and named["background"] == scene.background and named["camera"] == scene.camera
+        assert sorted(o["motion"] for o in named["objects"]) == sorted(o.motion for o in scene.objects)
+        assert len(text.split()) <= 45
+
+
+def test_caption_phrasings_vary_but_keep_attributes():
+    scene = fill_scene(np.random.default_rng(0), 2.0, objects=[{"motion": "right"}, {"motion": "bounce"}])
+    texts = {caption(scene, np.random.default_rng(seed)) for seed in range(10)}
+    assert len(texts) >= 5
+    for text in texts:
+        named, unknown = parse(text)
+        assert unknown == ()
+        assert [(o["colour"], o["shape"], o["motion"], o["speed"]) for o in named["objects"]] == \
+            [(o.colour, o.shape, o.motion, o.speed) for o in scene.objects]
+
+
+def test_upsample_keeps_synonyms():
+    result = upsample("a crimson sphere rolls slowly to the left over the sea", seed=0)
+    obj = result.scene.objects[0]
+    assert len(result.scene.objects) == 1 and result.unknown_words == ()
+    assert (obj.colour, obj.shape, obj.motion, obj.speed, result.scene.background) == \
+        ("red", "ball", "left", "slowly", "ocean")
+    for word in ("red", "ball", "left", "slowly", "ocean"):
+        assert word in result.caption
+
+
+def test_upsample_multiple_objects_and_camera():
+    result = upsample("a blue cube and a yellow star bouncing, the camera pans left", seed=4)
+    objs = result.scene.objects
+    assert [(o.colour, o.shape) for o in objs] == [("blue", "box"), ("yellow", "star")]
+    assert objs[1].motion == "bounce" and result.scene.camera == "pan_left"
+    assert "blue box" in result.caption and "yellow star bounces" in result.caption
+    both = upsample("a red ball and a green box move quickly up", seed=1).scene.objects
+    assert [(o.motion, o.speed) for o in both] == [("up", "quickly")] * 2
+
+
+def test_upsample_reports_unknown_words():
+    result = upsample("a red ball moves right near a giraffe", seed=0)
+    assert result.unknown_words == ("near", "giraffe")
+    assert result.named["objects"] == [{"colour": "red", "shape": "ball", "motion": "right", "speed": None,
+                                        "size": None}]
+
+
+def test_upsample_is_deterministic_and_fills_by_seed():
+    a, b = upsample("a ball", seed=5), upsample("a ball", seed=5)
+    assert a == b
+    scenes = {upsample("a ball", seed=s).caption for s in range(8)}
+    assert len(scenes) > 1
+    assert all(r.scene.objects[0].shape == "ball" for r in (upsample("a ball", seed=s) for s in range(8)))
+
+
+def test_upsample_occlusion_and_limits():
+    result = upsample("a small ball passes behind a large green box in the desert", seed=3)
+    assert result.named["occlusion"] == (0, 1) and occlusions(result.scene) == ((0, 1),)
+    assert "behind the green box" in result.caption
+    with pytest.raises(ValueError):
+        upsample("six red balls", seed=0)
+
+
+def test_sampled_scenes_cover_the_vocabulary():
+    scenes = [sample_scene(np.random.default_rng(s), 2.0) for s in range(300)]
+    assert {s.background for s in scenes} == set(BACKGROUNDS) and {s.camera for s in scenes} == set(CAMERAS)
+    assert 0.3 < np.mean([s.camera == "static" for s in scenes]) < 0.7
+    assert any(occlusions(s) for s in scenes)
+    assert np.mean([len(s.objects) == 1 for s in scenes]) > 0.4
