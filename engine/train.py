@@ -61,8 +61,8 @@ class TrainConfig:
 TRAIN_RECIPES = {
     "default": TrainConfig(),
     "tiny": TrainConfig(vae_steps=20, vae_batch=2, vae_long_sides=(32,), vae_frames=(1, 5),
-                        dit_steps=20, dit_clips=4, max_tokens=256, long_sides=(32, 64),
-                        seconds=(0.0, 1.0), save_every_s=1e9, log_every=5),
+                        dit_steps=20, dit_clips=4, max_tokens=1024, long_sides=(16, 32),
+                        seconds=(0.0, 0.5), fps=(8.0,), save_every_s=1e9, log_every=5),
 }
 
 
@@ -239,17 +239,22 @@ def _loop(name, model, ema, opt, work: Path, steps: int, minutes: float | None, 
     rng = np.random.default_rng(seed)
     gen = torch.Generator().manual_seed(seed)
     state_path = work / f"{name}_state"
-    step = 0
+    step, wall_before = 0, 0.0
     if state_path.with_suffix(".json").is_file():
-        step = load_state(state_path, model, ema, opt, rng, gen)["step"]
-        print(f"[{name}] resumed at step {step}")
+        meta = load_state(state_path, model, ema, opt, rng, gen)
+        step, wall_before = meta["step"], meta.get("wall_s", 0.0)
+        print(f"[{name}] resumed at step {step} after {wall_before / 60:.1f} min")
     deadline = time.time() + minutes * 60 if minutes else None
     last_save = time.time()
     log = (work / "log.jsonl").open("a")
     bar = tqdm(total=steps, initial=step, desc=name, dynamic_ncols=True)
     t_start = time.time()
+    def state():
+        return {**(extra_state or {}), "wall_s": wall_before + time.time() - t_start}
+
     while step < steps:
-        losses = step_fn(rng, gen)
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=_on_cuda(model)):
+            losses = step_fn(rng, gen)
         opt.zero_grad(set_to_none=True)
         losses["loss"].backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -259,20 +264,24 @@ def _loop(name, model, ema, opt, work: Path, steps: int, minutes: float | None, 
         bar.update(1)
         if step % cfg.log_every == 0 or step == steps:
             entry = {"stage": name, "step": step, "time": round(time.time() - t_start, 1),
-                     **{k: round(float(v), 5) for k, v in losses.items()}}
+                     **{k: round(float(v.detach()), 5) for k, v in losses.items()}}
             log.write(json.dumps(entry) + "\n")
             log.flush()
-            bar.set_postfix(loss=f"{float(losses['loss']):.4f}")
+            bar.set_postfix(loss=f"{losses['loss'].item():.4f}")
         if time.time() - last_save > cfg.save_every_s or step == steps:
-            save_state(state_path, model, ema, opt, step, rng, gen, extra_state or {})
+            save_state(state_path, model, ema, opt, step, rng, gen, state())
             last_save = time.time()
         if deadline and time.time() > deadline:
-            save_state(state_path, model, ema, opt, step, rng, gen, extra_state or {})
+            save_state(state_path, model, ema, opt, step, rng, gen, state())
             print(f"[{name}] time budget reached at step {step}; run again to resume")
             break
     bar.close()
     log.close()
-    return step
+    return step, state()["wall_s"]
+
+
+def _on_cuda(model: torch.nn.Module) -> bool:
+    return next(model.parameters()).device.type == "cuda"
 
 
 @torch.no_grad()
@@ -286,8 +295,8 @@ def latent_stats(vae: VideoVAE, cfg: TrainConfig, rng, multiple: int, n: int = 3
     return tuple(z.mean(1).tolist()), tuple(z.std(1).clamp(min=1e-3).tolist())
 
 
-def train_vae(vae: VideoVAE, cfg: TrainConfig, work: Path, minutes=None, seed=0) -> VideoVAE | None:
-    """Returns the EMA model once all steps are done, None while more remain."""
+def train_vae(vae: VideoVAE, cfg: TrainConfig, work: Path, minutes=None, seed=0):
+    """Returns (the EMA model once all steps are done, else None; wall seconds so far)."""
     ema = copy.deepcopy(vae).requires_grad_(False)
     opt = torch.optim.AdamW(vae.parameters(), lr=cfg.vae_lr, weight_decay=0.0)
     mult = vae.cfg.spatial_factor
@@ -299,15 +308,17 @@ def train_vae(vae: VideoVAE, cfg: TrainConfig, work: Path, minutes=None, seed=0)
         clips = [draw_clip(rng, (long_side,), (n_frames / 12.0,), (12.0,), (aspect,), mult,
                            vae.cfg.temporal_factor, max_frames=n_frames)[0]
                  for _ in range(cfg.vae_batch)]
-        return vae_loss(vae, torch.stack(clips), cfg.kl_weight, gen)
+        video = torch.stack(clips).to(next(vae.parameters()).device)
+        return vae_loss(vae, video, cfg.kl_weight, None if _on_cuda(vae) else gen)
 
-    step = _loop("vae", vae, ema, opt, work, cfg.vae_steps, minutes, seed, step_fn, cfg)
-    return ema if step >= cfg.vae_steps else None
+    step, wall = _loop("vae", vae, ema, opt, work, cfg.vae_steps, minutes, seed, step_fn, cfg)
+    return (ema, wall) if step >= cfg.vae_steps else (None, wall)
 
 
 def train_dit(dit: DiT, vae: VideoVAE, text: TextEncoder, cfg: TrainConfig, work: Path,
-              minutes=None, seed=1) -> DiT:
-    """Returns the EMA model (a partial one if the time budget ended the run)."""
+              minutes=None, seed=1):
+    """Returns (the EMA model, a partial one if the time budget ended the run; wall seconds)."""
+    device = next(dit.parameters()).device
     ema = copy.deepcopy(dit).requires_grad_(False)
     opt = torch.optim.AdamW(dit.parameters(), lr=cfg.dit_lr, weight_decay=0.0)
     mult = vae.cfg.spatial_factor * max(dit.cfg.patch_h, dit.cfg.patch_w)
@@ -318,17 +329,18 @@ def train_dit(dit: DiT, vae: VideoVAE, text: TextEncoder, cfg: TrainConfig, work
         for _ in range(cfg.dit_clips):
             video, cap, f = draw_clip(rng, cfg.long_sides, cfg.seconds, cfg.fps, cfg.aspects,
                                       mult, tf)
-            z = vae.encode(video[None], chunk_frames=None)[0]                 # (C, t, h, w)
+            z = vae.encode(video[None].to(device), chunk_frames=None)[0].float().cpu()  # (C, t, h, w)
             if rng.random() < cfg.caption_dropout:
                 cap = ""
             latents.append(z); texts.append(text.encode([cap])); fps.append(f)
             masks.append(train_mask(rng, z.shape[1]))
         batch = make_dit_batch(latents, texts, fps, masks, dit.cfg.patch, cfg.max_tokens,
                                dit.cfg.base_tokens, gen)
+        batch = PackedBatch(**{k: v.to(device) for k, v in vars(batch).items()})
         return {"loss": dit_loss(dit, batch)}
 
-    step = _loop("dit", dit, ema, opt, work, cfg.dit_steps, minutes, seed, step_fn, cfg)
-    return ema
+    _, wall = _loop("dit", dit, ema, opt, work, cfg.dit_steps, minutes, seed, step_fn, cfg)
+    return ema, wall
 
 
 def main(argv=None) -> int:
@@ -343,6 +355,7 @@ def main(argv=None) -> int:
     p.add_argument("--vae-steps", type=int)
     p.add_argument("--dit-steps", type=int)
     p.add_argument("--threads", type=int, help="torch CPU threads")
+    p.add_argument("--device", default="auto", help="cpu, cuda or auto (bf16 autocast on CUDA)")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -352,25 +365,30 @@ def main(argv=None) -> int:
     work = Path(args.work or f"runs/{args.recipe}")
     work.mkdir(parents=True, exist_ok=True)
     out = Path(args.out or (ckpt.DEFAULT_CHECKPOINT if args.recipe == "default" else work / "checkpoint"))
+    from engine.runtime import pick_device
+    device = pick_device(args.device)
+    hardware = (torch.cuda.get_device_name(device) if device.type == "cuda"
+                else f"CPU, {torch.get_num_threads()} threads")
     vae, dit, card = build(args.recipe, seed=0)
     vae_done = work / "vae_final"
     if args.stage in ("vae", "all"):
-        trained = train_vae(vae, cfg, work, args.minutes)
+        trained, vae_wall = train_vae(vae.to(device), cfg, work, args.minutes)
         if trained is None:
             return 0
+        trained = trained.cpu()
         mean, std = latent_stats(trained, cfg, np.random.default_rng(123), vae.cfg.spatial_factor)
         vae = VideoVAE(replace(trained.cfg, latent_mean=mean, latent_std=std))
         vae.load_state_dict(trained.state_dict())
-        ckpt.save(vae_done, vae, dit, card)
+        ckpt.save(vae_done, vae, dit, replace(card, notes=f"VAE {vae_wall / 60:.0f} min"))
     if args.stage in ("dit", "all"):
         if not (vae_done / "config.json").is_file():
             raise SystemExit(f"train the VAE first: no {vae_done}")
-        vae, _, _ = ckpt.load(vae_done)
+        vae, _, vae_card = ckpt.load(vae_done, device=device)
         vae.requires_grad_(False)
-        ema = train_dit(dit, vae, TextEncoder("cpu"), cfg, work, args.minutes)
-        card = replace(card, trained_on=f"{torch.get_num_threads()}-thread "
-                       f"{'CUDA' if torch.cuda.is_available() else 'CPU'}")
-        ckpt.save(out, vae, ema, card)
+        ema, dit_wall = train_dit(dit.to(device), vae, TextEncoder(device), cfg, work, args.minutes)
+        card = replace(card, trained_on=f"{hardware}: {vae_card.notes} + DiT {dit_wall / 60:.0f} min "
+                                        f"({cfg.vae_steps} VAE / {cfg.dit_steps} DiT steps planned)")
+        ckpt.save(out, vae.cpu(), ema.cpu(), card)
         print(f"wrote {out}")
     return 0
 

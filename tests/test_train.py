@@ -1,0 +1,43 @@
+import json
+
+import numpy as np
+import torch
+
+from engine import checkpoint as ckpt
+from engine.train import main, train_mask
+
+
+def test_train_masks_cover_every_operation():
+    rng = np.random.default_rng(0)
+    kinds = set()
+    for _ in range(400):
+        m = train_mask(rng, 6)
+        if not m.any():
+            kinds.add("generate")
+        elif 0 < m[0] < 1:
+            kinds.add("restyle")
+        elif m[0] == 1 and m[-1] == 1:
+            kinds.add("both ends")
+        elif m[0] == 1 and m.sum() == 1:
+            kinds.add("first frame")
+        elif m[0] == 1:
+            kinds.add("start run")
+        elif m[-1] == 1:
+            kinds.add("end run")
+    assert kinds == {"generate", "restyle", "both ends", "first frame", "start run", "end run"}
+    assert not train_mask(rng, 1).any()  # an image is only ever generated
+
+
+def test_tiny_recipe_trains_writes_checkpoint_and_resumes(tmp_path):
+    work = tmp_path / "run"
+    assert main(["--recipe", "tiny", "--work", str(work), "--device", "cpu"]) == 0
+    vae, dit, card = ckpt.load(work / "checkpoint")
+    assert card.trained_on and len(vae.cfg.latent_std) == vae.cfg.latent_channels
+    state = json.loads((work / "dit_state.json").read_text())
+    assert state["step"] == 20 and state["wall_s"] > 0
+    # a second run with more steps resumes from step 20 instead of starting over
+    assert main(["--recipe", "tiny", "--work", str(work), "--stage", "dit", "--dit-steps", "22",
+                 "--device", "cpu"]) == 0
+    lines = [json.loads(l) for l in (work / "log.jsonl").read_text().splitlines()]
+    assert [l["step"] for l in lines if l["stage"] == "dit"][-1] == 22
+    assert all(np.isfinite(l["loss"]) for l in lines)
