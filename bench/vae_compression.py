@@ -17,7 +17,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from engine.train import TrainConfig, draw_clip, vae_loss  # noqa: E402
+from engine.train import TrainConfig, draw_clip, vae_batch, vae_loss  # noqa: E402
 from engine.vae import VideoVAE, vae_config  # noqa: E402
 
 
@@ -41,20 +41,16 @@ def held_out(vae: VideoVAE, n: int = 12, seed: int = 10_000) -> float:
 
 
 def train_for(preset: str, minutes: float, batch: int, seed: int = 0) -> tuple[VideoVAE, int]:
+    """The training recipe's own batches (random crops of world clips), for a fixed wall time."""
     torch.manual_seed(seed)
     vae = VideoVAE(vae_config(preset))
     opt = torch.optim.AdamW(vae.parameters(), lr=3e-4)
     rng = np.random.default_rng(seed)
     g = torch.Generator().manual_seed(seed)
-    cfg = TrainConfig()
+    cfg = TrainConfig(vae_batch=batch)
     deadline, steps = time.time() + minutes * 60, 0
     while time.time() < deadline:
-        n_frames = cfg.vae_frames[rng.integers(len(cfg.vae_frames))]
-        aspect = cfg.aspects[rng.integers(len(cfg.aspects))]
-        clips = [draw_clip(rng, (128,), (n_frames / 12.0,), (12.0,), (aspect,),
-                           vae.cfg.spatial_factor, vae.cfg.temporal_factor, max_frames=n_frames)[0]
-                 for _ in range(batch)]
-        loss = vae_loss(vae, torch.stack(clips), cfg.kl_weight, g)["loss"]
+        loss = vae_loss(vae, vae_batch(rng, cfg, vae.cfg), cfg.kl_weight, g)["loss"]
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -76,7 +72,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--presets", nargs="+", default=["f8", "f16"])
     p.add_argument("--minutes", type=float, default=8.0)
-    p.add_argument("--batch", type=int, default=4)
+    p.add_argument("--batch", type=int, default=TrainConfig().vae_batch)
     p.add_argument("--json")
     args = p.parse_args(argv)
     rows = []

@@ -54,10 +54,12 @@ class DiTConfig:
         return asdict(self)
 
 
-# One dict of sizes (DiT's DiT_models). tiny is for tests; small runs on a laptop CPU;
+# One dict of sizes (DiT's DiT_models). tiny is for tests; cpu is trained in hours on a 2-core
+# CPU; small runs on a laptop CPU;
 # base and up are meant for GPUs.
 DIT_PRESETS: dict[str, dict] = {
     "tiny": dict(dim=64, depth=2, heads=2),
+    "cpu": dict(dim=192, depth=6, heads=3),
     "small": dict(dim=256, depth=8, heads=4),
     "base": dict(dim=384, depth=12, heads=6),
     "large": dict(dim=768, depth=24, heads=12),

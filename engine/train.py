@@ -40,13 +40,16 @@ from engine.world import caption, render, sample_scene
 class TrainConfig:
     vae_steps: int = 6000
     vae_batch: int = 8
-    vae_lr: float = 3e-4
+    vae_lr: float = 1e-3
     kl_weight: float = 1e-6
-    vae_long_sides: tuple[int, ...] = (64, 96, 128)
-    vae_frames: tuple[int, ...] = (1, 9, 17)
+    vae_long_sides: tuple[int, ...] = (128, 256)  # clips render at inference sizes ...
+    vae_crop: int = 64                          # ... and train on random crops (convs are local)
+    vae_frames: tuple[int, ...] = (1, 5, 9)
     dit_steps: int = 20000
-    dit_clips: int = 16            # clips drawn per step, packed into rows of max_tokens
+    dit_clips: int = 16            # clips per step, packed into rows of max_tokens
     max_tokens: int = 1024
+    replay_size: int = 1024        # encoded clips kept for reuse under fresh noise and plans
+    fresh_per_step: int = 4        # new clips rendered and encoded per step
     dit_lr: float = 3e-4
     long_sides: tuple[int, ...] = (128, 256)   # draft and full sizes
     seconds: tuple[float, ...] = (0.0, 1.0, 2.0, 3.0)  # 0.0 draws a still image
@@ -54,23 +57,28 @@ class TrainConfig:
     aspects: tuple[str, ...] = ("16:9", "9:16", "1:1", "4:3", "3:4")
     caption_dropout: float = 0.1   # the null caption, for classifier-free guidance
     ema_decay: float = 0.999
+    warmup_steps: int = 100
     save_every_s: float = 300.0
     log_every: int = 25
 
 
 TRAIN_RECIPES = {
     "default": TrainConfig(),
-    "tiny": TrainConfig(vae_steps=20, vae_batch=2, vae_long_sides=(32,), vae_frames=(1, 5),
+    "tiny": TrainConfig(vae_steps=20, vae_batch=2, vae_long_sides=(32,), vae_crop=16, vae_frames=(1, 5),
                         dit_steps=20, dit_clips=4, max_tokens=1024, long_sides=(16, 32),
-                        seconds=(0.0, 0.5), fps=(8.0,), save_every_s=1e9, log_every=5),
+                        seconds=(0.0, 0.5), fps=(8.0,), replay_size=8, fresh_per_step=2,
+                        save_every_s=1e9, log_every=5),
 }
 
 
 # -- data: the embedded world --------------------------------------------------------------------
 def draw_clip(rng: np.random.Generator, long_sides, seconds_choices, fps_choices, aspects,
-              multiple: int, temporal_factor: int, max_frames: int = 10**9):
+              multiple: int, temporal_factor: int, max_frames: int = 10**9,
+              max_tokens: int | None = None):
     """One captioned world clip at a random native aspect, size and duration.
 
+    `multiple` is the pixel size of one token's cell; with max_tokens, long clips at large sizes
+    are cut to the duration that fits the token budget.
     Returns frames (3, T, H, W) float in [-1, 1], caption, fps."""
     aspect = aspects[rng.integers(len(aspects))]
     w, h = size_for_aspect(aspect, int(long_sides[rng.integers(len(long_sides))]), multiple)
@@ -78,6 +86,9 @@ def draw_clip(rng: np.random.Generator, long_sides, seconds_choices, fps_choices
     seconds = float(seconds_choices[rng.integers(len(seconds_choices))])
     k = max(0, round((seconds * fps - 1) / temporal_factor))
     num_frames = min(1 + k * temporal_factor, max_frames)
+    if max_tokens is not None:
+        per_latent_frame = (w // multiple) * (h // multiple)
+        num_frames = min(num_frames, 1 + (max_tokens // per_latent_frame - 1) * temporal_factor)
     scene = sample_scene(rng, duration_s=max(num_frames / fps, 0.5))
     frames = render(scene, w, h, num_frames, fps)                          # (T, H, W, 3) uint8
     video = torch.from_numpy(frames).permute(3, 0, 1, 2).float() / 127.5 - 1.0
@@ -252,7 +263,11 @@ def _loop(name, model, ema, opt, work: Path, steps: int, minutes: float | None, 
     def state():
         return {**(extra_state or {}), "wall_s": wall_before + time.time() - t_start}
 
+    for g in opt.param_groups:  # 'initial_lr' travels in the saved param_groups across resumes
+        g.setdefault("initial_lr", g["lr"])
     while step < steps:
+        for g in opt.param_groups:  # linear warm-up, derived from the step
+            g["lr"] = g["initial_lr"] * min(1.0, (step + 1) / cfg.warmup_steps)
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=_on_cuda(model)):
             losses = step_fn(rng, gen)
         opt.zero_grad(set_to_none=True)
@@ -295,20 +310,29 @@ def latent_stats(vae: VideoVAE, cfg: TrainConfig, rng, multiple: int, n: int = 3
     return tuple(z.mean(1).tolist()), tuple(z.std(1).clamp(min=1e-3).tolist())
 
 
+def vae_batch(rng: np.random.Generator, cfg: TrainConfig, vae_cfg) -> torch.Tensor:
+    """(B, 3, T, crop, crop) world clips for the VAE: rendered at inference sizes so objects
+    and edges have their real pixel scale, then cropped at random."""
+    long_side = cfg.vae_long_sides[rng.integers(len(cfg.vae_long_sides))]
+    n_frames = cfg.vae_frames[rng.integers(len(cfg.vae_frames))]
+    aspect = cfg.aspects[rng.integers(len(cfg.aspects))]
+    clips = []
+    for _ in range(cfg.vae_batch):
+        video = draw_clip(rng, (long_side,), (n_frames / 12.0,), (12.0,), (aspect,),
+                          vae_cfg.spatial_factor, vae_cfg.temporal_factor, max_frames=n_frames)[0]
+        H, W = video.shape[-2:]
+        c = min(cfg.vae_crop, H, W) // vae_cfg.spatial_factor * vae_cfg.spatial_factor
+        y, x = rng.integers(H - c + 1), rng.integers(W - c + 1)
+        clips.append(video[..., y:y + c, x:x + c])
+    return torch.stack(clips)
+
+
 def train_vae(vae: VideoVAE, cfg: TrainConfig, work: Path, minutes=None, seed=0):
     """Returns (the EMA model once all steps are done, else None; wall seconds so far)."""
     ema = copy.deepcopy(vae).requires_grad_(False)
     opt = torch.optim.AdamW(vae.parameters(), lr=cfg.vae_lr, weight_decay=0.0)
-    mult = vae.cfg.spatial_factor
-
     def step_fn(rng, gen):
-        long_side = cfg.vae_long_sides[rng.integers(len(cfg.vae_long_sides))]
-        n_frames = cfg.vae_frames[rng.integers(len(cfg.vae_frames))]
-        aspect = cfg.aspects[rng.integers(len(cfg.aspects))]
-        clips = [draw_clip(rng, (long_side,), (n_frames / 12.0,), (12.0,), (aspect,), mult,
-                           vae.cfg.temporal_factor, max_frames=n_frames)[0]
-                 for _ in range(cfg.vae_batch)]
-        video = torch.stack(clips).to(next(vae.parameters()).device)
+        video = vae_batch(rng, cfg, vae.cfg).to(next(vae.parameters()).device)
         return vae_loss(vae, video, cfg.kl_weight, None if _on_cuda(vae) else gen)
 
     step, wall = _loop("vae", vae, ema, opt, work, cfg.vae_steps, minutes, seed, step_fn, cfg)
@@ -324,12 +348,28 @@ def train_dit(dit: DiT, vae: VideoVAE, text: TextEncoder, cfg: TrainConfig, work
     mult = vae.cfg.spatial_factor * max(dit.cfg.patch_h, dit.cfg.patch_w)
     tf = vae.cfg.temporal_factor
 
+    # Encoding costs more than a DiT step on a CPU, so encoded clips go to a replay buffer and
+    # each is reused a few times, always under fresh noise, flow time and plan.
+    replay: list[tuple[torch.Tensor, str, float]] = []
+
+    def fresh(rng):
+        video, cap, f = draw_clip(rng, cfg.long_sides, cfg.seconds, cfg.fps, cfg.aspects, mult, tf,
+                                  max_tokens=cfg.max_tokens)
+        z = vae.encode(video[None].to(device), chunk_frames=None)[0].float().cpu()  # (C, t, h, w)
+        return z, cap, f
+
     def step_fn(rng, gen):
+        if not replay:
+            replay.extend(fresh(rng) for _ in range(cfg.dit_clips))
+        for _ in range(cfg.fresh_per_step):
+            item = fresh(rng)
+            if len(replay) < cfg.replay_size:
+                replay.append(item)
+            else:
+                replay[rng.integers(len(replay))] = item
         latents, texts, fps, masks = [], [], [], []
-        for _ in range(cfg.dit_clips):
-            video, cap, f = draw_clip(rng, cfg.long_sides, cfg.seconds, cfg.fps, cfg.aspects,
-                                      mult, tf)
-            z = vae.encode(video[None].to(device), chunk_frames=None)[0].float().cpu()  # (C, t, h, w)
+        for j in rng.choice(len(replay), size=min(cfg.dit_clips, len(replay)), replace=False):
+            z, cap, f = replay[j]
             if rng.random() < cfg.caption_dropout:
                 cap = ""
             latents.append(z); texts.append(text.encode([cap])); fps.append(f)

@@ -29,6 +29,8 @@ class VAEConfig:
     in_channels: int = 3
     latent_channels: int = 16
     channels: tuple[int, ...] = (32, 64, 128, 128)  # one per level; len - 1 spatial 2x downsamples
+    encoder_channels: tuple[int, ...] = ()  # the encoder's own widths (empty: same as channels);
+    # text-to-video never encodes, so a lighter encoder speeds training and editing inputs only
     temporal_down: int = 2         # how many of the deepest downsamples also halve time (4x)
     res_blocks: int = 1
     time_kernel_from_level: int = 1  # levels below this use 1x3x3 convs (cheap at full resolution)
@@ -36,6 +38,8 @@ class VAEConfig:
     latent_std: tuple[float, ...] = ()
 
     def __post_init__(self):
+        if self.encoder_channels and len(self.encoder_channels) != len(self.channels):
+            raise ValueError("encoder_channels needs one width per level, like channels")
         if self.temporal_down > self.spatial_down:
             raise ValueError("temporal_down cannot exceed the number of spatial downsamples")
         for name in ("latent_mean", "latent_std"):
@@ -62,7 +66,7 @@ class VAEConfig:
         if unknown:
             raise ValueError(f"unknown VAE config keys: {sorted(unknown)}")
         d = dict(d)
-        for k in ("channels", "latent_mean", "latent_std"):
+        for k in ("channels", "encoder_channels", "latent_mean", "latent_std"):
             if k in d:
                 d[k] = tuple(d[k])
         return cls(**d)
@@ -71,10 +75,13 @@ class VAEConfig:
         return asdict(self)
 
 
+# Sized for CPU training: full-resolution levels are narrow and purely spatial (1x3x3), time is
+# mixed and compressed only at the coarse levels where it is cheap.
 VAE_PRESETS: dict[str, dict] = {
     "tiny": dict(latent_channels=4, channels=(8, 16), temporal_down=1),
-    "f8": dict(latent_channels=16, channels=(32, 64, 128, 128)),
-    "f16": dict(latent_channels=32, channels=(32, 64, 128, 192, 192)),
+    "f8": dict(latent_channels=16, channels=(16, 32, 64, 96), time_kernel_from_level=2),
+    "f16": dict(latent_channels=32, channels=(16, 32, 64, 96, 128), time_kernel_from_level=2),
+    "f8-wide": dict(latent_channels=16, channels=(32, 64, 128, 128), time_kernel_from_level=1),
 }
 
 
@@ -199,7 +206,7 @@ def _time_kernel(level: int, cfg: VAEConfig) -> int:
 class Encoder(nn.Module):
     def __init__(self, cfg: VAEConfig):
         super().__init__()
-        ch = cfg.channels
+        ch = cfg.encoder_channels or cfg.channels
         self.conv_in = CausalConv3d(cfg.in_channels, ch[0], _time_kernel(0, cfg))
         self.levels = nn.ModuleList()
         first_time_down = cfg.spatial_down - cfg.temporal_down

@@ -1,0 +1,163 @@
+"""Measurements of world clips from their pixels alone: the named object's colour, shape, motion
+and persistence, the camera motion, and flicker. Used by worldbench.py on generated clips and,
+as a calibration, on the world's own renders (where the answers are known).
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import cv2
+import numpy as np
+
+from engine.world import COLOUR_RGB, Scene, render
+from engine.world.scene import BACKGROUNDS
+
+SHAPE_NAMES = ("ball", "box", "triangle", "star")
+
+
+@lru_cache(maxsize=None)
+def background_palette(background: str, k: int = 24) -> np.ndarray:
+    """Colours of a background with no objects, under every camera (k-means centres, (k, 3))."""
+    if background not in BACKGROUNDS:
+        raise ValueError(f"unknown background {background!r}")
+    pixels = []
+    for seed, camera in enumerate(("static", "pan_left", "pan_right", "zoom_in", "zoom_out")):
+        scene = Scene(background=background, objects=(), camera=camera, duration_s=2.0, seed=seed)
+        frames = render(scene, 128, 72, 9, 4.0)
+        pixels.append(frames.reshape(-1, 3))
+    data = np.concatenate(pixels).astype(np.float32)
+    data = data[np.random.default_rng(0).choice(len(data), 20000, replace=False)]
+    _, _, centres = cv2.kmeans(data, k, None, (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 30, 0.5),
+                               2, cv2.KMEANS_PP_CENTERS)
+    return centres
+
+
+def colour_maps(frames: np.ndarray, background: str, threshold: float = 70.0) -> np.ndarray:
+    """Per pixel, which object colour it is (index into COLOUR_RGB order) or -1 for background.
+
+    A pixel counts as object colour c when c is its nearest object colour, closer than
+    `threshold`, and closer than every colour the background itself shows."""
+    names = list(COLOUR_RGB)
+    palette = np.array([COLOUR_RGB[c] for c in names], np.float32)                # (8, 3)
+    px = frames.reshape(-1, 3).astype(np.float32)
+    d_obj = np.linalg.norm(px[:, None] - palette[None], axis=-1)                   # (P, 8)
+    d_bg = np.linalg.norm(px[:, None] - background_palette(background)[None], axis=-1).min(1)
+    best = d_obj.argmin(1)
+    ok = (d_obj.min(1) < threshold) & (d_obj.min(1) < d_bg)
+    return np.where(ok, best, -1).reshape(frames.shape[:-1])                      # (T, H, W)
+
+
+def _largest_component(mask: np.ndarray) -> np.ndarray:
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), 8)
+    if n <= 1:
+        return np.zeros_like(mask, dtype=bool)
+    return labels == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+
+
+def classify_shape(mask: np.ndarray) -> str | None:
+    """ball / box / triangle / star from a binary mask, by solidity and fill of the min-area box."""
+    mask = _largest_component(mask)
+    if mask.sum() < 12:
+        return None
+    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    c = max(contours, key=cv2.contourArea)
+    area = float(cv2.contourArea(c)) + 0.5 * len(c)  # filled outline: highlights leave no holes
+    hull = cv2.contourArea(cv2.convexHull(c)) + 1e-6
+    (_, _), (w, h), _ = cv2.minAreaRect(c)
+    fill = area / max(w * h, 1e-6)
+    solidity = min(1.0, area / hull)
+    if solidity < 0.8:
+        return "star"
+    if fill > 0.88:
+        return "box"
+    if fill > 0.66:
+        return "ball"
+    return "triangle"
+
+
+def camera_motion(frames: np.ndarray, object_mask: np.ndarray | None = None) -> str:
+    """static / pan_left / pan_right / zoom_in / zoom_out from dense optical flow between the
+    first and last frame, over background pixels."""
+    grey = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames]
+    H, W = grey[0].shape
+    ys, xs = np.mgrid[0:H, 0:W]
+    rx, ry = (xs - W / 2) / W, (ys - H / 2) / W
+    pan = zoom = 0.0
+    for i in range(len(grey) - 1):  # small steps between neighbours, summed over the clip
+        flow = cv2.calcOpticalFlowFarneback(grey[i], grey[i + 1], None, 0.5, 3, 15, 3, 5, 1.2, 0)
+        keep = np.ones((H, W), bool)
+        if object_mask is not None:
+            near = (object_mask[i] | object_mask[i + 1]).astype(np.uint8)
+            keep &= ~cv2.dilate(near, np.ones((7, 7), np.uint8)).astype(bool)
+        fx, fy = flow[..., 0][keep] / W, flow[..., 1][keep] / W
+        pan += float(np.median(fx))
+        r2 = (rx[keep] ** 2 + ry[keep] ** 2).sum() + 1e-9
+        zoom += float((fx * rx[keep] + fy * ry[keep]).sum() / r2)  # least-squares radial scale change
+    if abs(zoom) > 0.04 and abs(zoom) > 2 * abs(pan):
+        return "zoom_in" if zoom > 0 else "zoom_out"
+    if abs(pan) > 0.012:
+        return "pan_right" if pan < 0 else "pan_left"  # a camera panning right moves content left
+    return "static"
+
+
+def object_motion(mask: np.ndarray) -> str | None:
+    """left/right/up/down/grow/shrink/bounce/still from the mask track (T, H, W) of one object."""
+    T, H, W = mask.shape
+    areas = mask.reshape(T, -1).sum(1).astype(float)
+    present = areas >= max(8.0, 0.2 * np.median(areas))
+    if present.sum() < 2:
+        return None
+    ys, xs = np.mgrid[0:H, 0:W]
+    cx = np.array([(xs * m).sum() / max(m.sum(), 1) for m in mask]) / W
+    cy = np.array([(ys * m).sum() / max(m.sum(), 1) for m in mask]) / H
+    idx = np.flatnonzero(present)
+    first, last = idx[0], idx[-1]
+    dx, dy = cx[last] - cx[first], cy[last] - cy[first]
+    growth = np.sqrt(areas[last] / max(areas[first], 1.0))
+    y_path = cy[idx]
+    swings = np.abs(np.diff(np.sign(np.diff(y_path))) != 0).sum() if len(idx) > 3 else 0
+    if (y_path.max() - y_path.min()) > 0.08 and swings >= 1 and abs(dx) < 0.08 and abs(dy) < 0.06:
+        return "bounce"
+    if max(abs(dx), abs(dy)) > 0.05 and max(abs(dx), abs(dy)) > abs(growth - 1):
+        if abs(dx) >= abs(dy):
+            return "right" if dx > 0 else "left"
+        return "down" if dy > 0 else "up"
+    if growth > 1.2:
+        return "grow"
+    if growth < 0.83:
+        return "shrink"
+    return "still"
+
+
+def flicker(frames: np.ndarray) -> float:
+    """Mean absolute change between consecutive frames, in 0-255 levels (VBench's flicker idea)."""
+    if len(frames) < 2:
+        return 0.0
+    return float(np.abs(np.diff(frames.astype(np.float32), axis=0)).mean())
+
+
+def measure(frames: np.ndarray, background: str, min_short_side: int = 144) -> dict:
+    """Everything worldbench scores, from the pixels of one clip (T, H, W, 3) uint8.
+
+    Small clips (drafts) are upscaled first, so that shape outlines have enough pixels."""
+    T, H, W, _ = frames.shape
+    if min(H, W) < min_short_side:
+        s = min_short_side / min(H, W)
+        frames = np.stack([cv2.resize(f, (round(W * s), round(H * s)), interpolation=cv2.INTER_CUBIC)
+                           for f in frames])
+    cmap = colour_maps(frames, background)
+    counts = np.bincount(cmap[cmap >= 0].ravel(), minlength=len(COLOUR_RGB))
+    names = list(COLOUR_RGB)
+    colour = names[int(counts.argmax())] if counts.max() > 0.002 * cmap.size else None
+    out = {"colour": colour, "shape": None, "motion": None, "persistence": 0.0,
+           "camera": None, "flicker": flicker(frames)}
+    if colour is None:
+        out["camera"] = camera_motion(frames)
+        return out
+    mask = np.stack([_largest_component(m) for m in cmap == names.index(colour)])   # (T, H, W)
+    areas = mask.reshape(len(mask), -1).sum(1)
+    out["persistence"] = float((areas >= max(6.0, 0.25 * np.median(areas))).mean())
+    out["shape"] = classify_shape(mask[len(mask) // 2]) if areas[len(mask) // 2] else classify_shape(mask[np.argmax(areas)])
+    out["motion"] = object_motion(mask)
+    out["camera"] = camera_motion(frames, mask)
+    return out
