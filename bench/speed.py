@@ -9,7 +9,6 @@ Run nothing else that uses torch while timing.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 from pathlib import Path

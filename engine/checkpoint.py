@@ -6,12 +6,12 @@ and older configs are brought forward in one named function, `upgrade_config`.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import torch
 from safetensors.torch import load_file, save_file
 
+from engine.configs import check_keys
 from engine.dit import DiT, DiTConfig
 from engine.io import atomic_path, write_json_atomic
 from engine.vae import VAEConfig, VideoVAE
@@ -40,9 +40,7 @@ class ModelCard:
 
     @classmethod
     def from_dict(cls, d: dict) -> "ModelCard":
-        unknown = set(d) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ValueError(f"unknown model card keys: {sorted(unknown)}")
+        check_keys(cls, d, "model card")
         return cls(**d)
 
 

@@ -30,6 +30,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, help="random seed (default: a fresh one, reported)")
     p.add_argument("--steps", type=int, help="sampler steps (default from the model card)")
     p.add_argument("--guidance", type=float, help="classifier-free guidance scale")
+    p.add_argument("--sampler", default="euler", choices=("euler", "heun"),
+                   help="euler (default) or heun (second order, twice the model calls per step)")
     p.add_argument("--out", required=True, help="output file")
     p.add_argument("--json", action="store_true", help="print one JSON record on stdout")
     p.add_argument("--checkpoint", help="checkpoint folder (default: assets/default)")
@@ -94,7 +96,7 @@ def _run(args) -> dict:
     engine = _load_engine(args)
     show = _progress_printer(sys.stderr.isatty())
     options = dict(aspect=args.aspect, width=args.width, height=args.height, draft=args.draft,
-                   seed=args.seed, steps=args.steps, guidance=args.guidance)
+                   seed=args.seed, steps=args.steps, guidance=args.guidance, sampler=args.sampler)
     if args.command == "generate":
         [result] = engine.generate(args.prompt, seconds=args.seconds, frames=args.frames,
                                    fps=args.fps, progress=show, **options)

@@ -11,12 +11,13 @@ Symbols: B batch, N tokens, F conditioning rows (latent frames), M text tokens, 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from engine.configs import check_keys
 from engine.patches import PatchSize, grid_shape, patchify, positions, unpatchify
 
 
@@ -44,10 +45,7 @@ class DiTConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "DiTConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown DiT config keys: {sorted(unknown)}")
+        check_keys(cls, d, "DiT config")
         return cls(**d)
 
     def to_dict(self) -> dict:

@@ -8,8 +8,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-import warnings
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -18,7 +17,6 @@ import torch
 
 from engine import checkpoint as ckpt
 from engine import operations, sizes
-from engine.checkpoint import ModelCard
 from engine.sampler import (ConditioningPlan, classifier_free_guidance, sample,
                             shift_for_tokens)
 from engine.text import TextBatch, TextEncoder
@@ -38,6 +36,7 @@ class Request:
     steps: int
     guidance: float
     draft: bool = False
+    sampler: str = "euler"          # or "heun": second order, two model calls per step
 
     @property
     def seconds(self) -> float:
@@ -68,7 +67,8 @@ class Result:
                 "height": r.height, "frames": r.num_frames, "fps": r.fps,
                 "seconds": round(r.seconds, 4), "prompt": r.prompt, "caption": self.caption,
                 "unknown_words": list(self.unknown_words), "steps": r.steps,
-                "guidance": r.guidance, "draft": r.draft, "checkpoint": self.checkpoint,
+                "guidance": r.guidance, "sampler": r.sampler, "draft": r.draft,
+                "checkpoint": self.checkpoint,
                 "timings": {k: round(v, 4) for k, v in self.timings.items()}}
 
 
@@ -157,7 +157,7 @@ class Engine:
                 frames: int | None = None, fps: float | None = None, aspect: str | None = None,
                 width: int | None = None, height: int | None = None, draft: bool = False,
                 seed: int | None = None, steps: int | None = None,
-                guidance: float | None = None) -> Request:
+                guidance: float | None = None, sampler: str = "euler") -> Request:
         """Fill defaults from the model card and check the request against the grid."""
         card = self.card
         if not isinstance(prompt, str) or not prompt.strip():
@@ -194,8 +194,10 @@ class Engine:
         guidance = float(guidance if guidance is not None else card.guidance)
         if not (0.0 <= guidance <= 30.0):
             raise ValueError(f"guidance must be between 0 and 30, got {guidance}")
+        if sampler not in ("euler", "heun"):
+            raise ValueError(f"sampler must be 'euler' or 'heun', got {sampler!r}")
         return Request(operation, prompt.strip(), w, h, num_frames, fps, int(seed), steps,
-                       guidance, bool(draft))
+                       guidance, bool(draft), sampler)
 
     def latent_shape(self, request: Request) -> tuple[int, int, int, int]:
         cfg = self.vae.cfg
@@ -248,7 +250,7 @@ class Engine:
 
         with torch.inference_mode():
             latents = sample(velocity, plan, steps=request.steps, generator=generator,
-                             shift=shift, callback=on_step if progress else None, cancel=cancel,
+                             shift=shift, method=request.sampler, callback=on_step if progress else None, cancel=cancel,
                              device=self.device, dtype=self.dtype)
             timings["sample_s"] = time.perf_counter() - t1
             t2 = time.perf_counter()

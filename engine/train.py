@@ -14,9 +14,8 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import math
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +31,7 @@ from engine.patches import pack, patchify
 from engine.sampler import shift_for_tokens, shift_time
 from engine.sizes import size_for_aspect
 from engine.text import TextBatch, TextEncoder
-from engine.vae import VideoVAE, kl_divergence, num_latent_frames, preview_target
+from engine.vae import VideoVAE, kl_divergence, preview_target
 from engine.world import caption, render, sample_scene
 
 

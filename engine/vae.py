@@ -16,12 +16,14 @@ Pixels are floats in [-1, 1].
 from __future__ import annotations
 
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass
 from typing import Optional
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from engine.configs import check_keys
 
 
 @dataclass(frozen=True)
@@ -61,10 +63,7 @@ class VAEConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "VAEConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown VAE config keys: {sorted(unknown)}")
+        check_keys(cls, d, "VAE config")
         d = dict(d)
         for k in ("channels", "encoder_channels", "latent_mean", "latent_std"):
             if k in d:

@@ -3,7 +3,6 @@ import pytest
 import torch
 
 from engine.dit import DIT_PRESETS, DiT, DiTConfig, dit_config, rope_split
-from engine.patches import PatchSize
 
 
 def tiny_dit(**kw):
@@ -34,7 +33,6 @@ def test_presets_build_configs():
 def test_packed_forward_matches_separate_forwards():
     """Two clips packed in one row with masks give the same velocity as two separate calls."""
     from engine.patches import pack, patchify
-    from engine.train import PackedBatch
     dit = tiny_dit()
     with torch.no_grad():
         for p in dit.parameters():

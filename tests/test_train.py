@@ -1,7 +1,6 @@
 import json
 
 import numpy as np
-import torch
 
 from engine import checkpoint as ckpt
 from engine.train import main, train_mask
