@@ -21,11 +21,14 @@ VIDEO_SUFFIXES = (".mp4",)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 
 
-def _common(p: argparse.ArgumentParser) -> None:
+def _common(p: argparse.ArgumentParser, sized: bool = True) -> None:
     p.add_argument("--prompt", required=True, help="what the clip should show")
-    p.add_argument("--aspect", help="aspect ratio such as 16:9, 9:16, 1:1, 4:3, 3:4 (default 16:9)")
-    p.add_argument("--width", type=int, help="width in pixels (a multiple of the model's grid)")
-    p.add_argument("--height", type=int, help="height in pixels (a multiple of the model's grid)")
+    if sized:
+        p.add_argument("--aspect", help="aspect ratio such as 16:9, 9:16, 1:1, 4:3, 3:4 (default 16:9)")
+        p.add_argument("--width", type=int, help="width in pixels (a multiple of the model's grid)")
+        p.add_argument("--height", type=int, help="height in pixels (a multiple of the model's grid)")
+    else:
+        p.add_argument("--fps", type=float, help="frames per second (default: the model's)")
     p.add_argument("--draft", action="store_true", help="a fast low-resolution draft")
     p.add_argument("--seed", type=int, help="random seed (default: a fresh one, reported)")
     p.add_argument("--steps", type=int, help="sampler steps (default from the model card)")
@@ -49,6 +52,29 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--fps", type=float, help="frames per second (default: the model's)")
     i = sub.add_parser("image", help="text to image")
     _common(i)
+    a = sub.add_parser("animate", help="animate a still image (it becomes the first frame)")
+    _common(a, sized=False)
+    a.add_argument("--image", required=True, help="PNG, JPEG or WebP (any size)")
+    a.add_argument("--seconds", type=float, default=2.0)
+    a.add_argument("--fit", default="crop", choices=("crop", "pad"), help="how the image meets the grid")
+    e = sub.add_parser("extend", help="extend a clip forward or backward in time")
+    _common(e, sized=False)
+    e.add_argument("--video", required=True, help="MP4, MOV, WebM or GIF (any size and fps)")
+    e.add_argument("--direction", default="forward", choices=("forward", "backward"))
+    e.add_argument("--seconds", type=float, default=2.0, help="seconds of new material")
+    lp = sub.add_parser("loop", help="make a clip loop seamlessly")
+    _common(lp, sized=False)
+    lp.add_argument("--video", required=True)
+    lp.add_argument("--seconds", type=float, default=1.0, help="length of the transition back to the start")
+    it = sub.add_parser("interpolate", help="blend two clips with a generated transition")
+    _common(it, sized=False)
+    it.add_argument("--first", required=True)
+    it.add_argument("--second", required=True)
+    it.add_argument("--seconds", type=float, default=1.0, help="length of the transition")
+    r = sub.add_parser("restyle", help="SDEdit a clip toward a new prompt")
+    _common(r, sized=False)
+    r.add_argument("--video", required=True)
+    r.add_argument("--strength", type=float, required=True, help="0 keeps the input, 1 ignores it")
     info = sub.add_parser("info", help="describe the checkpoint")
     info.add_argument("--checkpoint")
     info.add_argument("--device", default="auto")
@@ -88,15 +114,24 @@ def _run(args) -> dict:
         return {"checkpoint": engine.label, "card": asdict(engine.card),
                 "vae": engine.vae.cfg.to_dict(), "dit": engine.dit.cfg.to_dict(),
                 "grid_multiple": engine.grid_multiple()}
-    suffixes = VIDEO_SUFFIXES if args.command == "generate" else IMAGE_SUFFIXES
+    suffixes = IMAGE_SUFFIXES if args.command == "image" else VIDEO_SUFFIXES
     if out.suffix.lower() not in suffixes:
         raise ValueError(f"--out {out} must end in {' or '.join(suffixes)}")
     if not out.parent.exists():
         raise ValueError(f"the folder of --out does not exist: {out.parent}")
     engine = _load_engine(args)
     show = _progress_printer(sys.stderr.isatty())
-    options = dict(aspect=args.aspect, width=args.width, height=args.height, draft=args.draft,
-                   seed=args.seed, steps=args.steps, guidance=args.guidance, sampler=args.sampler)
+    settings = dict(draft=args.draft, seed=args.seed, steps=args.steps, guidance=args.guidance,
+                    sampler=args.sampler)
+    if args.command in EDITS:
+        result = _edit(engine, args, settings, show)
+        t = time.perf_counter()
+        if len(result.frames) == 1:
+            raise ValueError("the edit produced a single frame; nothing to write as video")
+        io.write_video(result.frames, out, fps=result.request.fps)
+        result.timings["write_s"] = time.perf_counter() - t
+        return result.record(str(out))
+    options = dict(aspect=args.aspect, width=args.width, height=args.height, **settings)
     if args.command == "generate":
         [result] = engine.generate(args.prompt, seconds=args.seconds, frames=args.frames,
                                    fps=args.fps, progress=show, **options)
@@ -108,6 +143,29 @@ def _run(args) -> dict:
         io.write_image(result.frames[0], out)
     result.timings["write_s"] = time.perf_counter() - t
     return result.record(str(out))
+
+
+EDITS = ("animate", "extend", "loop", "interpolate", "restyle")
+
+
+def _edit(engine, args, settings, show):
+    """Read the inputs (any common format and size) and run one editing operation."""
+    from engine import io
+    common = dict(progress=show, fps=args.fps, **settings)
+    if args.command == "animate":
+        return engine.animate(io.read_image(args.image), args.prompt, seconds=args.seconds,
+                              fit=args.fit, **common)
+    if args.command == "interpolate":
+        a, fa = io.read_video(args.first)
+        b, fb = io.read_video(args.second)
+        return engine.interpolate(a, fa, b, fb, args.prompt, seconds=args.seconds, **common)
+    frames, fps = io.read_video(args.video)
+    if args.command == "extend":
+        return engine.extend(frames, fps, args.prompt, direction=args.direction,
+                             seconds=args.seconds, **common)
+    if args.command == "loop":
+        return engine.loop(frames, fps, args.prompt, seconds=args.seconds, **common)
+    return engine.restyle(frames, fps, args.prompt, strength=args.strength, **common)
 
 
 def main(argv=None) -> int:

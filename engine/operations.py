@@ -1,13 +1,40 @@
-"""Operations: each one builds a ConditioningPlan for the one sampler; none runs its own loop.
+"""Operations: each one builds a plan for the one sampler; none runs its own loop.
 
-A plan is the latent shape to produce, the latent frames that are known, and how strongly each
-is known (Open-Sora's masks; LTX-Video's conditioning items). Text-to-video and text-to-image
-know nothing; the editing operations (animate, extend, loop, interpolate, restyle) fill `known`
-and `mask` from their input clips.
+A plan is the latent shape to produce, the latent frames that are known and how strongly each is
+known (Open-Sora's masks; LTX-Video's conditioning items). Text-to-video and text-to-image know
+nothing; the editing operations fill `known` and `mask` from the latents of their inputs.
+
+Because the VAE is causal, latent frame 0 codes pixel frame 0 alone and latent i >= 1 codes
+pixel frames f(i-1)+1 .. f*i (f the temporal factor). Known material at the *start* of a clip is
+therefore exact (a clip's latents do not depend on what follows). Known material later in a clip
+(extend backward, the far side of a blend or loop) uses the clip's own latents 1..m, which were
+encoded after its first frame only: a close approximation, and the seam is generated anyway.
+
+Every edit also says which output pixel frames are the input's own pixels (`keep`): those come back
+unchanged, so "the original frames unchanged" holds exactly, not up to VAE reconstruction.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
 from engine.sampler import ConditioningPlan
+
+
+@dataclass(frozen=True)
+class Edit:
+    """A plan plus how its decoded frames become the result."""
+    plan: ConditioningPlan
+    pixels: np.ndarray | None      # (T, H, W, 3) uint8 input pixels on the plan's pixel frames
+    keep: np.ndarray               # (T,) bool: output these frames from `pixels`, unchanged
+    output: slice = field(default_factory=lambda: slice(None))  # plan pixel frames in the result
+    notes: dict = field(default_factory=dict)
+
+
+def pixel_frames(num_latent: int, f: int) -> int:
+    return 1 + f * (num_latent - 1)
 
 
 def generate_plan(latent_shape: tuple[int, int, int, int]) -> ConditioningPlan:
@@ -22,4 +49,99 @@ def image_plan(latent_shape: tuple[int, int, int, int]) -> ConditioningPlan:
     return ConditioningPlan(shape=latent_shape)
 
 
-OPERATIONS = {"generate": generate_plan, "image": image_plan}
+def _blank(C, t, h, w, f, H, W):
+    known = torch.zeros(C, t, h, w)
+    mask = torch.zeros(t)
+    T = pixel_frames(t, f)
+    return known, mask, np.zeros((T, H, W, 3), np.uint8), np.zeros(T, bool)
+
+
+def _check(latent: torch.Tensor, pixels: np.ndarray, f: int, what: str) -> None:
+    if latent.dim() != 4 or pixels.ndim != 4 or pixels.shape[0] != pixel_frames(latent.shape[1], f):
+        raise ValueError(f"{what}: latents {tuple(latent.shape)} do not match "
+                         f"{pixels.shape[0]} pixel frames")
+
+
+def animate_edit(image_latent: torch.Tensor, image: np.ndarray, num_latent: int, f: int) -> Edit:
+    """The image is latent frame 0, known exactly; the rest follows the prompt.
+    image_latent (C, 1, h, w); image (H, W, 3)."""
+    if num_latent < 2:
+        raise ValueError("animate needs a clip longer than one frame")
+    C, _, h, w = image_latent.shape
+    known, mask, pixels, keep = _blank(C, num_latent, h, w, f, *image.shape[:2])
+    known[:, 0], mask[0] = image_latent[:, 0], 1.0
+    pixels[0], keep[0] = image, True
+    return Edit(ConditioningPlan(tuple(known.shape), known, mask), pixels, keep)
+
+
+def extend_edit(clip_latent: torch.Tensor, clip: np.ndarray, new_latent: int, f: int,
+                direction: str) -> Edit:
+    """The clip unchanged, then (forward) or before it (backward) new_latent latent frames of new
+    material. clip_latent (C, 1+m, h, w); clip (1+f*m, H, W, 3)."""
+    _check(clip_latent, clip, f, "extend")
+    if new_latent < 1:
+        raise ValueError("extend needs at least one new latent frame")
+    C, t_clip, h, w = clip_latent.shape
+    if direction == "forward":
+        known, mask, pixels, keep = _blank(C, t_clip + new_latent, h, w, f, *clip.shape[1:3])
+        known[:, :t_clip], mask[:t_clip] = clip_latent, 1.0
+        pixels[:len(clip)], keep[:len(clip)] = clip, True
+    elif direction == "backward":
+        m = t_clip - 1
+        known, mask, pixels, keep = _blank(C, new_latent + m, h, w, f, *clip.shape[1:3])
+        if m:
+            known[:, new_latent:], mask[new_latent:] = clip_latent[:, 1:], 1.0
+        pixels[-len(clip):], keep[-len(clip):] = clip, True
+    else:
+        raise ValueError(f"direction must be 'forward' or 'backward', got {direction!r}")
+    return Edit(ConditioningPlan(tuple(known.shape), known, mask), pixels, keep)
+
+
+def interpolate_edit(a_latent: torch.Tensor, a: np.ndarray, b_latent: torch.Tensor, b: np.ndarray,
+                     mid_latent: int, f: int) -> Edit:
+    """A unchanged, a generated transition of mid_latent latent frames, then B unchanged.
+    Both clips must share the frame size."""
+    _check(a_latent, a, f, "interpolate (first)")
+    _check(b_latent, b, f, "interpolate (second)")
+    if a.shape[1:] != b.shape[1:]:
+        raise ValueError(f"both clips must have one frame size, got {a.shape[1:3]} and {b.shape[1:3]}")
+    if mid_latent < 1:
+        raise ValueError("interpolate needs at least one generated latent frame")
+    C, ta, h, w = a_latent.shape
+    mb = b_latent.shape[1] - 1
+    known, mask, pixels, keep = _blank(C, ta + mid_latent + mb, h, w, f, *a.shape[1:3])
+    known[:, :ta], mask[:ta] = a_latent, 1.0
+    if mb:
+        known[:, ta + mid_latent:], mask[ta + mid_latent:] = b_latent[:, 1:], 1.0
+    pixels[:len(a)], keep[:len(a)] = a, True
+    pixels[-len(b):], keep[-len(b):] = b, True
+    return Edit(ConditioningPlan(tuple(known.shape), known, mask), pixels, keep)
+
+
+def loop_edit(clip_latent: torch.Tensor, clip: np.ndarray, mid_latent: int, f: int,
+              lead_latent: int = 2) -> Edit:
+    """The clip, then a generated transition that leads back into the clip's own start, so the
+    result repeats seamlessly. The plan ends with the clip's opening (its latents 1..lead) as a
+    target; those frames, and the frame that stands for the clip's first frame, are cut from the
+    output, so on repeat the transition flows into frame 0."""
+    lead = min(lead_latent, clip_latent.shape[1] - 1)
+    head = pixel_frames(lead + 1, f)
+    edit = interpolate_edit(clip_latent, clip, clip_latent[:, :lead + 1], clip[:head], mid_latent, f)
+    total = edit.keep.shape[0]
+    return Edit(edit.plan, edit.pixels, edit.keep, slice(0, total - head), edit.notes)
+
+
+def restyle_edit(clip_latent: torch.Tensor, clip: np.ndarray, strength: float, f: int) -> Edit:
+    """SDEdit (Meng et al. 2021): every latent frame is known with mask 1 - strength, so it is
+    re-noised to t = strength and denoised under the new prompt. Strength 0 returns the input,
+    strength 1 ignores it."""
+    _check(clip_latent, clip, f, "restyle")
+    if not 0.0 <= strength <= 1.0:
+        raise ValueError(f"strength must be between 0 and 1, got {strength}")
+    t = clip_latent.shape[1]
+    mask = torch.full((t,), 1.0 - float(strength))
+    keep = np.full(len(clip), strength == 0.0)
+    return Edit(ConditioningPlan(tuple(clip_latent.shape), clip_latent.clone(), mask), clip.copy(), keep)
+
+
+OPERATIONS = ("generate", "image", "animate", "extend", "loop", "interpolate", "restyle")

@@ -16,7 +16,8 @@ import numpy as np
 import torch
 
 from engine import checkpoint as ckpt
-from engine import operations, sizes
+from engine import conform, operations, sizes
+from engine.operations import pixel_frames
 from engine.sampler import (ConditioningPlan, classifier_free_guidance, sample,
                             shift_for_tokens)
 from engine.text import TextBatch, TextEncoder
@@ -59,6 +60,7 @@ class Result:
     unknown_words: tuple[str, ...]
     checkpoint: str
     timings: dict = field(default_factory=dict)
+    notes: dict = field(default_factory=dict)   # how inputs were conformed to the grid
 
     def record(self, path: Optional[str] = None) -> dict:
         """The JSON record of a result (the CLI's --json output)."""
@@ -68,7 +70,7 @@ class Result:
                 "seconds": round(r.seconds, 4), "prompt": r.prompt, "caption": self.caption,
                 "unknown_words": list(self.unknown_words), "steps": r.steps,
                 "guidance": r.guidance, "sampler": r.sampler, "draft": r.draft,
-                "checkpoint": self.checkpoint,
+                "checkpoint": self.checkpoint, "inputs": self.notes,
                 "timings": {k: round(v, 4) for k, v in self.timings.items()}}
 
 
@@ -153,39 +155,14 @@ class Engine:
         dit_cfg = self.dit.cfg
         return vae_cfg.spatial_factor * max(dit_cfg.patch_h, dit_cfg.patch_w)
 
-    def resolve(self, operation: str, prompt: str, *, seconds: float | None = None,
-                frames: int | None = None, fps: float | None = None, aspect: str | None = None,
-                width: int | None = None, height: int | None = None, draft: bool = False,
-                seed: int | None = None, steps: int | None = None,
-                guidance: float | None = None, sampler: str = "euler") -> Request:
-        """Fill defaults from the model card and check the request against the grid."""
+    def _settings(self, prompt: str, fps, draft, seed, steps, guidance, sampler) -> dict:
+        """Checks and defaults shared by every operation."""
         card = self.card
         if not isinstance(prompt, str) or not prompt.strip():
             raise ValueError("the prompt is empty: describe what the clip should show")
         fps = float(fps if fps is not None else card.fps)
         if not (card.min_fps <= fps <= card.max_fps):
             raise ValueError(f"fps {fps} is outside what this model knows ({card.min_fps}-{card.max_fps})")
-        multiple = self.grid_multiple()
-        tf = self.vae.cfg.temporal_factor
-        if (width is None) != (height is None):
-            raise ValueError("give both --width and --height, or an --aspect")
-        if width is not None:
-            if aspect is not None:
-                raise ValueError("give either an aspect or a width and height, not both")
-            w, h = int(width), int(height)
-        else:
-            long_side = card.draft_long_side if draft else card.full_long_side
-            w, h = sizes.size_for_aspect(aspect or "16:9", long_side, multiple)
-        sizes.check_size(w, h, multiple, card.max_long_side)
-        if operation == "image":
-            num_frames = 1
-        elif frames is not None:
-            if seconds is not None:
-                raise ValueError("give either seconds or frames, not both")
-            num_frames = int(frames)
-        else:
-            num_frames = sizes.frames_for_seconds(2.0 if seconds is None else seconds, fps, tf)
-        sizes.check_frames(num_frames, tf, card.max_frames)
         if seed is None:
             seed = int.from_bytes(os.urandom(4), "little") & 0x7FFFFFFF
         steps = int(steps if steps is not None else (card.draft_steps if draft else card.steps))
@@ -196,8 +173,42 @@ class Engine:
             raise ValueError(f"guidance must be between 0 and 30, got {guidance}")
         if sampler not in ("euler", "heun"):
             raise ValueError(f"sampler must be 'euler' or 'heun', got {sampler!r}")
-        return Request(operation, prompt.strip(), w, h, num_frames, fps, int(seed), steps,
-                       guidance, bool(draft), sampler)
+        return dict(prompt=prompt.strip(), fps=fps, seed=int(seed), steps=steps,
+                    guidance=guidance, draft=bool(draft), sampler=sampler)
+
+    def resolve(self, operation: str, prompt: str, *, seconds: float | None = None,
+                frames: int | None = None, fps: float | None = None, aspect: str | None = None,
+                width: int | None = None, height: int | None = None, draft: bool = False,
+                seed: int | None = None, steps: int | None = None,
+                guidance: float | None = None, sampler: str = "euler") -> Request:
+        """Fill defaults from the model card and check the request against the grid."""
+        card = self.card
+        settings = self._settings(prompt, fps, draft, seed, steps, guidance, sampler)
+        multiple = self.grid_multiple()
+        tf = self.vae.cfg.temporal_factor
+        if (width is None) != (height is None):
+            raise ValueError("give both --width and --height, or an --aspect")
+        if width is not None:
+            if aspect is not None:
+                raise ValueError("give either an aspect or a width and height, not both")
+            w, h = int(width), int(height)
+        else:
+            w, h = sizes.size_for_aspect(aspect or "16:9", self.long_side(draft), multiple)
+        sizes.check_size(w, h, multiple, card.max_long_side)
+        if operation == "image":
+            num_frames = 1
+        elif frames is not None:
+            if seconds is not None:
+                raise ValueError("give either seconds or frames, not both")
+            num_frames = int(frames)
+        else:
+            num_frames = sizes.frames_for_seconds(2.0 if seconds is None else seconds,
+                                                  settings["fps"], tf)
+        sizes.check_frames(num_frames, tf, card.max_frames)
+        return Request(operation=operation, width=w, height=h, num_frames=num_frames, **settings)
+
+    def long_side(self, draft: bool) -> int:
+        return self.card.draft_long_side if draft else self.card.full_long_side
 
     def latent_shape(self, request: Request) -> tuple[int, int, int, int]:
         cfg = self.vae.cfg
@@ -224,10 +235,13 @@ class Engine:
             return velocity_rows
         return classifier_free_guidance(velocity_rows, guidance)
 
-    def run(self, request: Request, plan: ConditioningPlan, *,
+    def run(self, request: Request, plan: ConditioningPlan | operations.Edit, *,
             progress: Optional[Callable[[Progress], None]] = None,
-            cancel: Optional[Callable[[], bool]] = None) -> Result:
-        """Sample `plan` for `request`: its seed draws the noise, so the result is reproducible."""
+            cancel: Optional[Callable[[], bool]] = None, notes: Optional[dict] = None) -> Result:
+        """Sample `plan` for `request`: its seed draws the noise, so the result is reproducible.
+        An Edit also puts its input's own pixels back on the frames it keeps."""
+        edit = plan if isinstance(plan, operations.Edit) else None
+        plan = edit.plan if edit else plan
         from engine.world import upsample  # the world is only needed when a prompt arrives
         timings = {}
         start = time.perf_counter()
@@ -256,8 +270,12 @@ class Engine:
             t2 = time.perf_counter()
             frames = to_uint8(vae.decode(latents))[0]                  # (T, H, W, 3)
             timings["decode_s"] = time.perf_counter() - t2
+        if edit is not None:
+            frames[edit.keep] = edit.pixels[edit.keep]
+            frames = frames[edit.output]
         timings["total_s"] = time.perf_counter() - start
-        return Result(frames, request, up.caption, tuple(up.unknown_words), self.label, timings)
+        return Result(frames, replace(request, num_frames=len(frames)), up.caption,
+                      tuple(up.unknown_words), self.label, timings, notes or {})
 
     def generate(self, prompt: str, *, progress=None, cancel=None, variations: int = 1,
                  **options) -> list[Result]:
@@ -276,3 +294,130 @@ class Engine:
         request = self.resolve("image", prompt, **options)
         return self.run(request, operations.image_plan(self.latent_shape(request)),
                         progress=progress, cancel=cancel)
+
+    # -- editing operations: each conforms its inputs, encodes them and builds an Edit -----------
+    def _conform(self, frames: np.ndarray, fps_in: float, settings: dict, size=None,
+                 max_frames=None, keep="start", fit="crop") -> tuple[np.ndarray, dict]:
+        """Any clip (T, H, W, 3) -> the model's grid at the request's size and fps."""
+        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8 or len(frames) < 1:
+            raise ValueError(f"expected frames (T, H, W, 3) uint8, got {frames.dtype} {frames.shape}")
+        if size is None:
+            size = conform.grid_size_for(frames.shape[1], frames.shape[2],
+                                         self.long_side(settings["draft"]), self.grid_multiple())
+        frames, time_note = conform.resample_frames(frames, fps_in, settings["fps"],
+                                                    self.vae.cfg.temporal_factor, max_frames, keep)
+        frames, size_note = conform.fit_frames(frames, *size, mode=fit)
+        return frames, {**size_note, **time_note}
+
+    def _encode(self, frames: np.ndarray) -> torch.Tensor:
+        """(T, H, W, 3) uint8 -> normalised latents (C, t, h, w) on the CPU in fp32."""
+        x = torch.from_numpy(frames).permute(3, 0, 1, 2).float()[None] / 127.5 - 1.0
+        with torch.inference_mode():
+            z = self.vae.encode(x.to(self.device, self.dtype))
+        return z[0].float().cpu()
+
+    def _new_latents(self, seconds: float, fps: float) -> int:
+        """Latent frames that hold about `seconds` of new material (at least one)."""
+        if not (seconds > 0):
+            raise ValueError(f"seconds must be positive, got {seconds}")
+        return max(1, round(seconds * fps / self.vae.cfg.temporal_factor))
+
+    def _request(self, operation, settings, frames: np.ndarray) -> Request:
+        return Request(operation=operation, width=frames.shape[2], height=frames.shape[1],
+                       num_frames=len(frames), **settings)
+
+    def _check_total(self, num_latent: int) -> None:
+        most = self.card.max_frames
+        if pixel_frames(num_latent, self.vae.cfg.temporal_factor) > most:
+            raise ValueError(f"this edit would sample more than {most} frames at once; "
+                             "use a shorter input or fewer new seconds")
+
+    def animate(self, image: np.ndarray, prompt: str, *, seconds: float = 2.0, fit: str = "crop",
+                progress=None, cancel=None, **options) -> Result:
+        """The image (H, W, 3) is the first frame; the motion follows the prompt."""
+        s = self._settings(prompt, **_opts(options))
+        if image.ndim != 3:
+            raise ValueError(f"animate takes one image (H, W, 3), got shape {image.shape}")
+        first, note = self._conform(image[None], s["fps"], s, max_frames=1, fit=fit)
+        tf = self.vae.cfg.temporal_factor
+        num_latent = 1 + self._new_latents(seconds, s["fps"])
+        self._check_total(num_latent)
+        edit = operations.animate_edit(self._encode(first), first[0], num_latent, tf)
+        return self.run(self._request("animate", s, edit.pixels), edit, progress=progress,
+                        cancel=cancel, notes={"image": note})
+
+    def extend(self, frames: np.ndarray, input_fps: float, prompt: str, *, direction: str = "forward",
+               seconds: float = 2.0, context_seconds: float = 2.0, progress=None, cancel=None,
+               **options) -> Result:
+        """The whole clip with new material after (forward) or before (backward) it. Only the
+        last (or first) context_seconds condition the model, so memory and cost per new second
+        stay flat however long the clip grows."""
+        s = self._settings(prompt, **_opts(options))
+        clip, note = self._conform(frames, input_fps, s, keep="start")
+        tf = self.vae.cfg.temporal_factor
+        ctx = 1 + int(context_seconds * s["fps"]) // tf * tf
+        new = self._new_latents(seconds, s["fps"])
+        if direction == "forward":
+            context, rest = clip[max(0, len(clip) - ctx):], clip[:max(0, len(clip) - ctx)]
+        else:
+            context, rest = clip[:ctx], clip[ctx:]
+        context_latent = self._encode(context)
+        self._check_total(context_latent.shape[1] + new)
+        edit = operations.extend_edit(context_latent, context, new, tf, direction)
+        result = self.run(self._request("extend", s, edit.pixels), edit, progress=progress,
+                          cancel=cancel, notes={"video": note, "direction": direction})
+        result.frames = (np.concatenate([rest, result.frames]) if direction == "forward"
+                         else np.concatenate([result.frames, rest]))
+        result.request = replace(result.request, num_frames=len(result.frames))
+        return result
+
+    def loop(self, frames: np.ndarray, input_fps: float, prompt: str, *, seconds: float = 1.0,
+             progress=None, cancel=None, **options) -> Result:
+        """The clip plus a generated transition back into its start: repeats seamlessly."""
+        s = self._settings(prompt, **_opts(options))
+        clip, note = self._conform(frames, input_fps, s, max_frames=self.card.max_frames // 2)
+        if len(clip) < 1 + self.vae.cfg.temporal_factor:
+            raise ValueError("loop needs a clip of at least a few frames")
+        tf = self.vae.cfg.temporal_factor
+        latent = self._encode(clip)
+        new = self._new_latents(seconds, s["fps"])
+        self._check_total(latent.shape[1] + new + 2)
+        edit = operations.loop_edit(latent, clip, new, tf)
+        return self.run(self._request("loop", s, edit.pixels), edit, progress=progress,
+                        cancel=cancel, notes={"video": note})
+
+    def interpolate(self, first: np.ndarray, first_fps: float, second: np.ndarray,
+                    second_fps: float, prompt: str, *, seconds: float = 1.0, progress=None,
+                    cancel=None, **options) -> Result:
+        """First clip unchanged, a generated transition, then the second clip unchanged (the
+        second is conformed to the first's size)."""
+        s = self._settings(prompt, **_opts(options))
+        half = self.card.max_frames // 3
+        a, note_a = self._conform(first, first_fps, s, max_frames=half)
+        b, note_b = self._conform(second, second_fps, s, size=(a.shape[2], a.shape[1]), max_frames=half)
+        tf = self.vae.cfg.temporal_factor
+        new = self._new_latents(seconds, s["fps"])
+        la, lb = self._encode(a), self._encode(b)
+        self._check_total(la.shape[1] + new + lb.shape[1] - 1)
+        edit = operations.interpolate_edit(la, a, lb, b, new, tf)
+        return self.run(self._request("interpolate", s, edit.pixels), edit, progress=progress,
+                        cancel=cancel, notes={"first": note_a, "second": note_b})
+
+    def restyle(self, frames: np.ndarray, input_fps: float, prompt: str, *, strength: float = 0.6,
+                progress=None, cancel=None, **options) -> Result:
+        """SDEdit: re-noise the clip to `strength` and denoise it under the new prompt."""
+        s = self._settings(prompt, **_opts(options))
+        clip, note = self._conform(frames, input_fps, s, max_frames=self.card.max_frames)
+        edit = operations.restyle_edit(self._encode(clip), clip, strength, self.vae.cfg.temporal_factor)
+        return self.run(self._request("restyle", s, clip), edit, progress=progress, cancel=cancel,
+                        notes={"video": note, "strength": strength})
+
+
+def _opts(options: dict) -> dict:
+    """The shared settings an edit accepts (fps, draft, seed, steps, guidance, sampler)."""
+    allowed = ("fps", "draft", "seed", "steps", "guidance", "sampler")
+    unknown = set(options) - set(allowed)
+    if unknown:
+        raise TypeError(f"unexpected options: {sorted(unknown)}")
+    defaults = dict(fps=None, draft=False, seed=None, steps=None, guidance=None, sampler="euler")
+    return {**defaults, **options}

@@ -126,3 +126,32 @@ def test_cli_image_and_errors(tiny_checkpoint, tmp_path):
                str(tmp_path / "bad.mp4"), "--json", "--checkpoint", str(tiny_checkpoint))
     assert bad.returncode == 2 and "multiple of" in json.loads(bad.stdout)["error"]
     assert not (tmp_path / "bad.mp4").exists()
+
+
+def test_cli_edits_end_to_end(tiny_checkpoint, tmp_path):
+    from engine import io
+    from engine.world import render, upsample
+    up = upsample("a yellow star moves left in the desert", seed=0, duration_s=1.0)
+    source = tmp_path / "source.mp4"
+    io.write_video(render(up.scene, 80, 45, 13, 12.0), source, fps=12.0)  # off-grid size on purpose
+    still = tmp_path / "still.png"
+    io.write_image(render(up.scene, 70, 70, 1, 12.0)[0], still)
+    common = ["--checkpoint", str(tiny_checkpoint), "--device", "cpu", "--json", "--seed", "1"]
+    runs = {
+        "animate": ["--image", str(still), "--seconds", "0.5"],
+        "extend": ["--video", str(source), "--direction", "backward", "--seconds", "0.5"],
+        "loop": ["--video", str(source), "--seconds", "0.5"],
+        "interpolate": ["--first", str(source), "--second", str(source), "--seconds", "0.5"],
+        "restyle": ["--video", str(source), "--strength", "0.5"],
+    }
+    for command, extra in runs.items():
+        out = tmp_path / f"{command}.mp4"
+        proc = _cli(command, "--prompt", "a blue ball", "--out", str(out), *extra, *common)
+        assert proc.returncode == 0, (command, proc.stderr)
+        record = json.loads(proc.stdout)
+        info = probe_video(out)
+        assert record["operation"] == command and info.num_frames == record["frames"] > 1
+        assert (info.width, info.height) == (record["width"], record["height"]) and record["inputs"]
+    bad = _cli("extend", "--prompt", "x", "--video", str(tmp_path / "missing.mp4"), "--out",
+               str(tmp_path / "y.mp4"), *common)
+    assert bad.returncode == 2 and "error" in json.loads(bad.stdout)
