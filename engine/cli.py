@@ -75,6 +75,16 @@ def build_parser() -> argparse.ArgumentParser:
     _common(r, sized=False)
     r.add_argument("--video", required=True)
     r.add_argument("--strength", type=float, required=True, help="0 keeps the input, 1 ignores it")
+    rd = sub.add_parser("render", help="turn a chosen draft into the full-size clip")
+    rd.add_argument("--draft-json", required=True, help="the --json record printed with the draft")
+    rd.add_argument("--strength", type=float, default=0.6,
+                    help="how much the full render may depart from the draft (0-1)")
+    rd.add_argument("--steps", type=int)
+    rd.add_argument("--sampler", default="euler", choices=("euler", "heun"))
+    rd.add_argument("--out", required=True)
+    rd.add_argument("--json", action="store_true")
+    rd.add_argument("--checkpoint")
+    rd.add_argument("--device", default="auto")
     info = sub.add_parser("info", help="describe the checkpoint")
     info.add_argument("--checkpoint")
     info.add_argument("--device", default="auto")
@@ -121,6 +131,15 @@ def _run(args) -> dict:
         raise ValueError(f"the folder of --out does not exist: {out.parent}")
     engine = _load_engine(args)
     show = _progress_printer(sys.stderr.isatty())
+    if args.command == "render":
+        draft = _read_record(args.draft_json)
+        frames, _ = io.read_video(draft["path"])
+        result = engine.render(frames, draft, strength=args.strength, steps=args.steps,
+                               sampler=args.sampler, progress=show)
+        t = time.perf_counter()
+        io.write_video(result.frames, out, fps=result.request.fps)
+        result.timings["write_s"] = time.perf_counter() - t
+        return result.record(str(out))
     settings = dict(draft=args.draft, seed=args.seed, steps=args.steps, guidance=args.guidance,
                     sampler=args.sampler)
     if args.command in EDITS:
@@ -143,6 +162,16 @@ def _run(args) -> dict:
         io.write_image(result.frames[0], out)
     result.timings["write_s"] = time.perf_counter() - t
     return result.record(str(out))
+
+
+def _read_record(path: str) -> dict:
+    try:
+        record = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise ValueError(f"cannot read the draft record {path}: {e}") from None
+    if not isinstance(record, dict) or "path" not in record:
+        raise ValueError(f"{path} is not a draft record (no 'path' of the draft video)")
+    return record
 
 
 EDITS = ("animate", "extend", "loop", "interpolate", "restyle")

@@ -412,6 +412,26 @@ class Engine:
         return self.run(self._request("restyle", s, clip), edit, progress=progress, cancel=cancel,
                         notes={"video": note, "strength": strength})
 
+    def render(self, draft_frames: np.ndarray, draft: dict, *, strength: float = 0.6,
+               progress=None, cancel=None, **options) -> Result:
+        """A chosen draft -> the full-size clip with the draft's composition: the draft is
+        upscaled to the full grid, re-noised part way (strength) and finished at full size with
+        the full step count, under the draft's own prompt and seed (SDEdit on the one sampler)."""
+        for key in ("prompt", "seed", "fps"):
+            if key not in draft:
+                raise ValueError(f"the draft record has no {key!r}; pass the JSON that came with the draft")
+        options = {"seed": draft["seed"], "fps": draft["fps"], "guidance": draft.get("guidance"),
+                   **options, "draft": False}
+        s = self._settings(draft["prompt"], **_opts(options))
+        H, W = draft_frames.shape[1:3]
+        size = conform.grid_size_for(H, W, self.long_side(False), self.grid_multiple())
+        clip, note = self._conform(draft_frames, s["fps"], s, size=size,
+                                   max_frames=self.card.max_frames)
+        edit = operations.restyle_edit(self._encode(clip), clip, strength,
+                                       self.vae.cfg.temporal_factor)
+        return self.run(self._request("render", s, clip), edit, progress=progress, cancel=cancel,
+                        notes={"draft": {**note, "path": draft.get("path"), "strength": strength}})
+
 
 def _opts(options: dict) -> dict:
     """The shared settings an edit accepts (fps, draft, seed, steps, guidance, sampler)."""

@@ -155,3 +155,18 @@ def test_cli_edits_end_to_end(tiny_checkpoint, tmp_path):
     bad = _cli("extend", "--prompt", "x", "--video", str(tmp_path / "missing.mp4"), "--out",
                str(tmp_path / "y.mp4"), *common)
     assert bad.returncode == 2 and "error" in json.loads(bad.stdout)
+
+
+def test_cli_draft_then_render_keeps_the_draft_request(tiny_checkpoint, tmp_path):
+    common = ["--checkpoint", str(tiny_checkpoint), "--device", "cpu", "--json"]
+    draft = _cli("generate", "--prompt", "a green box moves up", "--draft", "--seconds", "1",
+                 "--aspect", "9:16", "--seed", "9", "--out", str(tmp_path / "draft.mp4"), *common)
+    assert draft.returncode == 0, draft.stderr
+    (tmp_path / "draft.json").write_text(draft.stdout)
+    d = json.loads(draft.stdout)
+    full = _cli("render", "--draft-json", str(tmp_path / "draft.json"), "--out",
+                str(tmp_path / "full.mp4"), *common)
+    assert full.returncode == 0, full.stderr
+    r = json.loads(full.stdout)
+    assert r["operation"] == "render" and r["seed"] == 9 and r["prompt"] == d["prompt"]
+    assert r["height"] > d["height"] and r["height"] > r["width"] and r["frames"] == d["frames"]
