@@ -52,11 +52,18 @@ def upgrade_config(config: dict) -> dict:
     raise ValueError(f"checkpoint format {version!r} is not supported (this engine reads {FORMAT_VERSION})")
 
 
-def save(directory: str | Path, vae: VideoVAE, dit: DiT, card: ModelCard) -> Path:
+def save(directory: str | Path, vae: VideoVAE, dit: DiT, card: ModelCard, half: bool = False) -> Path:
+    """Write a checkpoint; half=True stores float weights as fp16 (shipped checkpoints: half the
+    size in assets/ and in git history; they load back to fp32 on the CPU)."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    tensors = {f"vae.{k}": v.detach().contiguous().cpu() for k, v in vae.state_dict().items()}
-    tensors.update({f"dit.{k}": v.detach().contiguous().cpu() for k, v in dit.state_dict().items()})
+
+    def prep(v: torch.Tensor) -> torch.Tensor:
+        v = v.detach().contiguous().cpu()
+        return v.half() if half and v.is_floating_point() else v
+
+    tensors = {f"vae.{k}": prep(v) for k, v in vae.state_dict().items()}
+    tensors.update({f"dit.{k}": prep(v) for k, v in dit.state_dict().items()})
     with atomic_path(directory / "model.safetensors") as tmp:
         save_file(tensors, str(tmp))
     config = {"format": FORMAT_VERSION, "vae": vae.cfg.to_dict(), "dit": dit.cfg.to_dict(),

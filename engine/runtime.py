@@ -355,8 +355,12 @@ class Engine:
         s = self._settings(prompt, **_opts(options))
         clip, note = self._conform(frames, input_fps, s, keep="start")
         tf = self.vae.cfg.temporal_factor
-        ctx = 1 + int(context_seconds * s["fps"]) // tf * tf
         new = self._new_latents(seconds, s["fps"])
+        room = (self.card.max_frames - 1) // tf + 1 - new   # latent frames left for context
+        if room < 1:
+            raise ValueError(f"{seconds} s of new material is more than one generation makes; "
+                             "extend in several steps")
+        ctx = min(1 + int(context_seconds * s["fps"]) // tf * tf, pixel_frames(room, tf))
         if direction == "forward":
             context, rest = clip[max(0, len(clip) - ctx):], clip[:max(0, len(clip) - ctx)]
         else:
@@ -365,7 +369,8 @@ class Engine:
         self._check_total(context_latent.shape[1] + new)
         edit = operations.extend_edit(context_latent, context, new, tf, direction)
         result = self.run(self._request("extend", s, edit.pixels), edit, progress=progress,
-                          cancel=cancel, notes={"video": note, "direction": direction})
+                          cancel=cancel, notes={"video": note, "direction": direction,
+                                                "context_frames": len(context)})
         result.frames = (np.concatenate([rest, result.frames]) if direction == "forward"
                          else np.concatenate([result.frames, rest]))
         result.request = replace(result.request, num_frames=len(result.frames))

@@ -170,3 +170,12 @@ def test_cli_draft_then_render_keeps_the_draft_request(tiny_checkpoint, tmp_path
     r = json.loads(full.stdout)
     assert r["operation"] == "render" and r["seed"] == 9 and r["prompt"] == d["prompt"]
     assert r["height"] > d["height"] and r["height"] > r["width"] and r["frames"] == d["frames"]
+
+
+def test_half_precision_checkpoint_loads_back_close(tiny_checkpoint, tmp_path):
+    vae, dit, card = ckpt.load(tiny_checkpoint)
+    out = ckpt.save(tmp_path / "half", vae, dit, card, half=True)
+    vae2, dit2, _ = ckpt.load(out)
+    for a, b in zip(dit.state_dict().values(), dit2.state_dict().values()):
+        assert b.dtype == torch.float32 and torch.allclose(a, b, atol=1e-3, rtol=1e-3)
+    assert (out / "model.safetensors").stat().st_size < 0.6 * (tiny_checkpoint / "model.safetensors").stat().st_size
