@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from engine import operations as ops
-from engine.runtime import _opts
+from engine.edits import _opts
 
 F = 4  # temporal factor of the plans below
 

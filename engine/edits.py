@@ -1,0 +1,169 @@
+"""The editing operations as Engine methods: each conforms its inputs onto the grid, encodes them,
+builds an Edit (engine/operations.py) and hands it to the Engine's one `run`.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from engine import conform, operations
+from engine.operations import pixel_frames
+
+if TYPE_CHECKING:  # runtime imports this module; the names are only needed for annotations
+    from engine.runtime import Result
+
+
+class EditMethods:
+    """Mixed into Engine; uses its _settings, run, vae, card, long_side and grid_multiple."""
+
+    # -- editing operations: each conforms its inputs, encodes them and builds an Edit -----------
+    def _conform(self, frames: np.ndarray, fps_in: float, settings: dict, size=None,
+                 max_frames=None, keep="start", fit="crop") -> tuple[np.ndarray, dict]:
+        """Any clip (T, H, W, 3) -> the model's grid at the request's size and fps."""
+        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8 or len(frames) < 1:
+            raise ValueError(f"expected frames (T, H, W, 3) uint8, got {frames.dtype} {frames.shape}")
+        if size is None:
+            size = conform.grid_size_for(frames.shape[1], frames.shape[2],
+                                         self.long_side(settings["draft"]), self.grid_multiple())
+        frames, time_note = conform.resample_frames(frames, fps_in, settings["fps"],
+                                                    self.vae.cfg.temporal_factor, max_frames, keep)
+        frames, size_note = conform.fit_frames(frames, *size, mode=fit)
+        return frames, {**size_note, **time_note}
+
+    def _encode(self, frames: np.ndarray) -> torch.Tensor:
+        """(T, H, W, 3) uint8 -> normalised latents (C, t, h, w) on the CPU in fp32."""
+        x = torch.from_numpy(frames).permute(3, 0, 1, 2).float()[None] / 127.5 - 1.0
+        with torch.inference_mode():
+            z = self.vae.encode(x.to(self.device, self.dtype))
+        return z[0].float().cpu()
+
+    def _new_latents(self, seconds: float, fps: float) -> int:
+        """Latent frames that hold about `seconds` of new material (at least one)."""
+        if not (seconds > 0):
+            raise ValueError(f"seconds must be positive, got {seconds}")
+        return max(1, round(seconds * fps / self.vae.cfg.temporal_factor))
+
+    def _check_total(self, num_latent: int) -> None:
+        most = self.card.max_frames
+        if pixel_frames(num_latent, self.vae.cfg.temporal_factor) > most:
+            raise ValueError(f"this edit would sample more than {most} frames at once; "
+                             "use a shorter input or fewer new seconds")
+
+    def animate(self, image: np.ndarray, prompt: str, *, seconds: float = 2.0, fit: str = "crop",
+                progress=None, cancel=None, **options) -> Result:
+        """The image (H, W, 3) is the first frame; the motion follows the prompt."""
+        s = self._settings(prompt, **_opts(options))
+        if image.ndim != 3:
+            raise ValueError(f"animate takes one image (H, W, 3), got shape {image.shape}")
+        first, note = self._conform(image[None], s["fps"], s, max_frames=1, fit=fit)
+        tf = self.vae.cfg.temporal_factor
+        num_latent = 1 + self._new_latents(seconds, s["fps"])
+        self._check_total(num_latent)
+        edit = operations.animate_edit(self._encode(first), first[0], num_latent, tf)
+        return self.run(self._request("animate", s, edit.pixels), edit, progress=progress,
+                        cancel=cancel, notes={"image": note})
+
+    def extend(self, frames: np.ndarray, input_fps: float, prompt: str, *, direction: str = "forward",
+               seconds: float = 2.0, context_seconds: float = 2.0, progress=None, cancel=None,
+               **options) -> Result:
+        """The whole clip with new material after (forward) or before (backward) it. Only the
+        last (or first) context_seconds condition the model, so memory and cost per new second
+        stay flat however long the clip grows."""
+        s = self._settings(prompt, **_opts(options))
+        clip, note = self._conform(frames, input_fps, s, keep="start")
+        tf = self.vae.cfg.temporal_factor
+        new = self._new_latents(seconds, s["fps"])
+        room = (self.card.max_frames - 1) // tf + 1 - new   # latent frames left for context
+        if room < 1:
+            raise ValueError(f"{seconds} s of new material is more than one generation makes; "
+                             "extend in several steps")
+        ctx = min(1 + int(context_seconds * s["fps"]) // tf * tf, pixel_frames(room, tf))
+        if direction == "forward":
+            context, rest = clip[max(0, len(clip) - ctx):], clip[:max(0, len(clip) - ctx)]
+        else:
+            context, rest = clip[:ctx], clip[ctx:]
+        context_latent = self._encode(context)
+        self._check_total(context_latent.shape[1] + new)
+        edit = operations.extend_edit(context_latent, context, new, tf, direction)
+        result = self.run(self._request("extend", s, edit.pixels), edit, progress=progress,
+                          cancel=cancel, notes={"video": note, "direction": direction,
+                                                "context_frames": len(context)})
+        result.frames = (np.concatenate([rest, result.frames]) if direction == "forward"
+                         else np.concatenate([result.frames, rest]))
+        result.request = replace(result.request, num_frames=len(result.frames))
+        return result
+
+    def loop(self, frames: np.ndarray, input_fps: float, prompt: str, *, seconds: float = 1.0,
+             progress=None, cancel=None, **options) -> Result:
+        """The clip plus a generated transition back into its start: repeats seamlessly."""
+        s = self._settings(prompt, **_opts(options))
+        clip, note = self._conform(frames, input_fps, s, max_frames=self.card.max_frames // 2)
+        if len(clip) < 1 + self.vae.cfg.temporal_factor:
+            raise ValueError("loop needs a clip of at least a few frames")
+        tf = self.vae.cfg.temporal_factor
+        latent = self._encode(clip)
+        new = self._new_latents(seconds, s["fps"])
+        self._check_total(latent.shape[1] + new + 2)
+        edit = operations.loop_edit(latent, clip, new, tf)
+        return self.run(self._request("loop", s, edit.pixels), edit, progress=progress,
+                        cancel=cancel, notes={"video": note})
+
+    def interpolate(self, first: np.ndarray, first_fps: float, second: np.ndarray,
+                    second_fps: float, prompt: str, *, seconds: float = 1.0, progress=None,
+                    cancel=None, **options) -> Result:
+        """First clip unchanged, a generated transition, then the second clip unchanged (the
+        second is conformed to the first's size)."""
+        s = self._settings(prompt, **_opts(options))
+        half = self.card.max_frames // 3
+        a, note_a = self._conform(first, first_fps, s, max_frames=half)
+        b, note_b = self._conform(second, second_fps, s, size=(a.shape[2], a.shape[1]), max_frames=half)
+        tf = self.vae.cfg.temporal_factor
+        new = self._new_latents(seconds, s["fps"])
+        la, lb = self._encode(a), self._encode(b)
+        self._check_total(la.shape[1] + new + lb.shape[1] - 1)
+        edit = operations.interpolate_edit(la, a, lb, b, new, tf)
+        return self.run(self._request("interpolate", s, edit.pixels), edit, progress=progress,
+                        cancel=cancel, notes={"first": note_a, "second": note_b})
+
+    def restyle(self, frames: np.ndarray, input_fps: float, prompt: str, *, strength: float = 0.6,
+                progress=None, cancel=None, **options) -> Result:
+        """SDEdit: re-noise the clip to `strength` and denoise it under the new prompt."""
+        s = self._settings(prompt, **_opts(options))
+        clip, note = self._conform(frames, input_fps, s, max_frames=self.card.max_frames)
+        edit = operations.restyle_edit(self._encode(clip), clip, strength, self.vae.cfg.temporal_factor)
+        return self.run(self._request("restyle", s, clip), edit, progress=progress, cancel=cancel,
+                        notes={"video": note, "strength": strength})
+
+    def render(self, draft_frames: np.ndarray, draft: dict, *, strength: float = 0.6,
+               progress=None, cancel=None, **options) -> Result:
+        """A chosen draft -> the full-size clip with the draft's composition: the draft is
+        upscaled to the full grid, re-noised part way (strength) and finished at full size with
+        the full step count, under the draft's own prompt and seed (SDEdit on the one sampler)."""
+        for key in ("prompt", "seed", "fps"):
+            if key not in draft:
+                raise ValueError(f"the draft record has no {key!r}; pass the JSON that came with the draft")
+        options = {"seed": draft["seed"], "fps": draft["fps"], "guidance": draft.get("guidance"),
+                   **options, "draft": False}
+        s = self._settings(draft["prompt"], **_opts(options))
+        H, W = draft_frames.shape[1:3]
+        size = conform.grid_size_for(H, W, self.long_side(False), self.grid_multiple())
+        clip, note = self._conform(draft_frames, s["fps"], s, size=size,
+                                   max_frames=self.card.max_frames)
+        edit = operations.restyle_edit(self._encode(clip), clip, strength,
+                                       self.vae.cfg.temporal_factor)
+        return self.run(self._request("render", s, clip), edit, progress=progress, cancel=cancel,
+                        notes={"draft": {**note, "path": draft.get("path"), "strength": strength}})
+
+
+def _opts(options: dict) -> dict:
+    """The shared settings an edit accepts (fps, draft, seed, steps, guidance, sampler)."""
+    allowed = ("fps", "draft", "seed", "steps", "guidance", "sampler")
+    unknown = set(options) - set(allowed)
+    if unknown:
+        raise TypeError(f"unexpected options: {sorted(unknown)}")
+    defaults = dict(fps=None, draft=False, seed=None, steps=None, guidance=None, sampler="euler")
+    return {**defaults, **options}
