@@ -4,7 +4,6 @@ builds an Edit (engine/operations.py) and hands it to the Engine's one `run`.
 from __future__ import annotations
 
 from dataclasses import replace
-
 from typing import TYPE_CHECKING
 
 import numpy as np
