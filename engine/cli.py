@@ -136,30 +136,25 @@ def _run(args) -> dict:
         frames, _ = io.read_video(draft["path"])
         result = engine.render(frames, draft, strength=args.strength, steps=args.steps,
                                sampler=args.sampler, progress=show)
-        t = time.perf_counter()
-        io.write_video(result.frames, out, fps=result.request.fps)
-        result.timings["write_s"] = time.perf_counter() - t
-        return result.record(str(out))
-    settings = dict(draft=args.draft, seed=args.seed, steps=args.steps, guidance=args.guidance,
-                    sampler=args.sampler)
-    if args.command in EDITS:
-        result = _edit(engine, args, settings, show)
-        t = time.perf_counter()
-        if len(result.frames) == 1:
-            raise ValueError("the edit produced a single frame; nothing to write as video")
-        io.write_video(result.frames, out, fps=result.request.fps)
-        result.timings["write_s"] = time.perf_counter() - t
-        return result.record(str(out))
-    options = dict(aspect=args.aspect, width=args.width, height=args.height, **settings)
-    if args.command == "generate":
-        [result] = engine.generate(args.prompt, seconds=args.seconds, frames=args.frames,
-                                   fps=args.fps, progress=show, **options)
-        t = time.perf_counter()
-        io.write_video(result.frames, out, fps=result.request.fps)
     else:
-        result = engine.image(args.prompt, progress=show, **options)
-        t = time.perf_counter()
+        settings = dict(draft=args.draft, seed=args.seed, steps=args.steps,
+                        guidance=args.guidance, sampler=args.sampler)
+        if args.command in EDITS:
+            result = _edit(engine, args, settings, show)
+        elif args.command == "generate":
+            [result] = engine.generate(args.prompt, seconds=args.seconds, frames=args.frames,
+                                       fps=args.fps, aspect=args.aspect, width=args.width,
+                                       height=args.height, progress=show, **settings)
+        else:
+            result = engine.image(args.prompt, aspect=args.aspect, width=args.width,
+                                  height=args.height, progress=show, **settings)
+    t = time.perf_counter()
+    if args.command == "image":
         io.write_image(result.frames[0], out)
+    elif args.command in EDITS and len(result.frames) < 2:
+        raise ValueError("the edit produced a single frame; nothing to write as video")
+    else:
+        io.write_video(result.frames, out, fps=result.request.fps)
     result.timings["write_s"] = time.perf_counter() - t
     return result.record(str(out))
 

@@ -46,11 +46,15 @@ class EditMethods:
             raise ValueError(f"seconds must be positive, got {seconds}")
         return max(1, round(seconds * fps / self.vae.cfg.temporal_factor))
 
-    def _check_total(self, num_latent: int) -> None:
+    def _run_edit(self, operation: str, settings: dict, edit: operations.Edit, notes: dict,
+                  progress, cancel) -> Result:
+        """Refuse an edit whose plan is longer than one generation, then run it."""
         most = self.card.max_frames
-        if pixel_frames(num_latent, self.vae.cfg.temporal_factor) > most:
+        if pixel_frames(edit.plan.shape[1], self.vae.cfg.temporal_factor) > most:
             raise ValueError(f"this edit would sample more than {most} frames at once; "
                              "use a shorter input or fewer new seconds")
+        return self.run(self._request(operation, settings, edit.pixels), edit, progress=progress,
+                        cancel=cancel, notes=notes)
 
     def animate(self, image: np.ndarray, prompt: str, *, seconds: float = 2.0, fit: str = "crop",
                 progress=None, cancel=None, **options) -> Result:
@@ -61,10 +65,8 @@ class EditMethods:
         first, note = self._conform(image[None], s["fps"], s, max_frames=1, fit=fit)
         tf = self.vae.cfg.temporal_factor
         num_latent = 1 + self._new_latents(seconds, s["fps"])
-        self._check_total(num_latent)
         edit = operations.animate_edit(self._encode(first), first[0], num_latent, tf)
-        return self.run(self._request("animate", s, edit.pixels), edit, progress=progress,
-                        cancel=cancel, notes={"image": note})
+        return self._run_edit("animate", s, edit, {"image": note}, progress, cancel)
 
     def extend(self, frames: np.ndarray, input_fps: float, prompt: str, *, direction: str = "forward",
                seconds: float = 2.0, context_seconds: float = 2.0, progress=None, cancel=None,
@@ -85,12 +87,9 @@ class EditMethods:
             context, rest = clip[max(0, len(clip) - ctx):], clip[:max(0, len(clip) - ctx)]
         else:
             context, rest = clip[:ctx], clip[ctx:]
-        context_latent = self._encode(context)
-        self._check_total(context_latent.shape[1] + new)
-        edit = operations.extend_edit(context_latent, context, new, tf, direction)
-        result = self.run(self._request("extend", s, edit.pixels), edit, progress=progress,
-                          cancel=cancel, notes={"video": note, "direction": direction,
-                                                "context_frames": len(context)})
+        edit = operations.extend_edit(self._encode(context), context, new, tf, direction)
+        result = self._run_edit("extend", s, edit, {"video": note, "direction": direction,
+                                                    "context_frames": len(context)}, progress, cancel)
         result.frames = (np.concatenate([rest, result.frames]) if direction == "forward"
                          else np.concatenate([result.frames, rest]))
         result.request = replace(result.request, num_frames=len(result.frames))
@@ -104,12 +103,9 @@ class EditMethods:
         if len(clip) < 1 + self.vae.cfg.temporal_factor:
             raise ValueError("loop needs a clip of at least a few frames")
         tf = self.vae.cfg.temporal_factor
-        latent = self._encode(clip)
         new = self._new_latents(seconds, s["fps"])
-        self._check_total(latent.shape[1] + new + 2)
-        edit = operations.loop_edit(latent, clip, new, tf)
-        return self.run(self._request("loop", s, edit.pixels), edit, progress=progress,
-                        cancel=cancel, notes={"video": note})
+        edit = operations.loop_edit(self._encode(clip), clip, new, tf)
+        return self._run_edit("loop", s, edit, {"video": note}, progress, cancel)
 
     def interpolate(self, first: np.ndarray, first_fps: float, second: np.ndarray,
                     second_fps: float, prompt: str, *, seconds: float = 1.0, progress=None,
@@ -122,11 +118,9 @@ class EditMethods:
         b, note_b = self._conform(second, second_fps, s, size=(a.shape[2], a.shape[1]), max_frames=half)
         tf = self.vae.cfg.temporal_factor
         new = self._new_latents(seconds, s["fps"])
-        la, lb = self._encode(a), self._encode(b)
-        self._check_total(la.shape[1] + new + lb.shape[1] - 1)
-        edit = operations.interpolate_edit(la, a, lb, b, new, tf)
-        return self.run(self._request("interpolate", s, edit.pixels), edit, progress=progress,
-                        cancel=cancel, notes={"first": note_a, "second": note_b})
+        edit = operations.interpolate_edit(self._encode(a), a, self._encode(b), b, new, tf)
+        return self._run_edit("interpolate", s, edit, {"first": note_a, "second": note_b},
+                              progress, cancel)
 
     def restyle(self, frames: np.ndarray, input_fps: float, prompt: str, *, strength: float = 0.6,
                 progress=None, cancel=None, **options) -> Result:
@@ -134,8 +128,8 @@ class EditMethods:
         s = self._settings(prompt, **_opts(options))
         clip, note = self._conform(frames, input_fps, s, max_frames=self.card.max_frames)
         edit = operations.restyle_edit(self._encode(clip), clip, strength, self.vae.cfg.temporal_factor)
-        return self.run(self._request("restyle", s, clip), edit, progress=progress, cancel=cancel,
-                        notes={"video": note, "strength": strength})
+        return self._run_edit("restyle", s, edit, {"video": note, "strength": strength},
+                              progress, cancel)
 
     def render(self, draft_frames: np.ndarray, draft: dict, *, strength: float = 0.6,
                progress=None, cancel=None, **options) -> Result:
@@ -147,15 +141,12 @@ class EditMethods:
                 raise ValueError(f"the draft record has no {key!r}; pass the JSON that came with the draft")
         options = {"seed": draft["seed"], "fps": draft["fps"], "guidance": draft.get("guidance"),
                    **options, "draft": False}
-        s = self._settings(draft["prompt"], **_opts(options))
-        H, W = draft_frames.shape[1:3]
-        size = conform.grid_size_for(H, W, self.long_side(False), self.grid_multiple())
-        clip, note = self._conform(draft_frames, s["fps"], s, size=size,
-                                   max_frames=self.card.max_frames)
+        s = self._settings(draft["prompt"], **_opts(options))   # draft=False: the full grid
+        clip, note = self._conform(draft_frames, s["fps"], s, max_frames=self.card.max_frames)
         edit = operations.restyle_edit(self._encode(clip), clip, strength,
                                        self.vae.cfg.temporal_factor)
-        return self.run(self._request("render", s, clip), edit, progress=progress, cancel=cancel,
-                        notes={"draft": {**note, "path": draft.get("path"), "strength": strength}})
+        return self._run_edit("render", s, edit, {"draft": {**note, "path": draft.get("path"),
+                                                            "strength": strength}}, progress, cancel)
 
 
 def _opts(options: dict) -> dict:

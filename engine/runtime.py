@@ -268,7 +268,8 @@ class Engine(EditMethods):
 
         with torch.inference_mode():
             latents = sample(velocity, plan, steps=request.steps, generator=generator,
-                             shift=shift, method=request.sampler, callback=on_step if progress else None, cancel=cancel,
+                             shift=shift, method=request.sampler,
+                             callback=on_step if progress else None, cancel=cancel,
                              device=self.device, dtype=self.dtype)
             timings["sample_s"] = time.perf_counter() - t1
             t2 = time.perf_counter()
