@@ -1,0 +1,133 @@
+"""The studio's operations on a tiny engine: results land in the library with their settings,
+cancel saves nothing, one job runs at a time, and page ids never become raw paths."""
+import json
+import time
+
+import numpy as np
+import pytest
+
+from engine import io
+from studio.actions import Card, Studio
+from studio.config import StudioConfig
+from studio.workspace import WorkspaceBusy
+
+
+def finish(job, timeout=120):
+    deadline = time.monotonic() + timeout
+    while not job.done and time.monotonic() < deadline:
+        job.wait(0.2)
+    assert job.done, f"job {job.label} did not finish"
+    return job
+
+
+def ok(job):
+    finish(job)
+    assert job.status == "done", job.error
+    return job.result
+
+
+@pytest.fixture
+def studio(tmp_path, tiny_engine):
+    s = Studio(StudioConfig(workspace=tmp_path / "ws", preload=False), engine_factory=lambda: tiny_engine)
+    yield s
+    s.close()
+
+
+def test_draft_variations_render_and_settings(studio):
+    drafts = ok(studio.draft("a red ball moves right", seconds=1, seed=5, variations=2, aspect="1:1"))
+    assert [d.seed for d in drafts] == [5, 6] and all(d.draft for d in drafts)
+    d = drafts[0]
+    assert d.file.is_file() and d.thumb.is_file() and d.file.suffix == ".mp4"
+    saved = json.loads(studio.ws.inside("media", d.id + ".json").read_text())
+    for key in ("operation", "prompt", "caption", "seed", "width", "height", "steps", "parents"):
+        assert key in saved
+    assert io.probe_video(d.file).width == d.width == d.height     # 1:1
+    [full] = ok(studio.render(d.id, strength=0.5))
+    assert full.parents == (d.id,) and not full.draft and full.width > d.width
+    assert full.settings["prompt"] == d.settings["prompt"] and full.seed == d.seed
+
+
+def test_image_style_and_caption(studio):
+    [still] = ok(studio.image("a blue box", style="Desert heat", seed=1))
+    assert still.kind == "image" and still.file.suffix == ".png"
+    assert "desert" in still.settings["prompt"]
+    caption, unknown = studio.expand("a blue box flibbers", seed=1)
+    assert "blue box" in caption.lower() and unknown == ["flibbers"]
+    [edited] = ok(studio.image("ignored", caption="A red star in the desert.", seed=1))
+    assert edited.settings["prompt"] == "A red star in the desert."
+
+
+def test_edits_record_parents(studio):
+    [clip] = ok(studio.draft("a green box moves up", seconds=1, seed=1))
+    [frame] = [studio.last_frame(clip.id)]
+    frames, _ = studio.library.frames(clip.id)
+    assert np.array_equal(io.read_image(frame.file), frames[-1])            # the exact last frame
+    [anim] = ok(studio.animate(frame.id, "the box moves up", seconds=1, seed=2))
+    [longer] = ok(studio.extend(clip.id, "a green box", direction="backward", seconds=1, seed=2))
+    [blend] = ok(studio.interpolate(clip.id, anim.id, "a green box", seconds=0.5, seed=2))
+    [rest] = ok(studio.restyle(clip.id, "a green box at night", strength=0.3, seed=2))
+    assert anim.parents == (frame.id,) and longer.parents == (clip.id,)
+    assert blend.parents == (clip.id, anim.id) and rest.parents == (clip.id,)
+    assert longer.seconds > clip.seconds
+
+
+def test_storyboard_is_one_continuous_clip(studio):
+    [board] = ok(studio.storyboard([Card("a red ball", 1.0), Card("", 5), Card("a red ball moves left", 1.0)],
+                                   seed=3))
+    assert board.operation == "storyboard" and len(board.settings["cards"]) == 2
+    assert board.seconds > 1.5
+
+
+def test_cancel_running_and_queued_saves_nothing(studio):
+    before = len(studio.library)
+    running = studio.draft("a red ball", seconds=1, seed=1, steps=400)
+    queued = studio.draft("a blue ball", seconds=1, seed=1)
+    while running.step < 1 and not running.done:
+        running.wait(0.1)
+    assert studio.worker.position(queued) == 1                     # one job at a time
+    assert studio.worker.cancel(queued.id) and studio.worker.cancel(running.id)
+    finish(running), finish(queued)
+    assert running.status == queued.status == "cancelled"
+    assert running.step < 400 and "nothing was saved" in running.error
+    assert len(studio.library) == before
+    assert not [p for p in studio.ws.media.iterdir() if p.name.startswith(".")]   # no temp files
+
+
+def test_errors_are_readable_and_ids_are_checked(studio, tmp_path):
+    with pytest.raises(ValueError, match="empty"):
+        studio.draft("   ")
+    with pytest.raises(ValueError, match="not a library clip id"):
+        studio.render("../../etc/passwd")
+    with pytest.raises(ValueError, match="not in the library"):
+        studio.render("0123456789ab")
+    outside = tmp_path / "x.mp4"
+    io.write_video(np.zeros((5, 16, 16, 3), np.uint8), outside, fps=12)
+    with pytest.raises(ValueError, match="only library clips"):
+        studio.restyle(str(outside), "a ball")
+    for name in ("../x", "..", ".hidden", "a/b", "media_evil/../../x", "%2e%2e"):
+        with pytest.raises(ValueError):
+            studio.ws.inside("media", name)
+    job = ok_or_fail(studio.draft("a red ball", seconds=60, seed=1))
+    assert job.status == "failed" and "frames" in job.error and "Traceback" not in job.error
+
+
+def ok_or_fail(job):
+    return finish(job)
+
+
+def test_library_survives_restart_and_second_instance_is_refused(tmp_path, tiny_engine):
+    config = StudioConfig(workspace=tmp_path / "ws", preload=False)
+    first = Studio(config, engine_factory=lambda: tiny_engine)
+    try:
+        [clip] = ok(first.draft("a red ball", seconds=1, seed=1))
+        with pytest.raises(WorkspaceBusy):
+            Studio(config, engine_factory=lambda: tiny_engine)
+    finally:
+        first.close()
+    again = Studio(config, engine_factory=lambda: tiny_engine)
+    try:
+        assert [e.id for e in again.library.entries()] == [clip.id]
+        again.library.delete(clip.id)
+        assert len(again.library) == 0 and not clip.file.exists() and not clip.thumb.exists()
+    finally:
+        again.close()
