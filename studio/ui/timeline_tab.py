@@ -1,0 +1,155 @@
+"""The Timeline tab: clips from the library, reordered and trimmed, with a transition per cut;
+saved as a project (autosave on every change) and exported to MP4. API: /export_timeline."""
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from types import SimpleNamespace
+
+import gradio as gr
+
+from engine import timeline
+from engine.timeline import Project
+from studio import projects
+from studio.actions import Studio
+from studio.ui.common import call, clip_choices, follow, friendly, outcome
+
+SIZES = ["512x288 (16:9)", "768x432 (16:9)", "1280x720 (16:9)", "288x512 (9:16)",
+         "512x512 (1:1)", "512x384 (4:3)", "384x512 (3:4)"]
+HEADERS = ["#", "clip", "prompt", "in (s)", "out (s)", "transition to next", "transition (s)"]
+SKIP = gr.skip
+
+
+def build(studio: Studio) -> SimpleNamespace:
+    c = SimpleNamespace()
+    with gr.Row():
+        c.name = gr.Textbox(value="my-film", label="Project name",
+                            info="Letters, digits, - and _. Every change is saved automatically.")
+        c.open = gr.Dropdown(projects.project_names(studio), label="Open a project", scale=1,
+                             info="Projects saved in this workspace.")
+        c.load = gr.Button("Open", scale=0)
+    with gr.Row():
+        c.pick = gr.Dropdown(clip_choices(studio, "video"), label="Clip from the library",
+                             allow_custom_value=True, info="Add it at the end of the timeline.")
+        c.add = gr.Button("Add to timeline", scale=0)
+        c.refresh = gr.Button("↻", scale=0)
+    c.table = gr.Dataframe(headers=HEADERS, type="array", interactive=True, static_columns=[0, 1, 2],
+                           label="Timeline: edit in/out points and transitions in the table",
+                           column_count=(len(HEADERS), "fixed"))
+    gr.Markdown("**Transitions**: `cut` (hard cut), `crossfade` (the next clip fades in over "
+                "this one), `blend` (a generated transition is inserted). *out* empty = to the end.")
+    with gr.Row():
+        c.index = gr.Number(value=1, precision=0, minimum=1, label="Clip #", info="Which row the buttons move.")
+        c.up = gr.Button("Move up")
+        c.down = gr.Button("Move down")
+        c.remove = gr.Button("Remove")
+    with gr.Row():
+        c.fps = gr.Slider(4, 30, value=12, step=1, label="Export fps")
+        c.size = gr.Dropdown(SIZES, value=SIZES[0], label="Export size",
+                             info="Clips are fitted inside this frame, centred on black.")
+        c.export = gr.Button("Export MP4 (plays the whole sequence)", variant="primary")
+        c.cancel = gr.Button("Cancel", variant="stop")
+    c.status = gr.Markdown()
+    c.video = gr.Video(label="The whole sequence", interactive=False)
+    c.file = gr.File(label="Download the MP4", interactive=False)
+    with gr.Accordion("Project JSON (advanced)", open=False):
+        c.project = gr.Textbox(label="Project", lines=8, value=_json(Project("my-film")),
+                               info="What is saved; the API's /export_timeline takes this text.")
+    c.job = gr.State(0)
+    _wire(studio, c)
+    return c
+
+
+def _json(project: Project) -> str:
+    return json.dumps(timeline.to_dict(project), indent=1)
+
+
+def parse(text: str, name: str) -> Project:
+    text = (text or "").strip()
+    project = timeline.from_dict(json.loads(text)) if text else Project(name or "my-film")
+    return replace(project, name=(name or project.name).strip())
+
+
+def rows(studio: Studio, project: Project) -> list[list]:
+    out = []
+    for i, clip in enumerate(project.clips):
+        try:
+            prompt = studio.library.get(clip.clip_id).prompt[:40]
+        except ValueError:
+            prompt = "(missing from the library)"
+        out.append([i + 1, clip.clip_id, prompt, clip.in_s, "" if clip.out_s is None else clip.out_s,
+                    clip.cut, clip.cut_s])
+    return out
+
+
+def apply_table(project: Project, table) -> Project:
+    """The user's edits of in/out/transition cells, row by row, onto the project."""
+    for i, row in enumerate(table or []):
+        if i >= len(project.clips):
+            break
+        _, _, _, in_s, out_s, cut, cut_s = (list(row) + [None] * 7)[:7]
+        try:
+            project = project.update(i, in_s=float(in_s or 0), cut=str(cut or "cut").strip(),
+                                     out_s=float(out_s) if str(out_s or "").strip() else None,
+                                     cut_s=float(cut_s or 0))
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"row {i + 1}: {e}") from None
+    return project
+
+
+def _wire(studio: Studio, c: SimpleNamespace) -> None:
+    def commit(project: Project):
+        projects.save_project(studio, project)               # autosave: atomic, every change
+        return _json(project), rows(studio, project), gr.update(choices=projects.project_names(studio))
+
+    outs = [c.project, c.table, c.open]
+    quiet = dict(api_visibility="undocumented")
+
+    @friendly
+    def add(text, name, pick):
+        from studio.actions import _id
+        entry = studio.library.get(_id(pick))
+        if entry.kind != "video":
+            raise ValueError("that is a still image; animate it first, then add the clip")
+        return commit(parse(text, name).add(entry.id))
+
+    @friendly
+    def edit_table(text, name, table):
+        return commit(apply_table(parse(text, name), table))
+
+    @friendly
+    def move(text, name, index, delta):
+        project = parse(text, name)
+        i = int(index or 1) - 1
+        return commit(project.remove(i) if delta == 0 else project.move(i, delta))
+
+    @friendly
+    def load(name):
+        project = projects.load_project(studio, name)
+        return project.name, _json(project), rows(studio, project)
+
+    c.add.click(add, [c.project, c.name, c.pick], outs, **quiet)
+    c.table.input(edit_table, [c.project, c.name, c.table], outs, **quiet)
+    c.up.click(lambda t, n, i: move(t, n, i, -1), [c.project, c.name, c.index], outs, **quiet)
+    c.down.click(lambda t, n, i: move(t, n, i, 1), [c.project, c.name, c.index], outs, **quiet)
+    c.remove.click(lambda t, n, i: move(t, n, i, 0), [c.project, c.name, c.index], outs, **quiet)
+    c.load.click(load, c.open, [c.name, c.project, c.table], **quiet)
+    c.refresh.click(lambda v: gr.update(choices=clip_choices(studio, "video"), value=v), c.pick, c.pick, **quiet)
+
+    def export(name, text, fps, size):
+        w, h = (int(v) for v in size.split(" ")[0].split("x"))
+        project = call(lambda: replace(parse(text, name), fps=float(fps), width=w, height=h))
+        job = call(projects.export_timeline, studio, project)
+        for status, _ in follow(studio, job):
+            yield status, SKIP(), SKIP(), _json(project), job.id
+        out = outcome(job)
+        yield status, (str(out) if out else SKIP()), (str(out) if out else SKIP()), _json(project), job.id
+
+    c.export.click(export, [c.name, c.project, c.fps, c.size], [c.status, c.video, c.file, c.project, c.job],
+                   api_name="export_timeline", concurrency_limit=None)
+
+    def cancel_own(job_id):
+        if job_id and studio.worker.cancel(job_id):
+            gr.Info("Cancelling the export.")
+
+    c.cancel.click(cancel_own, c.job, None, queue=False, **quiet)
