@@ -64,7 +64,19 @@ def launch_kwargs(studio, config: StudioConfig) -> dict:
     return dict(server_name=config.host, server_port=config.port, share=config.share,
                 auth=config.auth, max_file_size=f"{config.max_upload_mb}mb",
                 enable_monitoring=False, allowed_paths=[str(studio.ws.media), str(studio.ws.exports)],
-                show_error=True, strict_cors=True)
+                show_error=True, strict_cors=True, app_kwargs=app_kwargs(config))
+
+
+def app_kwargs(config: StudioConfig) -> dict:
+    """On this machine only, refuse any Host header but 127.0.0.1 or localhost: Gradio's CORS
+    check protects nothing when a page on another name (DNS rebinding) reaches the server.
+    A LAN studio (--host with --auth) or a share link must accept other names."""
+    from studio.config import LOCAL_HOSTS
+    if config.share or config.host not in LOCAL_HOSTS:
+        return {}
+    from starlette.middleware import Middleware
+    from starlette.middleware.trustedhost import TrustedHostMiddleware
+    return {"middleware": [Middleware(TrustedHostMiddleware, allowed_hosts=["127.0.0.1", "localhost"])]}
 
 
 def main(argv=None) -> int:

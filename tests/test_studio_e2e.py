@@ -40,6 +40,15 @@ def test_draft_render_cancel_restart_export(tmp_path, tiny_engine):
     app = Running(ws, tiny_engine)
     try:
         c = app.client
+        import urllib.error
+        import urllib.request
+        base = f"http://127.0.0.1:{app.config.port}"
+        with pytest.raises(urllib.error.HTTPError) as refused:          # DNS rebinding: foreign Host
+            urllib.request.urlopen(urllib.request.Request(base + "/", headers={"Host": "evil.example"}))
+        assert refused.value.code == 400
+        for leak in ("/gradio_api/file=" + str(app.studio.ws.database), "/monitoring"):
+            with pytest.raises(urllib.error.HTTPError):
+                urllib.request.urlopen(base + leak)
         names = set(c.view_api(print_info=False, return_format="dict")["named_endpoints"])
         for name in ("/draft", "/render", "/image", "/animate", "/extend", "/loop", "/interpolate",
                      "/restyle", "/export_timeline", "/cancel"):
