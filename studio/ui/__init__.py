@@ -42,10 +42,10 @@ def build_app(studio: Studio) -> gr.Blocks:
                    show_progress="hidden", api_visibility="undocumented", queue=False)
 
         @friendly
-        def cancel_job(number):
-            if number is None or not studio.worker.cancel(int(number)):
-                raise ValueError(f"job {number} is not waiting or running")
-            gr.Info(f"Cancelling job {int(number)}.")
+        def cancel_job(job):
+            if job is None or not studio.worker.cancel(int(job)):
+                raise ValueError(f"job {job} is not waiting or running")
+            gr.Info(f"Cancelling job {int(job)}.")
             return queue_rows(studio)
 
         cancel.click(cancel_job, job_id, queue, api_name="cancel", queue=False)

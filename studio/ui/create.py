@@ -30,7 +30,7 @@ def build(studio: Studio) -> SimpleNamespace:
             c.caption = gr.Textbox(label="Caption the model will see (editable)", lines=3,
                                    info="Expand fills this in from your prompt. Edit it to steer the "
                                         "details; leave it empty to use the prompt as written.")
-            c.unknown = gr.Markdown()
+            c.unknown = gr.Markdown(label="Unknown words")
         with gr.Column(scale=2):
             c.aspect = gr.Radio(list(ASPECTS), value="16:9", label="Aspect ratio",
                                 info="16:9 landscape, 9:16 portrait, 1:1 square, 4:3, 3:4.")
@@ -51,7 +51,7 @@ def build(studio: Studio) -> SimpleNamespace:
     gr.Markdown("*Draft* makes quick low-resolution clips. Choose one, then *Render* it at full size: "
                 "the composition stays, the detail improves. *Cancel* stops within one step and "
                 "saves nothing.")
-    c.status = gr.Markdown()
+    c.status = gr.Markdown(label="Status")
     c.preview = gr.Image(label="Live preview (the model's current guess)", interactive=False, height=180)
     c.drafts = gr.Gallery(label="Drafts: click one to choose it for Render", columns=4, height=260,
                           interactive=False)
@@ -95,8 +95,8 @@ def _wire(studio: Studio, c: SimpleNamespace) -> None:
                    api_name="expand")
     c.dice.click(new_seed, None, c.seed, api_visibility="undocumented")
 
-    def draft(prompt, caption, style, aspect, seconds, seed, lock, variations):
-        seed = int(seed) if lock and seed is not None else new_seed()
+    def draft(prompt, caption, style, aspect, seconds, seed, lock_seed, variations):
+        seed = int(seed) if lock_seed and seed is not None else new_seed()
         job = call(studio.draft, prompt, caption=caption, style=style, aspect=aspect,
                    seconds=float(seconds), seed=seed, variations=int(variations))
         for status, preview in follow(studio, job):
@@ -121,8 +121,8 @@ def _wire(studio: Studio, c: SimpleNamespace) -> None:
     c.drafts.select(choose, c.draft_ids, [c.chosen, c.chosen_video, c.current],
                     api_visibility="undocumented")
 
-    def render(chosen, strength):
-        job = call(studio.render, chosen, strength=float(strength))
+    def render(draft_id, strength):
+        job = call(studio.render, draft_id, strength=float(strength))
         for status, preview in follow(studio, job):
             yield status, preview, SKIP(), SKIP(), SKIP(), job.id
         entries = outcome(job)
@@ -135,8 +135,8 @@ def _wire(studio: Studio, c: SimpleNamespace) -> None:
                    [c.status, c.preview, c.result, c.result_json, c.current, c.job],
                    api_name="render", concurrency_limit=None)
 
-    def image(prompt, caption, style, aspect, seed, lock):
-        seed = int(seed) if lock and seed is not None else new_seed()
+    def image(prompt, caption, style, aspect, seed, lock_seed):
+        seed = int(seed) if lock_seed and seed is not None else new_seed()
         job = call(studio.image, prompt, caption=caption, style=style, aspect=aspect, seed=seed)
         for status, preview in follow(studio, job):
             yield status, preview, SKIP(), SKIP(), seed, SKIP(), job.id

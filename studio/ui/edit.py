@@ -55,7 +55,7 @@ def build(studio: Studio) -> SimpleNamespace:
                                    info="0 returns the clip unchanged, 1 ignores it entirely.")
             c.restyle = gr.Button("Restyle", variant="primary")
     c.cancel = gr.Button("Cancel", variant="stop")
-    c.status = gr.Markdown()
+    c.status = gr.Markdown(label="Status")
     c.preview = gr.Image(label="Live preview", interactive=False, height=160)
     c.result = gr.Video(label="Result", interactive=False, loop=True)
     c.result_json = gr.JSON(label="Settings of the result")
@@ -69,8 +69,8 @@ def build(studio: Studio) -> SimpleNamespace:
     return c
 
 
-def _source(pick, upload):
-    return upload if upload else pick
+def _source(clip, upload):
+    return upload if upload else clip
 
 
 def _run(studio, submit):
@@ -90,24 +90,24 @@ def _wire(studio: Studio, c: SimpleNamespace) -> None:
     outs = [c.status, c.preview, c.result, c.result_json, c.current, c.job]
     seed = c.seed
 
-    def animate(pick, upload, prompt, seed, seconds):
-        yield from _run(studio, lambda: studio.animate(_source(pick, upload), prompt,
+    def animate(clip, upload, prompt, seed, seconds):
+        yield from _run(studio, lambda: studio.animate(_source(clip, upload), prompt,
                                                        seconds=float(seconds), seed=seed))
 
-    def extend(pick, upload, prompt, seed, direction, seconds):
-        yield from _run(studio, lambda: studio.extend(_source(pick, upload), prompt, direction=direction,
+    def extend(clip, upload, prompt, seed, direction, seconds):
+        yield from _run(studio, lambda: studio.extend(_source(clip, upload), prompt, direction=direction,
                                                       seconds=float(seconds), seed=seed))
 
-    def loop(pick, upload, prompt, seed, seconds):
-        yield from _run(studio, lambda: studio.loop(_source(pick, upload), prompt,
+    def loop(clip, upload, prompt, seed, seconds):
+        yield from _run(studio, lambda: studio.loop(_source(clip, upload), prompt,
                                                     seconds=float(seconds), seed=seed))
 
-    def interpolate(pick, upload, pick2, upload2, prompt, seed, seconds):
-        yield from _run(studio, lambda: studio.interpolate(_source(pick, upload), _source(pick2, upload2),
+    def interpolate(clip, upload, second_clip, second_upload, prompt, seed, seconds):
+        yield from _run(studio, lambda: studio.interpolate(_source(clip, upload), _source(second_clip, second_upload),
                                                            prompt, seconds=float(seconds), seed=seed))
 
-    def restyle(pick, upload, prompt, seed, strength):
-        yield from _run(studio, lambda: studio.restyle(_source(pick, upload), prompt,
+    def restyle(clip, upload, prompt, seed, strength):
+        yield from _run(studio, lambda: studio.restyle(_source(clip, upload), prompt,
                                                        strength=float(strength), seed=seed))
 
     src = [c.source, c.upload]

@@ -33,7 +33,7 @@ def build(studio: Studio) -> SimpleNamespace:
     with gr.Row():
         c.run = gr.Button("Render storyboard", variant="primary")
         c.cancel = gr.Button("Cancel", variant="stop")
-    c.status = gr.Markdown()
+    c.status = gr.Markdown(label="Status")
     c.preview = gr.Image(label="Live preview", interactive=False, height=160)
     c.result = gr.Video(label="Storyboard clip", interactive=False)
     c.result_json = gr.JSON(label="Settings of the result")

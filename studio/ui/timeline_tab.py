@@ -49,7 +49,7 @@ def build(studio: Studio) -> SimpleNamespace:
                              info="Clips are fitted inside this frame, centred on black.")
         c.export = gr.Button("Export MP4 (plays the whole sequence)", variant="primary")
         c.cancel = gr.Button("Cancel", variant="stop")
-    c.status = gr.Markdown()
+    c.status = gr.Markdown(label="Status")
     c.video = gr.Video(label="The whole sequence", interactive=False)
     c.file = gr.File(label="Download the MP4", interactive=False)
     with gr.Accordion("Project JSON (advanced)", open=False):
@@ -62,6 +62,15 @@ def build(studio: Studio) -> SimpleNamespace:
 
 def _json(project: Project) -> str:
     return json.dumps(timeline.to_dict(project), indent=1)
+
+
+def _size(size: str) -> tuple[int, int]:
+    """"512x288 (16:9)" or "512x288" -> (512, 288)."""
+    try:
+        w, h = (int(v) for v in str(size).split(" ")[0].lower().split("x"))
+    except ValueError:
+        raise ValueError(f"export size must look like 512x288, got {size!r}") from None
+    return w, h
 
 
 def parse(text: str, name: str) -> Project:
@@ -136,9 +145,9 @@ def _wire(studio: Studio, c: SimpleNamespace) -> None:
     c.load.click(load, c.open, [c.name, c.project, c.table], **quiet)
     c.refresh.click(lambda v: gr.update(choices=clip_choices(studio, "video"), value=v), c.pick, c.pick, **quiet)
 
-    def export(name, text, fps, size):
-        w, h = (int(v) for v in size.split(" ")[0].split("x"))
-        project = call(lambda: replace(parse(text, name), fps=float(fps), width=w, height=h))
+    def export(project_name, project_json, fps, size):
+        w, h = call(_size, size)
+        project = call(lambda: replace(parse(project_json, project_name), fps=float(fps), width=w, height=h))
         job = call(projects.export_timeline, studio, project)
         for status, _ in follow(studio, job):
             yield status, SKIP(), SKIP(), _json(project), job.id
