@@ -1,7 +1,6 @@
 """End to end through gradio_client against the real app on a free port (tiny engine):
 draft, render, cancel mid-job, library after a restart, and a timeline export's duration."""
 import json
-import socket
 import time
 
 import pytest
@@ -9,30 +8,7 @@ import pytest
 gradio_client = pytest.importorskip("gradio_client")
 
 from engine import io  # noqa: E402
-from studio.app import create, launch_kwargs  # noqa: E402
-from studio.config import StudioConfig  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Running:
-    """The studio launched in this process, as `python launch.py` would launch it."""
-
-    def __init__(self, workspace, engine):
-        self.config = StudioConfig(workspace=workspace, port=free_port(), preload=False)
-        self.studio, self.demo = create(self.config, engine_factory=lambda: engine)
-        self.demo.queue(default_concurrency_limit=None).launch(
-            prevent_thread_lock=True, quiet=True, **launch_kwargs(self.studio, self.config))
-        self.client = gradio_client.Client(f"http://127.0.0.1:{self.config.port}/", verbose=False)
-
-    def close(self):
-        self.client.close()
-        self.demo.close()
-        self.studio.close()
+from studio_server import Running  # noqa: E402  (tests/studio_server.py)
 
 
 def test_draft_render_cancel_restart_export(tmp_path, tiny_engine):
