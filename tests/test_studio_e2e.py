@@ -40,6 +40,13 @@ def test_draft_render_cancel_restart_export(tmp_path, tiny_engine):
         assert full["parents"] == [draft["id"]] and full["width"] > draft["width"]
         assert io.probe_video(video["video"] if isinstance(video, dict) else video).num_frames >= 5
 
+        upload = io.write_video(io.read_video(app.studio.library.get(draft["id"]).file)[0],
+                                tmp_path / "mine.mp4", fps=12)
+        out = c.predict("", gradio_client.handle_file(str(upload)), "a red ball at night", 1, 0.5,
+                        api_name="/restyle")
+        assert out[3]["operation"] == "restyle" and out[3]["parents"] == []     # an upload has no parent
+        app.studio.library.delete(out[3]["id"])
+
         before = len(app.studio.library)
         job = c.submit("a blue box", "", "None", "1:1", 1.0, 1, True, 1, api_name="/draft")
         deadline = time.monotonic() + 60
