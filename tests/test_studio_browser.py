@@ -39,8 +39,10 @@ def test_draft_in_a_real_browser(tmp_path, tiny_engine):
                                         args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
             try:
                 page = browser.new_page(viewport={"width": 1280, "height": 1600})
-                page.goto(app.url, wait_until="networkidle", timeout=60_000)
-                page.get_by_label("Prompt").first.fill("a red ball moves right over green grass")
+                page.goto(app.url, wait_until="load", timeout=60_000)   # the queue timer never idles
+                prompt = page.get_by_label("Prompt").first
+                prompt.wait_for(timeout=60_000)
+                prompt.fill("a red ball moves right over green grass")
                 page.get_by_role("button", name="Draft", exact=True).click()
                 page.get_by_text("Done", exact=False).first.wait_for(timeout=120_000)
                 video = page.locator("video").first
