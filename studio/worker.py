@@ -70,7 +70,6 @@ class Job:
 class JobContext:
     def __init__(self, worker: "Worker", job: Job):
         self._worker, self.job = worker, job
-        self._stage_base = 0.0
 
     @property
     def engine(self):
@@ -85,7 +84,6 @@ class JobContext:
 
     def stage(self, text: str) -> None:
         self.job.stage, self.job.step, self.job.total = text, 0, 0
-        self._stage_start = time.monotonic()
         self.job.touch()
 
     def progress(self, p) -> None:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import functools
-import time
 
 import gradio as gr
 
@@ -85,15 +84,3 @@ def entry_json(e: Entry) -> dict:
 def clip_choices(studio: Studio, kind: str | None = None) -> list[str]:
     """Dropdown choices "id · what · prompt", newest first (the id is read back by the studio)."""
     return [e.title() for e in studio.library.entries() if kind is None or e.kind == kind]
-
-
-def choice_for(entry: Entry) -> str:
-    return entry.title()
-
-
-def dropdown_refresh(studio: Studio, value=None, kind=None):
-    return gr.update(choices=clip_choices(studio, kind), value=value)
-
-
-def stamp() -> str:
-    return time.strftime("%H:%M:%S")
