@@ -13,7 +13,9 @@ from engine.vae import VideoVAE, vae_config
 RECIPES: dict[str, dict] = {
     # f8 over f16: at equal DiT tokens (f8 with 2x2 patches, f16 with 1x1) f8 reconstructed
     # better for the same training time (bench/vae_compression.py; bench/results/).
-    "default": dict(vae="f8", dit="cpu", dit_overrides=dict(in_channels=16),
+    # f4 with 4x4 patches: after 45 CPU minutes, f8 (z=16, 2x2 patches) still reconstructed world
+    # clips at ~20 dB and dropped whole objects, so the DiT could not learn them (issue 3).
+    "default": dict(vae="f4", dit="cpu", dit_overrides=dict(in_channels=8, patch_h=4, patch_w=4),
                     card=dict(name="tessera-default")),
     "tiny": dict(vae="tiny", dit="tiny", dit_overrides=dict(in_channels=4, patch_h=1, patch_w=1),
                  card=dict(name="tessera-tiny", full_long_side=64, draft_long_side=32,

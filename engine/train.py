@@ -37,19 +37,21 @@ from engine.world import caption, render, sample_scene
 
 @dataclass(frozen=True)
 class TrainConfig:
-    vae_steps: int = 6000
+    vae_steps: int = 1800
     vae_batch: int = 8
-    vae_lr: float = 1e-3
+    vae_lr: float = 5e-4
     kl_weight: float = 1e-6
     vae_long_sides: tuple[int, ...] = (128, 256)  # clips render at inference sizes ...
     vae_crop: int = 64                          # ... and train on random crops (convs are local)
     vae_frames: tuple[int, ...] = (1, 5, 9)
-    dit_steps: int = 20000
-    dit_clips: int = 16            # clips per step, packed into rows of max_tokens
+    dit_steps: int = 2500
+    # On a 2-core CPU more, smaller steps beat fewer large ones: 16 clips a step gave 811 steps
+    # an hour and a model that had learned backgrounds but no objects (issue 3, first run).
+    dit_clips: int = 8             # clips per step, packed into rows of max_tokens
     max_tokens: int = 1024
     replay_size: int = 1024        # encoded clips kept for reuse under fresh noise and plans
-    fresh_per_step: int = 4        # new clips rendered and encoded per step
-    dit_lr: float = 3e-4
+    fresh_per_step: int = 2        # new clips rendered and encoded per step
+    dit_lr: float = 5e-4
     long_sides: tuple[int, ...] = (128, 256)   # draft and full sizes
     seconds: tuple[float, ...] = (0.0, 1.0, 2.0, 3.0)  # 0.0 draws a still image
     fps: tuple[float, ...] = (8.0, 12.0, 16.0)
@@ -57,6 +59,8 @@ class TrainConfig:
     caption_dropout: float = 0.1   # the null caption, for classifier-free guidance
     ema_decay: float = 0.999
     warmup_steps: int = 100
+    final_lr_frac: float = 0.05    # cosine decay to this fraction of the peak over the last
+    decay_frac: float = 0.4        # decay_frac of the planned steps (a constant LR plateaus early)
     save_every_s: float = 300.0
     log_every: int = 25
 
@@ -265,8 +269,8 @@ def _loop(name, model, ema, opt, work: Path, steps: int, minutes: float | None, 
     for g in opt.param_groups:  # 'initial_lr' travels in the saved param_groups across resumes
         g.setdefault("initial_lr", g["lr"])
     while step < steps:
-        for g in opt.param_groups:  # linear warm-up, derived from the step
-            g["lr"] = g["initial_lr"] * min(1.0, (step + 1) / cfg.warmup_steps)
+        for g in opt.param_groups:  # derived from the step, so a resumed run follows the same curve
+            g["lr"] = g["initial_lr"] * lr_factor(step, steps, cfg)
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=_on_cuda(model)):
             losses = step_fn(rng, gen)
         opt.zero_grad(set_to_none=True)
@@ -292,6 +296,16 @@ def _loop(name, model, ema, opt, work: Path, steps: int, minutes: float | None, 
     bar.close()
     log.close()
     return step, state()["wall_s"]
+
+
+def lr_factor(step: int, total: int, cfg: TrainConfig) -> float:
+    """Linear warm-up, a plateau, then a cosine decay to final_lr_frac over the last decay_frac."""
+    warm = min(1.0, (step + 1) / cfg.warmup_steps)
+    start = total * (1 - cfg.decay_frac)
+    if step < start:
+        return warm
+    progress = min(1.0, (step - start) / max(1.0, total - start))
+    return warm * (cfg.final_lr_frac + (1 - cfg.final_lr_frac) * 0.5 * (1 + float(np.cos(np.pi * progress))))
 
 
 def _on_cuda(model: torch.nn.Module) -> bool:
@@ -340,7 +354,7 @@ def train_vae(vae: VideoVAE, cfg: TrainConfig, work: Path, minutes=None, seed=0)
 
 def train_dit(dit: DiT, vae: VideoVAE, text: TextEncoder, cfg: TrainConfig, work: Path,
               minutes=None, seed=1):
-    """Returns (the EMA model, a partial one if the time budget ended the run; wall seconds)."""
+    """Returns (the EMA model, a partial one if the time budget ended the run; steps; wall seconds)."""
     device = next(dit.parameters()).device
     ema = copy.deepcopy(dit).requires_grad_(False)
     opt = torch.optim.AdamW(dit.parameters(), lr=cfg.dit_lr, weight_decay=0.0)
@@ -378,8 +392,8 @@ def train_dit(dit: DiT, vae: VideoVAE, text: TextEncoder, cfg: TrainConfig, work
         batch = PackedBatch(**{k: v.to(device) for k, v in vars(batch).items()})
         return {"loss": dit_loss(dit, batch)}
 
-    _, wall = _loop("dit", dit, ema, opt, work, cfg.dit_steps, minutes, seed, step_fn, cfg)
-    return ema, wall
+    step, wall = _loop("dit", dit, ema, opt, work, cfg.dit_steps, minutes, seed, step_fn, cfg)
+    return ema, step, wall
 
 
 def main(argv=None) -> int:
@@ -424,10 +438,11 @@ def main(argv=None) -> int:
             raise SystemExit(f"train the VAE first: no {vae_done}")
         vae, _, vae_card = ckpt.load(vae_done, device=device)
         vae.requires_grad_(False)
-        ema, dit_wall = train_dit(dit.to(device), vae, TextEncoder(device), cfg, work, args.minutes)
+        ema, dit_step, dit_wall = train_dit(dit.to(device), vae, TextEncoder(device), cfg, work, args.minutes)
         card = replace(card, trained_on=f"{hardware}: {vae_card.notes} + DiT {dit_wall / 60:.0f} min "
-                                        f"({cfg.vae_steps} VAE / {cfg.dit_steps} DiT steps planned)")
-        ckpt.save(out, vae.cpu(), ema.cpu(), card)
+                                        f"({cfg.vae_steps} VAE steps; DiT {dit_step} of {cfg.dit_steps} steps)")
+        shipped = out.resolve().is_relative_to(ckpt.DEFAULT_CHECKPOINT.parent.resolve())
+        ckpt.save(out, vae.cpu(), ema.cpu(), card, half=shipped)  # fp16 in assets/: half the git weight
         print(f"wrote {out}")
     return 0
 

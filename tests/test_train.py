@@ -3,7 +3,7 @@ import json
 import numpy as np
 
 from engine import checkpoint as ckpt
-from engine.train import main, train_mask
+from engine.train import TRAIN_RECIPES, lr_factor, main, train_mask
 
 
 def test_train_masks_cover_every_operation():
@@ -40,3 +40,17 @@ def test_tiny_recipe_trains_writes_checkpoint_and_resumes(tmp_path):
     lines = [json.loads(l) for l in (work / "log.jsonl").read_text().splitlines()]
     assert [l["step"] for l in lines if l["stage"] == "dit"][-1] == 22
     assert all(np.isfinite(l["loss"]) for l in lines)
+
+
+def test_lr_schedule_warms_up_holds_then_decays_to_its_floor():
+    cfg = TRAIN_RECIPES["default"]
+    total = 1000
+    f = [lr_factor(s, total, cfg) for s in range(total)]
+    assert f[0] < 0.05 and abs(f[cfg.warmup_steps] - 1.0) < 1e-9     # linear warm-up
+    plateau_end = int(total * (1 - cfg.decay_frac))
+    assert all(v == 1.0 for v in f[cfg.warmup_steps:plateau_end])     # constant peak
+    decay = f[plateau_end:]
+    assert all(a >= b for a, b in zip(decay, decay[1:]))              # monotone cosine decay
+    assert abs(lr_factor(total, total, cfg) - cfg.final_lr_frac) < 1e-9
+    # a resumed run with the same total follows the same curve: the factor depends on step alone
+    assert lr_factor(700, total, cfg) == f[700]
