@@ -10,6 +10,7 @@ from studio.library import Entry
 from studio.worker import CANCELLED, DONE, QUEUED
 
 POLL_S = 0.4
+SKIP = gr.skip  # an output left as it is
 
 
 def friendly(fn):
@@ -72,6 +73,20 @@ def outcome(job):
         gr.Warning(f"Cancelled: {job.error}.")
         return None
     raise gr.Error(job.error, print_exception=False)
+
+
+def one_result(studio: Studio, job):
+    """Follow a job that makes one clip, then show it. Yields the tuple every single-result
+    action returns: (status, preview, file, settings, clip id, job id); SKIP leaves a value be."""
+    status = ""
+    for status, preview in follow(studio, job):
+        yield status, preview, SKIP(), SKIP(), SKIP(), job.id
+    entries = outcome(job)
+    if not entries:
+        yield status, SKIP(), SKIP(), SKIP(), SKIP(), job.id
+        return
+    e = entries[0]
+    yield status, SKIP(), str(e.file), entry_json(e), e.id, job.id
 
 
 def entry_json(e: Entry) -> dict:

@@ -7,9 +7,8 @@ from types import SimpleNamespace
 import gradio as gr
 
 from studio.actions import ASPECTS, MAX_SEED, Studio
-from studio.ui.common import call, entry_json, follow, friendly, outcome
+from studio.ui.common import SKIP, call, entry_json, follow, friendly, one_result, outcome
 
-SKIP = gr.skip
 
 
 def new_seed() -> int:
@@ -122,14 +121,7 @@ def _wire(studio: Studio, c: SimpleNamespace) -> None:
                     api_visibility="undocumented")
 
     def render(draft_id, strength):
-        job = call(studio.render, draft_id, strength=float(strength))
-        for status, preview in follow(studio, job):
-            yield status, preview, SKIP(), SKIP(), SKIP(), job.id
-        entries = outcome(job)
-        if not entries:
-            yield status, SKIP(), SKIP(), SKIP(), SKIP(), job.id
-            return
-        yield status, SKIP(), str(entries[0].file), entry_json(entries[0]), entries[0].id, job.id
+        yield from one_result(studio, call(studio.render, draft_id, strength=float(strength)))
 
     c.render.click(render, [c.chosen, c.strength],
                    [c.status, c.preview, c.result, c.result_json, c.current, c.job],

@@ -7,9 +7,8 @@ from types import SimpleNamespace
 import gradio as gr
 
 from studio.actions import Studio
-from studio.ui.common import call, clip_choices, entry_json, follow, outcome
+from studio.ui.common import call, clip_choices, one_result
 
-SKIP = gr.skip
 
 
 def build(studio: Studio) -> SimpleNamespace:
@@ -75,15 +74,7 @@ def _source(clip, upload):
 
 def _run(studio, submit):
     """Shared generator body: follow the job, then show its one result."""
-    job = call(submit)
-    for status, preview in follow(studio, job):
-        yield status, preview, SKIP(), SKIP(), SKIP(), job.id
-    entries = outcome(job)
-    if not entries:
-        yield status, SKIP(), SKIP(), SKIP(), SKIP(), job.id
-        return
-    e = entries[0]
-    yield status, SKIP(), str(e.file), entry_json(e), e.id, job.id
+    yield from one_result(studio, call(submit))
 
 
 def _wire(studio: Studio, c: SimpleNamespace) -> None:

@@ -6,9 +6,8 @@ from types import SimpleNamespace
 import gradio as gr
 
 from studio.actions import Studio
-from studio.ui.common import entry_json, friendly
+from studio.ui.common import SKIP, entry_json, friendly
 
-SKIP = gr.skip
 
 
 def build(studio: Studio) -> SimpleNamespace:

@@ -6,10 +6,9 @@ from types import SimpleNamespace
 import gradio as gr
 
 from studio.actions import ASPECTS, Card, Studio
-from studio.ui.common import call, entry_json, follow, outcome
+from studio.ui.common import call, one_result
 
 CARDS = 6
-SKIP = gr.skip
 
 
 def build(studio: Studio) -> SimpleNamespace:
@@ -50,14 +49,7 @@ def _wire(studio: Studio, c: SimpleNamespace) -> None:
         style, aspect, seed, draft = values[2 * CARDS:]
         cards = [Card(p or "", float(s)) for p, s in zip(prompts, seconds)]
         job = call(studio.storyboard, cards, style=style, aspect=aspect, seed=seed, draft=bool(draft))
-        for status, preview in follow(studio, job):
-            yield status, preview, SKIP(), SKIP(), SKIP(), job.id
-        entries = outcome(job)
-        if not entries:
-            yield status, SKIP(), SKIP(), SKIP(), SKIP(), job.id
-            return
-        e = entries[0]
-        yield status, SKIP(), str(e.file), entry_json(e), e.id, job.id
+        yield from one_result(studio, job)
 
     c.run.click(run, c.prompts + c.seconds + [c.style, c.aspect, c.seed, c.draft],
                 [c.status, c.preview, c.result, c.result_json, c.current, c.job],

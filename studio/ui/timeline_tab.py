@@ -12,12 +12,11 @@ from engine import timeline
 from engine.timeline import Project
 from studio import projects
 from studio.actions import Studio
-from studio.ui.common import call, clip_choices, follow, friendly, outcome
+from studio.ui.common import SKIP, call, clip_choices, follow, friendly, outcome
 
 SIZES = ["512x288 (16:9)", "768x432 (16:9)", "1280x720 (16:9)", "288x512 (9:16)",
          "512x512 (1:1)", "512x384 (4:3)", "384x512 (3:4)"]
 HEADERS = ["#", "clip", "prompt", "in (s)", "out (s)", "transition to next", "transition (s)"]
-SKIP = gr.skip
 
 
 def build(studio: Studio) -> SimpleNamespace:
