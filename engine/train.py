@@ -44,7 +44,7 @@ class TrainConfig:
     vae_long_sides: tuple[int, ...] = (128, 256)  # clips render at inference sizes ...
     vae_crop: int = 64                          # ... and train on random crops (convs are local)
     vae_frames: tuple[int, ...] = (1, 5, 9)
-    dit_steps: int = 2500
+    dit_steps: int = 1750
     # On a 2-core CPU more, smaller steps beat fewer large ones: 16 clips a step gave 811 steps
     # an hour and a model that had learned backgrounds but no objects (issue 3, first run).
     dit_clips: int = 8             # clips per step, packed into rows of max_tokens
