@@ -11,10 +11,9 @@ from engine.dit import DiT, dit_config
 from engine.vae import VideoVAE, vae_config
 
 RECIPES: dict[str, dict] = {
-    # f8 over f16: at equal DiT tokens (f8 with 2x2 patches, f16 with 1x1) f8 reconstructed
-    # better for the same training time (bench/vae_compression.py; bench/results/).
-    # f4 with 4x4 patches: after 45 CPU minutes, f8 (z=16, 2x2 patches) still reconstructed world
-    # clips at ~20 dB and dropped whole objects, so the DiT could not learn them (issue 3).
+    # f4 with 4x4 patches (the same token grid as f8 with 2x2, which had beaten f16 with 1x1 in
+    # bench/vae_compression.py): after 45 CPU minutes f8 (z=16) still reconstructed world clips
+    # at ~20 dB and dropped whole objects, while f4 (z=8) kept them (issue 3).
     "default": dict(vae="f4", dit="cpu", dit_overrides=dict(in_channels=8, patch_h=4, patch_w=4),
                     card=dict(name="tessera-default")),
     "tiny": dict(vae="tiny", dit="tiny", dit_overrides=dict(in_channels=4, patch_h=1, patch_w=1),

@@ -75,6 +75,14 @@ def outcome(job):
     raise gr.Error(job.error, print_exception=False)
 
 
+def send_buttons(c, edit_label: str = "Send to Edit") -> None:
+    """The Send-to buttons of a tab (put them in the current row); ui/__init__ wires every tab's
+    to_edit, to_last and to_timeline in one place."""
+    c.to_edit = gr.Button(edit_label)
+    c.to_last = gr.Button("Last frame → Animate")
+    c.to_timeline = gr.Button("Add to timeline")
+
+
 def one_result(studio: Studio, job):
     """Follow a job that makes one clip, then show it. Yields the tuple every single-result
     action returns: (status, preview, file, settings, clip id, job id); SKIP leaves a value be."""

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import gradio as gr
 
 from studio.actions import ASPECTS, MAX_SEED, Studio
-from studio.ui.common import SKIP, call, entry_json, follow, friendly, one_result, outcome
+from studio.ui.common import SKIP, call, entry_json, follow, friendly, one_result, outcome, send_buttons
 
 
 
@@ -67,9 +67,7 @@ def build(studio: Studio) -> SimpleNamespace:
     c.result_json = gr.JSON(label="Settings of the result")
     c.current = gr.Textbox(label="Clip to send", info="The latest result (or chosen draft).")
     with gr.Row():
-        c.to_edit = gr.Button("Send to Edit")
-        c.to_last = gr.Button("Last frame → Animate")
-        c.to_timeline = gr.Button("Add to timeline")
+        send_buttons(c)
     with gr.Accordion("Manage style presets", open=False):
         c.style_text = gr.Textbox(label="Style paragraph", info="Added after the prompt when this style is chosen.")
         with gr.Row():

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import gradio as gr
 
 from studio.actions import Studio
-from studio.ui.common import call, clip_choices, one_result
+from studio.ui.common import call, clip_choices, one_result, send_buttons
 
 
 
@@ -60,9 +60,7 @@ def build(studio: Studio) -> SimpleNamespace:
     c.result_json = gr.JSON(label="Settings of the result")
     c.current = gr.Textbox(label="Clip to send", info="The latest edit result.")
     with gr.Row():
-        c.to_edit = gr.Button("Use as the next edit's clip")
-        c.to_last = gr.Button("Last frame → Animate")
-        c.to_timeline = gr.Button("Add to timeline")
+        send_buttons(c, "Use as the next edit's clip")
     c.job = gr.State(0)
     _wire(studio, c)
     return c

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 import gradio as gr
 
 from studio.actions import Studio
-from studio.ui.common import SKIP, entry_json, friendly
+from studio.ui.common import SKIP, entry_json, friendly, send_buttons
 
 
 
@@ -28,9 +28,7 @@ def build(studio: Studio) -> SimpleNamespace:
     with gr.Row():
         c.reuse = gr.Button("Reuse settings in Create")
         c.remix = gr.Button("Remix (restyle)")
-        c.to_edit = gr.Button("Send to Edit")
-        c.to_last = gr.Button("Last frame → Animate")
-        c.to_timeline = gr.Button("Add to timeline")
+        send_buttons(c)
     with gr.Row():
         c.confirm = gr.Checkbox(False, label="Yes, delete it", info="Tick to confirm; deleting cannot be undone.")
         c.delete = gr.Button("Delete", variant="stop")
