@@ -32,7 +32,7 @@ from engine.sampler import shift_for_tokens, shift_time
 from engine.sizes import size_for_aspect
 from engine.text import TextBatch, TextEncoder
 from engine.vae import VideoVAE, kl_divergence, preview_target
-from engine.world import caption, render, sample_scene
+from engine.world import caption, object_track, render, sample_scene
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,7 @@ class TrainConfig:
     vae_long_sides: tuple[int, ...] = (128, 256)  # clips render at inference sizes ...
     vae_crop: int = 64                          # ... and train on random crops (convs are local)
     vae_frames: tuple[int, ...] = (1, 5, 9)
+    vae_object_crops: float = 0.7               # share of crops centred on an object
     dit_steps: int = 1750
     # On a 2-core CPU more, smaller steps beat fewer large ones: 16 clips a step gave 811 steps
     # an hour and a model that had learned backgrounds but no objects (issue 3, first run).
@@ -78,14 +79,14 @@ TRAIN_RECIPES = {
 
 
 # -- data: the embedded world --------------------------------------------------------------------
-def draw_clip(rng: np.random.Generator, long_sides, seconds_choices, fps_choices, aspects,
-              multiple: int, temporal_factor: int, max_frames: int = 10**9,
-              max_tokens: int | None = None):
-    """One captioned world clip at a random native aspect, size and duration.
+def draw_scene_clip(rng: np.random.Generator, long_sides, seconds_choices, fps_choices, aspects,
+                    multiple: int, temporal_factor: int, max_frames: int = 10**9,
+                    max_tokens: int | None = None):
+    """One world clip at a random native aspect, size and duration.
 
     `multiple` is the pixel size of one token's cell; with max_tokens, long clips at large sizes
     are cut to the duration that fits the token budget.
-    Returns frames (3, T, H, W) float in [-1, 1], caption, fps."""
+    Returns frames (3, T, H, W) float in [-1, 1], the scene, fps."""
     aspect = aspects[rng.integers(len(aspects))]
     w, h = size_for_aspect(aspect, int(long_sides[rng.integers(len(long_sides))]), multiple)
     fps = float(fps_choices[rng.integers(len(fps_choices))])
@@ -98,6 +99,12 @@ def draw_clip(rng: np.random.Generator, long_sides, seconds_choices, fps_choices
     scene = sample_scene(rng, duration_s=max(num_frames / fps, 0.5))
     frames = render(scene, w, h, num_frames, fps)                          # (T, H, W, 3) uint8
     video = torch.from_numpy(frames).permute(3, 0, 1, 2).float() / 127.5 - 1.0
+    return video, scene, fps
+
+
+def draw_clip(rng: np.random.Generator, *args, **kwargs):
+    """draw_scene_clip, captioned: frames (3, T, H, W) in [-1, 1], caption, fps."""
+    video, scene, fps = draw_scene_clip(rng, *args, **kwargs)
     return video, caption(scene, rng), fps
 
 
@@ -328,19 +335,36 @@ def latent_stats(vae: VideoVAE, cfg: TrainConfig, rng, multiple: int, n: int = 3
 
 def vae_batch(rng: np.random.Generator, cfg: TrainConfig, vae_cfg) -> torch.Tensor:
     """(B, 3, T, crop, crop) world clips for the VAE: rendered at inference sizes so objects
-    and edges have their real pixel scale, then cropped at random."""
+    and edges have their real pixel scale, then cropped. Objects cover a few percent of a frame,
+    so a share of crops is centred on one (jittered) at a random frame: with uniform crops the
+    VAE reproduced backgrounds and lost moving objects (issue 3)."""
     long_side = cfg.vae_long_sides[rng.integers(len(cfg.vae_long_sides))]
     n_frames = cfg.vae_frames[rng.integers(len(cfg.vae_frames))]
     aspect = cfg.aspects[rng.integers(len(cfg.aspects))]
     clips = []
     for _ in range(cfg.vae_batch):
-        video = draw_clip(rng, (long_side,), (n_frames / 12.0,), (12.0,), (aspect,),
-                          vae_cfg.spatial_factor, vae_cfg.temporal_factor, max_frames=n_frames)[0]
-        H, W = video.shape[-2:]
+        video, scene, fps = draw_scene_clip(rng, (long_side,), (n_frames / 12.0,), (12.0,), (aspect,),
+                                            vae_cfg.spatial_factor, vae_cfg.temporal_factor,
+                                            max_frames=n_frames)
+        T, H, W = video.shape[-3:]
         c = min(cfg.vae_crop, H, W) // vae_cfg.spatial_factor * vae_cfg.spatial_factor
-        y, x = rng.integers(H - c + 1), rng.integers(W - c + 1)
+        y, x = crop_origin(rng, scene, (T, H, W), fps, c, cfg.vae_object_crops)
         clips.append(video[..., y:y + c, x:x + c])
     return torch.stack(clips)
+
+
+def crop_origin(rng: np.random.Generator, scene, size: tuple[int, int, int], fps: float, c: int,
+                object_share: float) -> tuple[int, int]:
+    """Top-left (y, x) of a c x c crop of a (T, H, W) render: uniform, or with probability
+    object_share centred (within c/4) on one object at one frame."""
+    T, H, W = size
+    if scene.objects and rng.random() < object_share:
+        obj = scene.objects[rng.integers(len(scene.objects))]
+        ox, oy, _ = object_track(obj, [rng.integers(T) / fps], scene)
+        jitter = rng.uniform(-c / 4, c / 4, size=2)
+        return (int(np.clip(round(oy[0] * H - c / 2 + jitter[1]), 0, H - c)),
+                int(np.clip(round(ox[0] * W - c / 2 + jitter[0]), 0, W - c)))
+    return int(rng.integers(H - c + 1)), int(rng.integers(W - c + 1))
 
 
 def train_vae(vae: VideoVAE, cfg: TrainConfig, work: Path, minutes=None, seed=0):

@@ -3,7 +3,8 @@ import json
 import numpy as np
 
 from engine import checkpoint as ckpt
-from engine.train import TRAIN_RECIPES, lr_factor, main, train_mask
+from engine.train import TRAIN_RECIPES, crop_origin, lr_factor, main, train_mask
+from engine.world import object_track, sample_scene
 
 
 def test_train_masks_cover_every_operation():
@@ -54,3 +55,20 @@ def test_lr_schedule_warms_up_holds_then_decays_to_its_floor():
     assert abs(lr_factor(total, total, cfg) - cfg.final_lr_frac) < 1e-9
     # a resumed run with the same total follows the same curve: the factor depends on step alone
     assert lr_factor(700, total, cfg) == f[700]
+
+
+def test_object_crops_contain_an_object_centre_and_stay_in_frame():
+    rng = np.random.default_rng(0)
+    T, H, W, fps, c = 9, 144, 256, 12.0, 64
+    for _ in range(40):
+        scene = sample_scene(rng, duration_s=1.0)
+        if not scene.objects:
+            continue
+        y, x = crop_origin(rng, scene, (T, H, W), fps, c, object_share=1.0)
+        assert 0 <= y <= H - c and 0 <= x <= W - c
+        centres = [object_track(o, np.arange(T) / fps, scene) for o in scene.objects]
+        inside = [(x <= cx * W) & (cx * W <= x + c) & (y <= cy * H) & (cy * H <= y + c)
+                  for cx, cy, _ in centres]
+        assert np.any(inside), "an object-centred crop missed every object"
+        y, x = crop_origin(rng, scene, (T, H, W), fps, c, object_share=0.0)
+        assert 0 <= y <= H - c and 0 <= x <= W - c
