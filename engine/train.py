@@ -37,13 +37,13 @@ from engine.world import caption, object_track, render, sample_scene
 
 @dataclass(frozen=True)
 class TrainConfig:
-    vae_steps: int = 1800
+    vae_steps: int = 9300
     vae_batch: int = 8
     vae_lr: float = 5e-4
     kl_weight: float = 1e-6
     vae_long_sides: tuple[int, ...] = (128, 256)  # clips render at inference sizes ...
     vae_crop: int = 64                          # ... and train on random crops (convs are local)
-    vae_frames: tuple[int, ...] = (1, 5, 9)
+    vae_frames: tuple[int, ...] = (1, 5, 9, 13)
     vae_object_crops: float = 0.7               # share of crops centred on an object
     dit_steps: int = 1750
     # On a 2-core CPU more, smaller steps beat fewer large ones: 16 clips a step gave 811 steps
@@ -343,7 +343,8 @@ def vae_batch(rng: np.random.Generator, cfg: TrainConfig, vae_cfg) -> torch.Tens
     aspect = cfg.aspects[rng.integers(len(cfg.aspects))]
     clips = []
     for _ in range(cfg.vae_batch):
-        video, scene, fps = draw_scene_clip(rng, (long_side,), (n_frames / 12.0,), (12.0,), (aspect,),
+        fps = float(cfg.fps[rng.integers(len(cfg.fps))])  # motion per frame as the DiT sees it
+        video, scene, fps = draw_scene_clip(rng, (long_side,), (n_frames / fps,), (fps,), (aspect,),
                                             vae_cfg.spatial_factor, vae_cfg.temporal_factor,
                                             max_frames=n_frames)
         T, H, W = video.shape[-3:]
