@@ -10,7 +10,7 @@ It also reports the VAE's reconstruction PSNR on held-out world clips and on rea
 shipped by scikit-learn and scikit-image.
 
     python bench/worldbench.py [--checkpoint assets/default] [--sizes draft full] [--limit N]
-        [--json bench/results/worldbench.json]
+        [--vae-only] [--json bench/results/worldbench.json]
 """
 from __future__ import annotations
 
@@ -180,6 +180,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description="worldbench: prompt adherence from pixels")
     p.add_argument("--checkpoint", help="checkpoint folder (default: assets/default)")
     p.add_argument("--sizes", nargs="+", default=["draft", "full"], choices=["draft", "full"])
+    p.add_argument("--vae-only", action="store_true",
+                   help="only the VAE's figures: the detector through the VAE, and PSNR (no sampling)")
     p.add_argument("--limit", type=int, help="only the first N prompts (quick looks)")
     p.add_argument("--seed", type=int, default=1000)
     p.add_argument("--device", default="cpu")
@@ -198,7 +200,8 @@ def main(argv=None) -> int:
                                             vae=engine.vae)
     print(f"through the VAE (world renders encoded and decoded, the model's ceiling): "
           f"{json.dumps(report['calibration_vae'])}")
-    for size in args.sizes:
+    sizes = [] if args.vae_only else args.sizes
+    for size in sizes:
         t = time.time()
         report[size] = run_size(engine, items, size == "draft", args.seed)
         report[size]["wall_s"] = time.time() - t
@@ -212,7 +215,7 @@ def main(argv=None) -> int:
     if "draft" in report and "full" in report:
         gaps = {k: report["full"]["all"][k] - report["draft"]["all"][k] for k in ("colour", "shape", "motion", "camera")}
         print("full minus draft (points): " + ", ".join(f"{k} {v:+.1f}" for k, v in gaps.items()))
-    for size in args.sizes:
+    for size in sizes:
         gaps = {k: report[size]["canonical"][k] - report[size]["paraphrase"][k] for k in ("colour", "shape", "motion", "camera")}
         print(f"{size}: canonical minus paraphrase (points): " + ", ".join(f"{k} {v:+.1f}" for k, v in gaps.items()))
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
