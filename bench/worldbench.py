@@ -151,18 +151,15 @@ def vae_psnr(engine, n_clips: int = 8, seed: int = 777_000) -> dict:
     world = []
     for _ in range(n_clips):
         video, _, _ = draw_clip(rng, (256,), (2.0,), (12.0,), ("16:9", "9:16", "1:1"), f, tf)
-        x = video[None].to(engine.device, engine.dtype)
-        y = vae.decode(vae.encode(x)).float().cpu()
-        world.append(psnr(((video + 1) * 127.5).round().numpy(), ((y[0] + 1) * 127.5).round().numpy()))
+        frames = ((video.permute(1, 2, 3, 0) + 1) * 127.5).round().to(torch.uint8).numpy()  # (T, H, W, 3)
+        world.append(psnr(frames, roundtrip(vae, frames)))
     photos = []
     for img in photographs():
         h, w = img.shape[:2]
         scale = 256 / max(h, w)
         img = cv2.resize(img, (max(f, round(w * scale / f) * f), max(f, round(h * scale / f) * f)),
                          interpolation=cv2.INTER_AREA)
-        x = torch.from_numpy(img).permute(2, 0, 1)[:, None].float()[None] / 127.5 - 1
-        y = vae.decode(vae.encode(x.to(engine.device, engine.dtype))).float().cpu()
-        photos.append(psnr(img, ((y[0, :, 0].permute(1, 2, 0) + 1) * 127.5).round().numpy()))
+        photos.append(psnr(img, roundtrip(vae, img[None])[0]))  # an image is a one-frame video
     return {"world_clips_db": float(np.mean(world)), "world_n": len(world),
             "photos_db": float(np.mean(photos)) if photos else None, "photos_n": len(photos)}
 
