@@ -75,7 +75,7 @@ def test_tiny_dit_overfits_one_batch(text_encoder):
     for step in range(150):
         batch = make_dit_batch(latents, texts, [12.0, 12.0], masks, dit.cfg.patch, 64, 32,
                                torch.Generator().manual_seed(step % 2))  # the same two noisings
-        loss = dit_loss(dit, batch)
+        loss = dit_loss(dit, batch)["loss"]
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -83,3 +83,30 @@ def test_tiny_dit_overfits_one_batch(text_encoder):
     assert losses[-1] < 0.1 * losses[0]
     # clip 0 has 2x2 tokens per latent frame: its known first frame carries no loss, the next does
     assert batch.weight[0, :4].sum() == 0 and batch.weight[0, 4:8].all()
+
+
+def test_object_tokens_weigh_more_only_where_noisy(text_encoder):
+    from engine.train import make_dit_batch
+    g = torch.Generator().manual_seed(0)
+    latents = [torch.randn(4, 2, 4, 4, generator=g)]                    # 2 latent frames of 2x2 tokens
+    fg = torch.zeros(2, 2, 2)
+    fg[0, 0, 1] = fg[1, 1, 0] = 1                                       # one object token per frame
+    batch = make_dit_batch(latents, [text_encoder.encode(["a red ball"])], [12.0],
+                           [np.array([1.0, 0.0], np.float32)], tiny_dit().cfg.patch, 16, 8,
+                           torch.Generator().manual_seed(0), [fg], object_weight=4.0)
+    # frame 0 is known: no loss even on its object token; frame 1: 1 on background, 5 on the object
+    assert batch.weight[0, :4].tolist() == [0, 0, 0, 0]
+    assert batch.weight[0, 4:8].tolist() == [1, 1, 5, 1]
+    assert batch.foreground[0, :8].tolist() == [0, 1, 0, 0, 0, 0, 1, 0]
+
+
+def test_token_foreground_follows_the_causal_frame_groups():
+    from engine.train import token_foreground
+    masks = np.zeros((9, 2, 8, 12), bool)                               # 9 frames: latents {0}, {1-4}, {5-8}
+    masks[0, 0, 5, 1] = True                                            # frame 0, cell (1, 0)
+    masks[3, 1, 2, 9] = True                                            # frame 3 -> latent 1, cell (0, 2)
+    fg = token_foreground(masks, cell=4, temporal_factor=4)
+    assert fg.shape == (3, 2, 3)
+    assert fg.nonzero().tolist() == [[0, 1, 0], [1, 0, 2]]
+    with pytest.raises(ValueError, match="tile"):
+        token_foreground(masks[:8], cell=4, temporal_factor=4)

@@ -1,4 +1,4 @@
-"""Tests for engine/io.py: tiny synthetic media, real ffmpeg, a few seconds in all."""
+"""Tests for engine/io/: tiny synthetic media, real ffmpeg, a few seconds in all."""
 
 import importlib
 import importlib.util
@@ -126,7 +126,7 @@ def test_encoder_failure_removes_the_partial_file_and_reports_stderr(tmp_path, m
     fake.write_text('#!/bin/sh\nfor last; do :; done\necho junk > "$last"\n'
                     'echo "simulated encoder failure" >&2\nexit 1\n')
     fake.chmod(0o755)
-    monkeypatch.setattr(eio, "ffmpeg_exe", lambda: str(fake))
+    monkeypatch.setattr(importlib.import_module("engine.io.ffmpeg"), "ffmpeg_exe", lambda: str(fake))
     out = tmp_path / "out"
     out.mkdir()
     (out / "kept.mp4").write_bytes(b"previous take")
@@ -243,7 +243,7 @@ def test_stalled_decoder_is_killed_at_the_timeout(clip_file, tmp_path, monkeypat
     fake = tmp_path / "ffmpeg"
     fake.write_text("#!/bin/sh\n" + script)
     fake.chmod(0o755)
-    monkeypatch.setattr(eio, "ffmpeg_exe", lambda: str(fake))
+    monkeypatch.setattr(importlib.import_module("engine.io.ffmpeg"), "ffmpeg_exe", lambda: str(fake))
     start = time.monotonic()
     with pytest.raises(MediaError, match="longer than 0.5 s"):
         eio.read_video(clip_file[0], timeout_s=0.5)

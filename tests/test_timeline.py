@@ -2,6 +2,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -75,7 +76,7 @@ def test_project_json_round_trip_and_unknown_keys(tmp_path):
 
 def test_module_imports_without_torch():
     code = "import sys, engine.timeline; assert 'torch' not in sys.modules, 'torch imported'"
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=str(io.Path(__file__).parent.parent))
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=str(Path(__file__).parent.parent))
 
 
 def test_export_has_expected_duration_size_and_codec(tmp_path):

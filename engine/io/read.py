@@ -1,0 +1,229 @@
+"""Readers: probe and decode video through ffmpeg, images through Pillow, under the policies in
+engine/io/__init__.py (size checked before decoding, timeouts, corrupt input is a MediaError)."""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from engine.io.ffmpeg import DEFAULT_TIMEOUT_S, MediaError, _Ffmpeg, _input_args, _run, _tail
+
+STILL_IMAGE_FPS = 25.0  # ffmpeg's rate for a single image; a 1-frame video needs some rate
+_ALPHA_PIX_FMT = re.compile(r"^(yuva|gbrap|ya\d|rgba|bgra|argb|abgr|pal8)")
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    width: int  # display size, after rotation metadata is applied
+    height: int
+    num_frames: int  # frames that actually decode, not what the header claims
+    fps: float  # the stream's average frame rate
+    codec: str  # ffmpeg's codec name, e.g. "h264"
+    pix_fmt: str  # e.g. "yuv420p"
+    duration_s: float  # num_frames / fps
+
+
+def _require_file(path: str | os.PathLike) -> Path:
+    path = Path(path)
+    if not path.exists():
+        raise MediaError(f"{path}: no such file")
+    if not path.is_file():
+        raise MediaError(f"{path}: not a regular file")
+    if path.stat().st_size == 0:
+        raise MediaError(f"{path}: file is empty")
+    return path
+
+
+def _split_top(text: str) -> list[str]:
+    """Split an ffmpeg stream description on commas that are not inside () or []."""
+    parts, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        if ch in "([":
+            depth += 1
+        elif ch in ")]":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            parts.append(text[start:i].strip())
+            start = i + 1
+    parts.append(text[start:].strip())
+    return parts
+
+
+def _rate(parts: list[str], unit: str) -> float | None:
+    for part in parts:
+        m = re.fullmatch(rf"([\d.]+)(k?) {unit}", part)
+        if m:
+            return float(m.group(1)) * (1000 if m.group(2) else 1)
+    return None
+
+
+def _exact_fps(printed: float) -> float:
+    # ffmpeg prints rates with two decimals; 29.97 means 30000/1001, 23.98 means 24000/1001.
+    ntsc = round(printed * 1.001) / 1.001
+    return ntsc if not printed.is_integer() and abs(ntsc - printed) < 0.006 else printed
+
+
+@dataclass(frozen=True)
+class _Header:
+    width: int  # display size (rotation applied)
+    height: int
+    fps: float
+    codec: str
+    pix_fmt: str
+
+
+def _header(path: Path, max_pixels: int, timeout_s: float) -> _Header:
+    """Read the first video stream's header with `ffmpeg -i PATH` (no output, so nothing is decoded
+    beyond what ffmpeg needs to identify the stream) and refuse frames over max_pixels."""
+    _, _, err = _run(_input_args(path, max_pixels), path, timeout_s, "read the header")
+    if "Input #0" not in err:
+        raise MediaError(f"{path}: not a readable video or image ({_tail(err, 4)})")
+    m = re.search(r"Stream #0:\d+\S*: Video: (.*)", err)
+    if m is None:
+        raise MediaError(f"{path}: contains no readable video stream ({_tail(err, 2)})")
+    big = re.search(r"Picture size (\d+)x(\d+) is invalid", err)
+    if big:
+        raise MediaError(f"{path}: frames of {big[1]}x{big[2]} exceed max_pixels={max_pixels}")
+    parts = _split_top(m.group(1))
+    size = next((s for p in parts if (s := re.match(r"(\d+)x(\d+)\b", p))), None)
+    if size is None:
+        raise MediaError(f"{path}: ffmpeg found no frame size for the video stream ({_tail(err, 3)})")
+    width, height = int(size[1]), int(size[2])
+    if width * height > max_pixels:
+        raise MediaError(f"{path}: frames of {width}x{height} exceed max_pixels={max_pixels}")
+    rot = re.search(r"rotation of (-?[\d.]+) degrees", err, re.IGNORECASE)
+    if rot and round(float(rot[1])) % 180 == 90:  # ffmpeg autorotates: a quarter turn swaps the sides
+        width, height = height, width
+    fps = _rate(parts, "fps") or _rate(parts, "tbr")
+    if not fps:
+        raise MediaError(f"{path}: ffmpeg reports no frame rate for the video stream")
+    pix = re.match(r"[a-z][a-z0-9_]*", parts[1]) if len(parts) > 1 else None
+    return _Header(width, height, _exact_fps(fps), parts[0].split()[0], pix[0] if pix else "unknown")
+
+
+def probe_video(path: str | os.PathLike, *, timeout_s: float = DEFAULT_TIMEOUT_S,
+                max_pixels: int = 4096 * 4096) -> VideoInfo:
+    """Describe the first video stream; num_frames counts the frames that really decode (a full decode)."""
+    path = _require_file(path)
+    head = _header(path, max_pixels, timeout_s)
+    args = ["-v", "error", "-progress", "pipe:1", "-nostats", *_input_args(path, max_pixels),
+            "-map", "0:v:0", "-fps_mode", "passthrough", "-f", "null", "-"]
+    rc, out, err = _run(args, path, timeout_s, "count the frames")
+    counts = re.findall(r"^frame=(\d+)", out, re.MULTILINE)
+    if rc != 0 or err.strip():
+        raise MediaError(f"{path}: truncated or corrupt ({counts[-1] if counts else 0} frames decoded "
+                         f"before ffmpeg reported: {_tail(err, 3)})")
+    num_frames = int(counts[-1]) if counts else 0
+    if num_frames == 0:
+        raise MediaError(f"{path}: no frames decode")
+    return VideoInfo(head.width, head.height, num_frames, head.fps, head.codec, head.pix_fmt,
+                     num_frames / head.fps)
+
+
+def _is_still_image(path: Path) -> bool:
+    """PNG, JPEG or WebP holding one frame (APNG and animated WebP go to ffmpeg, as GIF does)."""
+    with open(path, "rb") as f:
+        magic = f.read(16)
+    if magic.startswith(b"\xff\xd8\xff"):
+        return True
+    if not (magic.startswith(b"\x89PNG\r\n\x1a\n") or (magic[:4] == b"RIFF" and magic[8:12] == b"WEBP")):
+        return False
+    with _bomb_guard(path), Image.open(path) as im:  # reads the header only
+        return getattr(im, "n_frames", 1) == 1
+
+
+def read_video(path: str | os.PathLike, max_frames: int | None = None, max_pixels: int = 4096 * 4096,
+               timeout_s: float = 120.0) -> tuple[np.ndarray, float]:
+    """Decode every frame (or the first max_frames) to (T, H, W, 3) RGB uint8, and the average fps.
+
+    MP4, MOV, MKV/WebM, AVI, GIF, APNG and animated WebP are decoded by ffmpeg; a still PNG/JPEG/WebP
+    becomes a 1-frame video at STILL_IMAGE_FPS. See the module docstring for the policies.
+    """
+    if max_frames is not None and (isinstance(max_frames, bool) or not isinstance(max_frames, int)
+                                   or max_frames < 1):
+        raise ValueError(f"max_frames must be a positive int or None, got {max_frames!r}")
+    path = _require_file(path)
+    if _is_still_image(path):
+        return read_image(path, max_pixels=max_pixels)[None], STILL_IMAGE_FPS
+    head = _header(path, max_pixels, timeout_s)
+    channels = 4 if _ALPHA_PIX_FMT.match(head.pix_fmt) else 3
+    frame_bytes = head.height * head.width * channels
+    args = ["-nostdin", "-v", "error", *_input_args(path, max_pixels), "-map", "0:v:0",
+            "-fps_mode", "passthrough", *(["-frames:v", str(max_frames)] if max_frames else []),
+            "-f", "rawvideo", "-pix_fmt", "rgba" if channels == 4 else "rgb24", "pipe:1"]
+    frames: list[np.ndarray] = []
+    with _Ffmpeg(args, timeout_s, stdout=subprocess.PIPE) as job:
+        while len(buf := job.proc.stdout.read(frame_bytes)) == frame_bytes:
+            frame = np.frombuffer(buf, np.uint8).reshape(head.height, head.width, channels)
+            frames.append(_over_black(frame) if channels == 4 else frame)
+        rc, err = job.wait()
+    if job.timed_out:
+        raise MediaError(f"{path}: decoding took longer than {timeout_s} s ({len(frames)} frames read)")
+    if rc != 0 or err.strip() or buf:
+        raise MediaError(f"{path}: truncated or corrupt ({len(frames)} frames decoded before ffmpeg "
+                         f"reported: {_tail(err, 3)})")
+    if not frames:
+        raise MediaError(f"{path}: no frames decode")
+    return np.stack(frames), head.fps
+
+
+def _over_black(rgba: np.ndarray) -> np.ndarray:
+    """(..., 4) uint8 -> (..., 3) uint8, composited over black: rgb * alpha / 255, rounded."""
+    rgb = rgba[..., :3].astype(np.uint16) * rgba[..., 3:].astype(np.uint16)
+    return ((rgb + 127) // 255).astype(np.uint8)
+
+
+@contextmanager
+def _bomb_guard(path: Path) -> Iterator[None]:
+    """Turn Pillow's decompression-bomb warning into an error and every decode failure into MediaError."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            yield
+        except MediaError:
+            raise
+        except (Image.DecompressionBombWarning, Image.DecompressionBombError) as e:
+            raise MediaError(f"{path}: refused by Pillow's decompression-bomb limit "
+                             f"(Image.MAX_IMAGE_PIXELS={Image.MAX_IMAGE_PIXELS}): {e}") from None
+        except UnidentifiedImageError:
+            raise MediaError(f"{path}: not a readable image") from None
+        except (OSError, SyntaxError, ValueError, EOFError) as e:  # Pillow's ways of saying "corrupt"
+            raise MediaError(f"{path}: corrupt or truncated image: {e}") from None
+
+
+def read_image(path: str | os.PathLike, max_pixels: int = 40_000_000) -> np.ndarray:
+    """Read an image as (H, W, 3) RGB uint8; the size is checked before any pixel is decoded.
+
+    Any mode becomes 8-bit RGB: alpha over black, 16-bit rescaled, palette/grey/CMYK converted; EXIF
+    orientation is applied; an animated file gives its first frame. Float images are refused.
+    """
+    path = _require_file(path)
+    with _bomb_guard(path), Image.open(path) as im:
+        width, height = im.size
+        if width * height > max_pixels:
+            raise MediaError(f"{path}: {width}x{height} = {width * height} pixels exceeds "
+                             f"max_pixels={max_pixels}")
+        im.load()
+        im = ImageOps.exif_transpose(im)
+        return _to_rgb8(im, path)
+
+
+def _to_rgb8(im: Image.Image, path: Path) -> np.ndarray:
+    mode = im.mode
+    if mode == "I" or mode.startswith("I;16"):  # 16-bit grey (Pillow may hold it as 32-bit "I")
+        wide = np.clip(np.asarray(im).astype(np.int64), 0, 65535)
+        grey = ((wide * 255 + 32767) // 65535).astype(np.uint8)
+        return np.repeat(grey[..., None], 3, axis=2)
+    if mode == "F":
+        raise MediaError(f"{path}: floating-point images have no agreed range; refusing to guess")
+    if mode in ("RGBA", "RGBa", "LA", "La", "PA") or "transparency" in im.info:
+        return _over_black(np.asarray(im.convert("RGBA")))
+    return np.array(im.convert("RGB"), dtype=np.uint8)

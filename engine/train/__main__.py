@@ -1,0 +1,3 @@
+from engine.train.stages import main
+
+raise SystemExit(main())

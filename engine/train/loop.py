@@ -1,0 +1,117 @@
+"""The loop both stages share: resume, step, EMA, learning-rate schedule, log, save (safetensors +
+JSON, never pickle)."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from tqdm import tqdm
+
+from engine.io import atomic_path, write_json_atomic
+from engine.train.config import TrainConfig
+
+
+def save_state(path: Path, model, ema, opt, step: int, rng: np.random.Generator,
+               gen: torch.Generator, extra: dict) -> None:
+    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    tensors.update({f"ema.{k}": v.detach().cpu().contiguous() for k, v in ema.state_dict().items()})
+    opt_state = opt.state_dict()
+    for pid, st in opt_state["state"].items():
+        for k, v in st.items():
+            tensors[f"opt.{pid}.{k}"] = torch.as_tensor(v).detach().cpu().contiguous()
+    tensors["torch_generator"] = gen.get_state()
+    with atomic_path(path.with_suffix(".safetensors")) as tmp:
+        save_file(tensors, str(tmp))
+    write_json_atomic({"step": step, "param_groups": opt_state["param_groups"],
+                       "numpy_rng": rng.bit_generator.state, **extra}, path.with_suffix(".json"))
+
+
+def load_state(path: Path, model, ema, opt, rng: np.random.Generator, gen: torch.Generator) -> dict:
+    meta = json.loads(path.with_suffix(".json").read_text())
+    tensors = load_file(str(path.with_suffix(".safetensors")))
+    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    ema.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("ema.")})
+    state: dict = {}
+    for k, v in tensors.items():
+        if k.startswith("opt."):
+            _, pid, name = k.split(".", 2)
+            state.setdefault(int(pid), {})[name] = v
+    opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+    rng.bit_generator.state = meta["numpy_rng"]
+    gen.set_state(tensors["torch_generator"])
+    return meta
+
+
+@torch.no_grad()
+def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
+    for e, p in zip(ema.parameters(), model.parameters()):
+        e.lerp_(p.detach(), 1 - decay)
+
+
+def run_loop(name, model, ema, opt, work: Path, steps: int, minutes: float | None, seed: int,
+          step_fn, cfg: TrainConfig, ema_decay: float, extra_state=None):
+    """The shared loop: resume, step, EMA, log, save on time and at the end."""
+    rng = np.random.default_rng(seed)
+    gen = torch.Generator().manual_seed(seed)
+    state_path = work / f"{name}_state"
+    step, wall_before = 0, 0.0
+    if state_path.with_suffix(".json").is_file():
+        meta = load_state(state_path, model, ema, opt, rng, gen)
+        step, wall_before = meta["step"], meta.get("wall_s", 0.0)
+        print(f"[{name}] resumed at step {step} after {wall_before / 60:.1f} min")
+    deadline = time.time() + minutes * 60 if minutes else None
+    last_save = time.time()
+    log = (work / "log.jsonl").open("a")
+    bar = tqdm(total=steps, initial=step, desc=name, dynamic_ncols=True)
+    t_start = time.time()
+    def state():
+        return {**(extra_state or {}), "wall_s": wall_before + time.time() - t_start}
+
+    for g in opt.param_groups:  # 'initial_lr' travels in the saved param_groups across resumes
+        g.setdefault("initial_lr", g["lr"])
+    while step < steps:
+        for g in opt.param_groups:  # derived from the step, so a resumed run follows the same curve
+            g["lr"] = g["initial_lr"] * lr_factor(step, steps, cfg)
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=on_cuda(model)):
+            losses = step_fn(rng, gen)
+        opt.zero_grad(set_to_none=True)
+        losses["loss"].backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        ema_update(ema, model, ema_decay if step > 100 else 0.0)
+        step += 1
+        bar.update(1)
+        if step % cfg.log_every == 0 or step == steps:
+            entry = {"stage": name, "step": step, "time": round(time.time() - t_start, 1),
+                     **{k: round(float(v.detach()), 5) for k, v in losses.items()}}
+            log.write(json.dumps(entry) + "\n")
+            log.flush()
+            bar.set_postfix(loss=f"{losses['loss'].item():.4f}")
+        if time.time() - last_save > cfg.save_every_s or step == steps:
+            save_state(state_path, model, ema, opt, step, rng, gen, state())
+            last_save = time.time()
+        if deadline and time.time() > deadline:
+            save_state(state_path, model, ema, opt, step, rng, gen, state())
+            print(f"[{name}] time budget reached at step {step}; run again to resume")
+            break
+    bar.close()
+    log.close()
+    return step, state()["wall_s"]
+
+
+def lr_factor(step: int, total: int, cfg: TrainConfig) -> float:
+    """Linear warm-up, a plateau, then a cosine decay to final_lr_frac over the last decay_frac."""
+    warm = min(1.0, (step + 1) / cfg.warmup_steps)
+    start = total * (1 - cfg.decay_frac)
+    if step < start:
+        return warm
+    progress = min(1.0, (step - start) / max(1.0, total - start))
+    return warm * (cfg.final_lr_frac + (1 - cfg.final_lr_frac) * 0.5 * (1 + float(np.cos(np.pi * progress))))
+
+
+def on_cuda(model: torch.nn.Module) -> bool:
+    return next(model.parameters()).device.type == "cuda"

@@ -1,0 +1,139 @@
+"""Losses and batches, shared by training and the overfit tests: the VAE's reconstruction loss,
+the conditioning plans the DiT trains on, and packed flow-matching batches."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from engine.dit import DiT
+from engine.patches import pack, patchify
+from engine.sampler import shift_for_tokens, shift_time
+from engine.text import TextBatch
+from engine.vae import VideoVAE, kl_divergence, preview_target
+
+
+def vae_loss(vae: VideoVAE, video: torch.Tensor, kl_weight: float, generator=None) -> dict:
+    """video (B, 3, T, H, W) -> reconstruction (L1 + a gradient term for sharp edges), KL, preview."""
+    mean, logvar = vae.encode_moments(video)
+    noise = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
+    z = mean + (0.5 * logvar).exp() * noise
+    recon = vae.decode_raw(z)
+    l1 = (recon - video).abs().mean()
+    grad = sum((torch.diff(recon, dim=d) - torch.diff(video, dim=d)).abs().mean() for d in (-1, -2))
+    kl = kl_divergence(mean, logvar)
+    preview = F.mse_loss(vae.preview(mean.detach()), preview_target(video, vae.cfg))
+    total = l1 + 0.5 * grad + kl_weight * kl + preview
+    return {"loss": total, "l1": l1.detach(), "kl": kl.detach(), "preview": preview.detach()}
+
+
+def train_mask(rng: np.random.Generator, t: int) -> np.ndarray:
+    """A conditioning plan's mask over t latent frames, drawn like the operations use them."""
+    mask = np.zeros(t, dtype=np.float32)
+    if t == 1:
+        return mask
+    u = rng.random()
+    if u < 0.45:
+        pass                                                   # generate
+    elif u < 0.60:
+        mask[0] = 1                                            # animate an image
+    elif u < 0.70:
+        mask[:rng.integers(1, t)] = 1                          # extend forward
+    elif u < 0.78:
+        mask[t - rng.integers(1, t):] = 1                      # extend backward
+    elif u < 0.88:
+        k = max(1, (t - 1) // 3)                               # interpolate / loop: both ends
+        mask[:rng.integers(1, k + 1)] = 1
+        mask[t - rng.integers(1, k + 1):] = 1
+    else:
+        mask[:] = 1 - rng.uniform(0.2, 1.0)                    # restyle (SDEdit)
+    return mask
+
+
+@dataclass
+class PackedBatch:
+    tokens: torch.Tensor; target: torch.Tensor; weight: torch.Tensor; pos: torch.Tensor
+    row_t: torch.Tensor; row_fps: torch.Tensor; row_pooled: torch.Tensor; token_row: torch.Tensor
+    text: torch.Tensor; text_valid: torch.Tensor; token_segment: torch.Tensor
+    text_segment: torch.Tensor; valid: torch.Tensor; foreground: torch.Tensor
+
+
+def make_dit_batch(latents: list[torch.Tensor], texts: list[TextBatch], fps: list[float],
+                   masks: list[np.ndarray], patch, max_tokens: int, base_tokens: int,
+                   generator: torch.Generator, foreground: list[torch.Tensor] | None = None,
+                   object_weight: float = 0.0) -> PackedBatch:
+    """Noise each clip under its plan and pack all clips into rows of max_tokens tokens.
+
+    latents: list of (C, t, h, w) normalised latents; foreground: per clip, its token grid
+    (Tp, hp, wp) with 1 where an object is (token_foreground). Loss weight is 0 on known frames
+    and padding, and on noisy tokens (frame time > 0) 1, or 1 + object_weight on objects."""
+    seqs, grids, meta = [], [], []
+    for z, mask in zip(latents, masks):
+        C, t, h, w = z.shape
+        grid = (t // patch.t, h // patch.h, w // patch.w)
+        n_tok = grid[0] * grid[1] * grid[2]
+        u = torch.sigmoid(torch.randn((), generator=generator))               # logit-normal (SD3)
+        u = shift_time(u, shift_for_tokens(n_tok, base_tokens))
+        frame_t = torch.minimum(u.expand(t), 1 - torch.from_numpy(mask))       # (t,)
+        noise = torch.randn(z.shape, generator=generator)
+        ft = frame_t[None, :, None, None]
+        x_t = (1 - ft) * z + ft * noise
+        v = noise - z
+        tok_in = patchify(x_t[None], patch)[0]                                 # (N, Din)
+        tok_v = patchify(v[None], patch)[0]
+        row_t = frame_t.reshape(grid[0], patch.t).amax(-1)                     # (Tp,)
+        seqs.append(torch.cat([tok_in, tok_v], dim=-1))
+        grids.append(grid)
+        meta.append((row_t, grid))
+    packed = pack(seqs, grids, max_tokens)
+    D = seqs[0].shape[1] // 2
+    B, N = packed.valid.shape
+    F_max = max(sum(meta[i][1][0] for i, *_ in row) for row in packed.layout)
+    M_max = max(sum(texts[i].states.shape[1] for i, *_ in row) for row in packed.layout)
+    row_t = torch.zeros(B, F_max); row_fps = torch.zeros(B, F_max)
+    row_pooled = torch.zeros(B, F_max, texts[0].pooled.shape[-1])
+    token_row = torch.zeros(B, N, dtype=torch.long)
+    text = torch.zeros(B, M_max, texts[0].states.shape[-1])
+    text_valid = torch.zeros(B, M_max, dtype=torch.bool)
+    text_segment = torch.full((B, M_max), -1, dtype=torch.long)
+    weight = torch.zeros(B, N)
+    fg_tokens = torch.zeros(B, N)
+    for r, row in enumerate(packed.layout):
+        f0 = m0 = 0
+        for i, start, n, seg in row:
+            rt, (Tp, hp, wp) = meta[i]
+            row_t[r, f0:f0 + Tp] = rt
+            row_fps[r, f0:f0 + Tp] = fps[i]
+            row_pooled[r, f0:f0 + Tp] = texts[i].pooled[0]
+            token_row[r, start:start + n] = f0 + torch.arange(Tp).repeat_interleave(hp * wp)
+            weight[r, start:start + n] = (rt > 0).float().repeat_interleave(hp * wp)
+            if foreground is not None:
+                fg = foreground[i].reshape(-1)                                     # (n,) token order
+                if fg.numel() != n:
+                    raise ValueError(f"clip {i}: foreground has {fg.numel()} tokens, latents {n}")
+                fg_tokens[r, start:start + n] = fg
+                weight[r, start:start + n] *= 1 + object_weight * fg
+            m = texts[i].states.shape[1]
+            text[r, m0:m0 + m] = texts[i].states[0]
+            text_valid[r, m0:m0 + m] = texts[i].valid[0]
+            text_segment[r, m0:m0 + m] = seg
+            f0 += Tp
+            m0 += m
+    return PackedBatch(packed.tokens[..., :D], packed.tokens[..., D:], weight, packed.positions,
+                       row_t, row_fps, row_pooled, token_row, text, text_valid, packed.segment,
+                       text_segment, packed.valid, fg_tokens)
+
+
+def dit_loss(dit: DiT, b: PackedBatch) -> dict:
+    """Weighted velocity MSE over noisy tokens (known frames and padding carry no loss), plus
+    the plain MSE on object and on background tokens, for the log."""
+    pred = dit.forward_tokens(b.tokens, b.pos, b.row_t, b.row_fps, b.row_pooled, b.token_row,
+                              b.text, b.text_valid, b.token_segment, b.text_segment, b.valid)
+    err = (pred.float() - b.target).pow(2).mean(-1)                            # (B, N)
+    noisy = (b.weight > 0).float()
+    fg, bg = noisy * b.foreground, noisy * (1 - b.foreground)
+    return {"loss": (err * b.weight).sum() / b.weight.sum().clamp(min=1.0),
+            "object": ((err * fg).sum() / fg.sum().clamp(min=1.0)).detach(),
+            "background": ((err * bg).sum() / bg.sum().clamp(min=1.0)).detach()}
