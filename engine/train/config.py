@@ -14,7 +14,7 @@ class TrainConfig:
     vae_crop: int = 64                          # ... and train on random crops (convs are local)
     vae_frames: tuple[int, ...] = (1, 5, 9, 13)
     vae_object_crops: float = 0.7               # share of crops centred on an object
-    dit_steps: int = 3600
+    dit_steps: int = 3300
     # On a 2-core CPU more, smaller steps beat fewer large ones: 16 clips a step gave 811 steps
     # an hour and a model that had learned backgrounds but no objects (issue 3, first run).
     dit_clips: int = 8             # clips per step, packed into rows of max_tokens
