@@ -98,6 +98,11 @@ def test_object_tokens_weigh_more_only_where_noisy(text_encoder):
     assert batch.weight[0, :4].tolist() == [0, 0, 0, 0]
     assert batch.weight[0, 4:8].tolist() == [1, 1, 5, 1]
     assert batch.foreground[0, :8].tolist() == [0, 1, 0, 0, 0, 0, 1, 0]
+    # above object_max_t the noisy input does not show where objects are: no extra weight there
+    gated = make_dit_batch(latents, [text_encoder.encode(["a red ball"])], [12.0],
+                           [np.array([1.0, 0.0], np.float32)], tiny_dit().cfg.patch, 16, 8,
+                           torch.Generator().manual_seed(0), [fg], object_weight=4.0, object_max_t=0.0)
+    assert gated.weight[0, 4:8].tolist() == [1, 1, 1, 1]
 
 
 def test_token_foreground_follows_the_causal_frame_groups():

@@ -179,3 +179,18 @@ def test_half_precision_checkpoint_loads_back_close(tiny_checkpoint, tmp_path):
     for a, b in zip(dit.state_dict().values(), dit2.state_dict().values()):
         assert b.dtype == torch.float32 and torch.allclose(a, b, atol=1e-3, rtol=1e-3)
     assert (out / "model.safetensors").stat().st_size < 0.6 * (tiny_checkpoint / "model.safetensors").stat().st_size
+
+
+@pytest.mark.skipif(not (ckpt.DEFAULT_CHECKPOINT / "config.json").is_file(), reason="no shipped checkpoint")
+def test_shipped_checkpoint_is_small_complete_and_samples():
+    from safetensors import safe_open
+    files = sorted(p.name for p in ckpt.DEFAULT_CHECKPOINT.iterdir())
+    assert files == ["config.json", "model.safetensors"]
+    assert sum(p.stat().st_size for p in ckpt.DEFAULT_CHECKPOINT.iterdir()) <= 60 * 2**20
+    with safe_open(str(ckpt.DEFAULT_CHECKPOINT / "model.safetensors"), "pt") as f:
+        assert {f.get_slice(k).get_dtype() for k in f.keys()} == {"F16"}    # half the git weight
+    engine = Engine.load(device="cpu")
+    assert engine.card.trained_on and engine.vae.cfg.latent_channels == engine.dit.cfg.in_channels
+    [clip] = engine.generate("a red ball rolls right", seconds=1.0, seed=0, draft=True, steps=1)
+    assert clip.frames.dtype == np.uint8 and clip.frames.shape[0] > 1
+    assert max(clip.frames.shape[1:3]) == engine.card.draft_long_side

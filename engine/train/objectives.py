@@ -63,12 +63,13 @@ class PackedBatch:
 def make_dit_batch(latents: list[torch.Tensor], texts: list[TextBatch], fps: list[float],
                    masks: list[np.ndarray], patch, max_tokens: int, base_tokens: int,
                    generator: torch.Generator, foreground: list[torch.Tensor] | None = None,
-                   object_weight: float = 0.0) -> PackedBatch:
+                   object_weight: float = 0.0, object_max_t: float = 1.0) -> PackedBatch:
     """Noise each clip under its plan and pack all clips into rows of max_tokens tokens.
 
     latents: list of (C, t, h, w) normalised latents; foreground: per clip, its token grid
     (Tp, hp, wp) with 1 where an object is (token_foreground). Loss weight is 0 on known frames
-    and padding, and on noisy tokens (frame time > 0) 1, or 1 + object_weight on objects."""
+    and padding, and on noisy tokens (frame time > 0) 1, or 1 + object_weight on objects while
+    their frame time is below object_max_t."""
     seqs, grids, meta = [], [], []
     for z, mask in zip(latents, masks):
         C, t, h, w = z.shape
@@ -114,7 +115,8 @@ def make_dit_batch(latents: list[torch.Tensor], texts: list[TextBatch], fps: lis
                 if fg.numel() != n:
                     raise ValueError(f"clip {i}: foreground has {fg.numel()} tokens, latents {n}")
                 fg_tokens[r, start:start + n] = fg
-                weight[r, start:start + n] *= 1 + object_weight * fg
+                gate = (rt < object_max_t).float().repeat_interleave(hp * wp)   # (n,)
+                weight[r, start:start + n] *= 1 + object_weight * fg * gate
             m = texts[i].states.shape[1]
             text[r, m0:m0 + m] = texts[i].states[0]
             text_valid[r, m0:m0 + m] = texts[i].valid[0]

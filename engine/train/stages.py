@@ -90,7 +90,8 @@ def train_dit(dit: DiT, vae: VideoVAE, text: TextEncoder, cfg: TrainConfig, work
             latents.append(z); texts.append(text.encode([cap])); fps.append(f); fgs.append(fg)
             masks.append(train_mask(rng, z.shape[1]))
         batch = make_dit_batch(latents, texts, fps, masks, dit.cfg.patch, cfg.max_tokens,
-                               dit.cfg.base_tokens, gen, fgs, cfg.object_weight)
+                               dit.cfg.base_tokens, gen, fgs, cfg.object_weight,
+                               cfg.object_max_t)
         batch = PackedBatch(**{k: v.to(device) for k, v in vars(batch).items()})
         return dit_loss(dit, batch)
 
