@@ -109,14 +109,14 @@ def make_dit_batch(latents: list[torch.Tensor], texts: list[TextBatch], fps: lis
             row_fps[r, f0:f0 + Tp] = fps[i]
             row_pooled[r, f0:f0 + Tp] = texts[i].pooled[0]
             token_row[r, start:start + n] = f0 + torch.arange(Tp).repeat_interleave(hp * wp)
-            weight[r, start:start + n] = (rt > 0).float().repeat_interleave(hp * wp)
+            token_t = rt.repeat_interleave(hp * wp)                                # (n,) frame time
+            weight[r, start:start + n] = (token_t > 0).float()
             if foreground is not None:
                 fg = foreground[i].reshape(-1)                                     # (n,) token order
                 if fg.numel() != n:
                     raise ValueError(f"clip {i}: foreground has {fg.numel()} tokens, latents {n}")
                 fg_tokens[r, start:start + n] = fg
-                gate = (rt < object_max_t).float().repeat_interleave(hp * wp)   # (n,)
-                weight[r, start:start + n] *= 1 + object_weight * fg * gate
+                weight[r, start:start + n] *= 1 + object_weight * fg * (token_t < object_max_t).float()
             m = texts[i].states.shape[1]
             text[r, m0:m0 + m] = texts[i].states[0]
             text_valid[r, m0:m0 + m] = texts[i].valid[0]

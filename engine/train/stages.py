@@ -1,13 +1,6 @@
 """Training: the VAE first, then the DiT on its latents, both on the embedded world.
 
-    python -m engine.train --recipe default                 # both stages, resumable
-    python -m engine.train --recipe default --stage dit --minutes 60
-
-Each stage keeps EMA weights, writes a resumable state (safetensors + JSON, never pickle) to
---work every few minutes, logs losses to <work>/log.jsonl and shows a progress bar. The DiT sees
-the same conditioning plans the operations use (first frame known, a run of frames known at either
-end, both ends known, uniform partial noise), so every operation is trained. Clips of different
-sizes, aspects and durations are packed into one sequence batch (NaViT's Patch n' Pack).
+The two stages and the command line (`python -m engine.train`; usage in engine/train/__init__.py).
 """
 from __future__ import annotations
 
