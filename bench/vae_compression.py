@@ -50,7 +50,8 @@ def train_for(preset: str, minutes: float, batch: int, seed: int = 0) -> tuple[V
     cfg = TrainConfig(vae_batch=batch)
     deadline, steps = time.time() + minutes * 60, 0
     while time.time() < deadline:
-        loss = vae_loss(vae, vae_batch(rng, cfg, vae.cfg), cfg.kl_weight, g)["loss"]
+        video, weight = vae_batch(rng, cfg, vae.cfg)
+        loss = vae_loss(vae, video, cfg.kl_weight, g, weight)["loss"]
         opt.zero_grad()
         loss.backward()
         opt.step()

@@ -72,3 +72,24 @@ def test_object_crops_contain_an_object_centre_and_stay_in_frame():
         assert np.any(inside), "an object-centred crop missed every object"
         y, x = crop_origin(rng, scene, (T, H, W), fps, c, object_share=0.0)
         assert 0 <= y <= H - c and 0 <= x <= W - c
+
+
+def test_vae_weights_mark_objects_and_a_uniform_weight_changes_nothing():
+    import torch
+    from engine.train import object_pixels, vae_batch, vae_loss
+    from engine.vae import VideoVAE, vae_config
+    cfg = TRAIN_RECIPES["tiny"]
+    vae = VideoVAE(vae_config("tiny"))
+    video, weight = vae_batch(np.random.default_rng(0), cfg, vae.cfg)
+    assert weight.shape == (video.shape[0], 1, *video.shape[2:])
+    assert set(torch.unique(weight).tolist()) <= {1.0, 1.0 + cfg.vae_object_weight}
+
+    masks = np.zeros((2, 1, 12, 12), bool)
+    masks[1, 0, 5, 6] = True
+    grown = object_pixels(masks, 2)                                          # (T, H, W)
+    assert grown[0].sum() == 0 and grown[1].sum() == 25 and grown[1, 3:8, 4:9].all()
+
+    def loss(w):
+        return vae_loss(vae, video, 1e-6, torch.Generator().manual_seed(0), w)
+    torch.testing.assert_close(loss(torch.full_like(weight, 3.0))["loss"], loss(None)["loss"])
+    assert not torch.allclose(loss(weight)["loss"], loss(None)["loss"])

@@ -13,11 +13,12 @@ Layout: config.py (recipes), data.py (world clips), objectives.py (losses, plans
 loop.py (the shared resumable loop), stages.py (the VAE and DiT stages and the command line).
 """
 from engine.train.config import TRAIN_RECIPES, TrainConfig
-from engine.train.data import crop_origin, draw_clip, draw_scene_clip, token_foreground, vae_batch
+from engine.train.data import (crop_origin, draw_clip, draw_scene_clip, object_pixels, token_foreground,
+                               vae_batch)
 from engine.train.loop import lr_factor, run_loop
 from engine.train.objectives import PackedBatch, dit_loss, make_dit_batch, train_mask, vae_loss
 from engine.train.stages import latent_stats, main, train_dit, train_vae
 
-__all__ = ["TRAIN_RECIPES", "TrainConfig", "crop_origin", "draw_clip", "draw_scene_clip", "token_foreground",
-           "vae_batch", "lr_factor", "run_loop", "PackedBatch", "dit_loss", "make_dit_batch", "train_mask",
+__all__ = ["TRAIN_RECIPES", "TrainConfig", "crop_origin", "draw_clip", "draw_scene_clip", "object_pixels",
+           "token_foreground", "vae_batch", "lr_factor", "run_loop", "PackedBatch", "dit_loss", "make_dit_batch", "train_mask",
            "vae_loss", "latent_stats", "main", "train_dit", "train_vae"]

@@ -58,25 +58,37 @@ def token_foreground(masks: np.ndarray, cell: int, temporal_factor: int, patch_t
     return torch.from_numpy(latent.reshape(t // patch_t, patch_t, h, w).any(1)).float()
 
 
-def vae_batch(rng: np.random.Generator, cfg: TrainConfig, vae_cfg) -> torch.Tensor:
-    """(B, 3, T, crop, crop) world clips for the VAE: rendered at inference sizes so objects
-    and edges have their real pixel scale, then cropped. Objects cover a few percent of a frame,
-    so a share of crops is centred on one (jittered) at a random frame: with uniform crops the
-    VAE reproduced backgrounds and lost moving objects (issue 3)."""
+def vae_batch(rng: np.random.Generator, cfg: TrainConfig, vae_cfg) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, 3, T, crop, crop) world clips for the VAE and (B, 1, T, crop, crop) pixel weights.
+
+    Clips render at inference sizes so objects and edges have their real pixel scale, then are
+    cropped. Objects cover a few percent of a frame, so a share of crops is centred on one
+    (jittered) at a random frame: with uniform crops the VAE reproduced backgrounds and lost moving
+    objects (issue 3). Pixels within 2 of an object (its outline included) weigh
+    1 + cfg.vae_object_weight in the reconstruction loss."""
     long_side = cfg.vae_long_sides[rng.integers(len(cfg.vae_long_sides))]
     n_frames = cfg.vae_frames[rng.integers(len(cfg.vae_frames))]
     aspect = cfg.aspects[rng.integers(len(cfg.aspects))]
-    clips = []
+    clips, weights = [], []
     for _ in range(cfg.vae_batch):
         fps = float(cfg.fps[rng.integers(len(cfg.fps))])  # motion per frame as the DiT sees it
-        video, scene, fps, _ = draw_scene_clip(rng, (long_side,), (n_frames / fps,), (fps,), (aspect,),
-                                            vae_cfg.spatial_factor, vae_cfg.temporal_factor,
-                                            max_frames=n_frames)
+        video, scene, fps, masks = draw_scene_clip(rng, (long_side,), (n_frames / fps,), (fps,), (aspect,),
+                                                   vae_cfg.spatial_factor, vae_cfg.temporal_factor,
+                                                   max_frames=n_frames, with_masks=True)
         T, H, W = video.shape[-3:]
         c = min(cfg.vae_crop, H, W) // vae_cfg.spatial_factor * vae_cfg.spatial_factor
         y, x = crop_origin(rng, scene, (T, H, W), fps, c, cfg.vae_object_crops)
         clips.append(video[..., y:y + c, x:x + c])
-    return torch.stack(clips)
+        weights.append(1.0 + cfg.vae_object_weight * object_pixels(masks, 2)[None, :, y:y + c, x:x + c])
+    return torch.stack(clips), torch.stack(weights)
+
+
+def object_pixels(masks: np.ndarray, grow: int) -> torch.Tensor:
+    """Object masks (T, N, H, W) bool -> (T, H, W) float: 1 within `grow` pixels of any object."""
+    any_obj = torch.from_numpy(masks.any(1)).float()[:, None]                     # (T, 1, H, W)
+    if grow > 0:
+        any_obj = torch.nn.functional.max_pool2d(any_obj, 2 * grow + 1, stride=1, padding=grow)
+    return any_obj[:, 0]
 
 
 def crop_origin(rng: np.random.Generator, scene, size: tuple[int, int, int], fps: float, c: int,

@@ -15,18 +15,27 @@ from engine.text import TextBatch
 from engine.vae import VideoVAE, kl_divergence, preview_target
 
 
-def vae_loss(vae: VideoVAE, video: torch.Tensor, kl_weight: float, generator=None) -> dict:
-    """video (B, 3, T, H, W) -> reconstruction (L1 + a gradient term for sharp edges), KL, preview."""
+def vae_loss(vae: VideoVAE, video: torch.Tensor, kl_weight: float, generator=None,
+             weight: torch.Tensor | None = None) -> dict:
+    """video (B, 3, T, H, W) -> reconstruction (L1 + a gradient term for sharp edges), KL, preview.
+
+    weight (B, 1, T, H, W), optional: per-pixel weights of the reconstruction terms (a weighted
+    mean, so the loss keeps its scale); `l1` is logged unweighted."""
     mean, logvar = vae.encode_moments(video)
     noise = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
     z = mean + (0.5 * logvar).exp() * noise
     recon = vae.decode_raw(z)
-    l1 = (recon - video).abs().mean()
-    grad = sum((torch.diff(recon, dim=d) - torch.diff(video, dim=d)).abs().mean() for d in (-1, -2))
+    err = (recon - video).abs()
+    w = torch.ones_like(video[:, :1]) if weight is None else weight.to(video)
+    rec = (err * w).mean() / w.mean()
+    # Edge term: differences of neighbouring pixels, weighted by the larger weight of the pair.
+    grad = sum(((torch.diff(recon, dim=d) - torch.diff(video, dim=d)).abs()
+                * torch.maximum(w.narrow(d, 0, w.shape[d] - 1), w.narrow(d, 1, w.shape[d] - 1))).mean()
+               / w.mean() for d in (-1, -2))
     kl = kl_divergence(mean, logvar)
     preview = F.mse_loss(vae.preview(mean.detach()), preview_target(video, vae.cfg))
-    total = l1 + 0.5 * grad + kl_weight * kl + preview
-    return {"loss": total, "l1": l1.detach(), "kl": kl.detach(), "preview": preview.detach()}
+    total = rec + 0.5 * grad + kl_weight * kl + preview
+    return {"loss": total, "l1": err.mean().detach(), "kl": kl.detach(), "preview": preview.detach()}
 
 
 def train_mask(rng: np.random.Generator, t: int) -> np.ndarray:

@@ -39,8 +39,10 @@ def train_vae(vae: VideoVAE, cfg: TrainConfig, work: Path, minutes=None, seed=0)
     ema = copy.deepcopy(vae).requires_grad_(False)
     opt = torch.optim.AdamW(vae.parameters(), lr=cfg.vae_lr, weight_decay=0.0)
     def step_fn(rng, gen):
-        video = vae_batch(rng, cfg, vae.cfg).to(next(vae.parameters()).device)
-        return vae_loss(vae, video, cfg.kl_weight, None if on_cuda(vae) else gen)
+        device = next(vae.parameters()).device
+        video, weight = vae_batch(rng, cfg, vae.cfg)
+        return vae_loss(vae, video.to(device), cfg.kl_weight, None if on_cuda(vae) else gen,
+                        weight.to(device))
 
     step, wall = run_loop("vae", vae, ema, opt, work, cfg.vae_steps, minutes, seed, step_fn, cfg,
                        cfg.vae_ema_decay)
