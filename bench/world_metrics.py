@@ -150,7 +150,7 @@ def measure(frames: np.ndarray, background: str, min_short_side: int = 144) -> d
     names = list(COLOUR_RGB)
     colour = names[int(counts.argmax())] if counts.max() > 0.002 * cmap.size else None
     out = {"colour": colour, "shape": None, "motion": None, "persistence": 0.0,
-           "camera": None, "flicker": flicker(frames)}
+           "camera": None, "flicker": flicker(frames), "centre": None}
     if colour is None:
         out["camera"] = camera_motion(frames)
         return out
@@ -160,4 +160,17 @@ def measure(frames: np.ndarray, background: str, min_short_side: int = 144) -> d
     out["shape"] = classify_shape(mask[len(mask) // 2]) if areas[len(mask) // 2] else classify_shape(mask[np.argmax(areas)])
     out["motion"] = object_motion(mask)
     out["camera"] = camera_motion(frames, mask)
+    out["centre"] = object_centre(mask)
     return out
+
+
+def object_centre(mask: np.ndarray) -> tuple[float, float] | None:
+    """(x, y) of one object's mask track (T, H, W) in frame units, averaged over the frames
+    where it is present (None if it never is)."""
+    T, H, W = mask.shape
+    present = [m for m in mask if m.any()]
+    if not present:
+        return None
+    ys, xs = np.mgrid[0:H, 0:W]
+    return (float(np.mean([(xs * m).sum() / m.sum() for m in present]) / W),
+            float(np.mean([(ys * m).sum() / m.sum() for m in present]) / H))

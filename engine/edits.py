@@ -68,6 +68,25 @@ class EditMethods:
         edit = operations.animate_edit(self._encode(first), first[0], num_latent, tf)
         return self._run_edit("animate", s, edit, {"image": note}, progress, cancel)
 
+    def _room(self, new_latent: int, seconds: float) -> int:
+        """Latent frames one generation has left for context around new_latent new ones."""
+        room = (self.card.max_frames - 1) // self.vae.cfg.temporal_factor + 1 - new_latent
+        if room < 1:
+            raise ValueError(f"{seconds} s of new material is more than one generation makes; "
+                             "use fewer seconds (or extend in several steps)")
+        return room
+
+    def _split(self, clip: np.ndarray, context_seconds: float, fps: float, most_latent: int,
+               at_end: bool) -> tuple[np.ndarray, np.ndarray]:
+        """(context, rest): the clip's last (at_end) or first 1 + k*f frames that condition the
+        model, at most context_seconds and most_latent latent frames, and the frames around them
+        that are spliced back unchanged. Only the context is sampled, so memory and cost stay
+        flat however long the clip is."""
+        tf = self.vae.cfg.temporal_factor
+        k = max(0, min(int(context_seconds * fps) // tf, most_latent - 1, (len(clip) - 1) // tf))
+        n = 1 + k * tf
+        return (clip[len(clip) - n:], clip[:len(clip) - n]) if at_end else (clip[:n], clip[n:])
+
     def extend(self, frames: np.ndarray, input_fps: float, prompt: str, *, direction: str = "forward",
                seconds: float = 2.0, context_seconds: float = 2.0, progress=None, cancel=None,
                **options) -> Result:
@@ -78,15 +97,8 @@ class EditMethods:
         clip, note = self._conform(frames, input_fps, s, keep="start")
         tf = self.vae.cfg.temporal_factor
         new = self._new_latents(seconds, s["fps"])
-        room = (self.card.max_frames - 1) // tf + 1 - new   # latent frames left for context
-        if room < 1:
-            raise ValueError(f"{seconds} s of new material is more than one generation makes; "
-                             "extend in several steps")
-        ctx = min(1 + int(context_seconds * s["fps"]) // tf * tf, pixel_frames(room, tf))
-        if direction == "forward":
-            context, rest = clip[max(0, len(clip) - ctx):], clip[:max(0, len(clip) - ctx)]
-        else:
-            context, rest = clip[:ctx], clip[ctx:]
+        context, rest = self._split(clip, context_seconds, s["fps"], self._room(new, seconds),
+                                    at_end=direction == "forward")
         edit = operations.extend_edit(self._encode(context), context, new, tf, direction)
         result = self._run_edit("extend", s, edit, {"video": note, "direction": direction,
                                                     "context_frames": len(context)}, progress, cancel)
@@ -96,31 +108,51 @@ class EditMethods:
         return result
 
     def loop(self, frames: np.ndarray, input_fps: float, prompt: str, *, seconds: float = 1.0,
-             progress=None, cancel=None, **options) -> Result:
-        """The clip plus a generated transition back into its start: repeats seamlessly."""
+             context_seconds: float = 1.0, progress=None, cancel=None, **options) -> Result:
+        """The whole clip plus a generated transition back into its start: repeats seamlessly.
+        The transition sees the clip's last and first context_seconds."""
         s = self._settings(prompt, **_opts(options))
-        clip, note = self._conform(frames, input_fps, s, max_frames=self.card.max_frames // 2)
-        if len(clip) < 1 + self.vae.cfg.temporal_factor:
-            raise ValueError("loop needs a clip of at least a few frames")
+        clip, note = self._conform(frames, input_fps, s)
         tf = self.vae.cfg.temporal_factor
+        if len(clip) < 1 + tf:
+            raise ValueError("loop needs a clip of at least a few frames")
         new = self._new_latents(seconds, s["fps"])
-        edit = operations.loop_edit(self._encode(clip), clip, new, tf)
-        return self._run_edit("loop", s, edit, {"video": note}, progress, cancel)
+        room = self._room(new, seconds)
+        end, rest = self._split(clip, context_seconds, s["fps"], (room + 1) // 2, at_end=True)
+        head, _ = self._split(clip, context_seconds, s["fps"], max(2, room - (len(end) - 1) // tf),
+                              at_end=False)
+        if len(head) == 1:  # the target must hold at least one latent group of the clip's start
+            head = clip[:1 + tf]
+        edit = operations.loop_edit(self._encode(end), end, self._encode(head), head, new, tf,
+                                    operations.TRANSITION_GUIDE)
+        result = self._run_edit("loop", s, edit, {"video": note, "context_frames": len(end)},
+                                progress, cancel)
+        result.frames = np.concatenate([rest, result.frames])
+        result.request = replace(result.request, num_frames=len(result.frames))
+        return result
 
     def interpolate(self, first: np.ndarray, first_fps: float, second: np.ndarray,
-                    second_fps: float, prompt: str, *, seconds: float = 1.0, progress=None,
-                    cancel=None, **options) -> Result:
+                    second_fps: float, prompt: str, *, seconds: float = 1.0,
+                    context_seconds: float = 1.0, progress=None, cancel=None, **options) -> Result:
         """First clip unchanged, a generated transition, then the second clip unchanged (the
-        second is conformed to the first's size)."""
+        second is conformed to the first's size). The transition sees the first clip's last and
+        the second's first context_seconds; both clips come back whole."""
         s = self._settings(prompt, **_opts(options))
-        half = self.card.max_frames // 3
-        a, note_a = self._conform(first, first_fps, s, max_frames=half)
-        b, note_b = self._conform(second, second_fps, s, size=(a.shape[2], a.shape[1]), max_frames=half)
+        a, note_a = self._conform(first, first_fps, s)
+        b, note_b = self._conform(second, second_fps, s, size=(a.shape[2], a.shape[1]))
         tf = self.vae.cfg.temporal_factor
         new = self._new_latents(seconds, s["fps"])
-        edit = operations.interpolate_edit(self._encode(a), a, self._encode(b), b, new, tf)
-        return self._run_edit("interpolate", s, edit, {"first": note_a, "second": note_b},
-                              progress, cancel)
+        room = self._room(new, seconds)
+        a_ctx, a_rest = self._split(a, context_seconds, s["fps"], (room + 1) // 2, at_end=True)
+        b_ctx, b_rest = self._split(b, context_seconds, s["fps"], room - (len(a_ctx) - 1) // tf,
+                                    at_end=False)
+        edit = operations.interpolate_edit(self._encode(a_ctx), a_ctx, self._encode(b_ctx), b_ctx,
+                                           new, tf, operations.TRANSITION_GUIDE)
+        result = self._run_edit("interpolate", s, edit, {"first": note_a, "second": note_b},
+                                progress, cancel)
+        result.frames = np.concatenate([a_rest, result.frames, b_rest])
+        result.request = replace(result.request, num_frames=len(result.frames))
+        return result
 
     def restyle(self, frames: np.ndarray, input_fps: float, prompt: str, *, strength: float = 0.6,
                 progress=None, cancel=None, **options) -> Result:

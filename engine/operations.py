@@ -11,7 +11,9 @@ therefore exact (a clip's latents do not depend on what follows). Known material
 encoded after its first frame only: a close approximation, and the seam is generated anyway.
 
 Every edit also says which output pixel frames are the input's own pixels (`keep`): those come back
-unchanged, so "the original frames unchanged" holds exactly, not up to VAE reconstruction.
+unchanged, so "the original frames unchanged" holds exactly, not up to VAE reconstruction. The
+generated frames next to them are corrected by the VAE's own error at the boundary (`splice`), so
+the seam does not jump from decoded texture to original texture.
 """
 from __future__ import annotations
 
@@ -31,6 +33,50 @@ class Edit:
     keep: np.ndarray               # (T,) bool: output these frames from `pixels`, unchanged
     output: slice = field(default_factory=lambda: slice(None))  # plan pixel frames in the result
     notes: dict = field(default_factory=dict)
+
+
+SEAM_FADE_FRAMES = 8  # generated frames over which a seam's correction fades out
+# Transitions (interpolate, loop) start from a latent crossfade known at this mask: enough to keep
+# a weak model from holding A and cutting to B, little enough that the model makes the motion.
+TRANSITION_GUIDE = 0.3
+
+
+def splice(decoded: np.ndarray, pixels: np.ndarray, keep: np.ndarray,
+           fade: int = SEAM_FADE_FRAMES) -> np.ndarray:
+    """Decoded frames (T, H, W, 3) uint8 with the kept frames replaced by `pixels`, seams blended.
+
+    At a kept frame next to generated ones, the residual r = original - decoded is the VAE's error
+    there (decoded texture is softer than the original). Generated frames take r, fading to zero
+    over `fade` frames, so the cut from decoded to original frames is as smooth as the decoded
+    video itself. A gap of at most 2 * fade generated frames between two kept runs takes the
+    linear blend of both residuals (the 1-D harmonic fill), which meets each side exactly."""
+    if decoded.shape != pixels.shape or keep.shape != (len(decoded),):
+        raise ValueError(f"splice: decoded {decoded.shape}, pixels {pixels.shape}, keep {keep.shape} disagree")
+    out = decoded.copy()
+    out[keep] = pixels[keep]
+    kept = np.flatnonzero(keep)
+    if len(kept) == 0 or len(kept) == len(keep) or fade < 1:
+        return out
+    residual = {}
+    def r(i):  # (H, W, 3) float32, computed once per boundary frame
+        if i not in residual:
+            residual[i] = pixels[i].astype(np.float32) - decoded[i].astype(np.float32)
+        return residual[i]
+    for i in np.flatnonzero(~keep):
+        left = kept[kept < i]
+        right = kept[kept > i]
+        L = int(left[-1]) if len(left) else None
+        R = int(right[0]) if len(right) else None
+        if L is not None and R is not None and R - L - 1 <= 2 * fade:
+            n = R - L
+            corr = r(L) * ((R - i) / n) + r(R) * ((i - L) / n)
+        else:
+            corr = np.zeros(decoded.shape[1:], np.float32)
+            for b, d in ((L, None if L is None else i - L), (R, None if R is None else R - i)):
+                if b is not None and d <= fade:
+                    corr += r(b) * (1.0 - (d - 1) / fade)
+        out[i] = np.clip(decoded[i].astype(np.float32) + corr, 0, 255).round().astype(np.uint8)
+    return out
 
 
 def pixel_frames(num_latent: int, f: int) -> int:
@@ -98,19 +144,31 @@ def extend_edit(clip_latent: torch.Tensor, clip: np.ndarray, new_latent: int, f:
 
 
 def interpolate_edit(a_latent: torch.Tensor, a: np.ndarray, b_latent: torch.Tensor, b: np.ndarray,
-                     mid_latent: int, f: int) -> Edit:
+                     mid_latent: int, f: int, guide: float = 0.0) -> Edit:
     """A unchanged, a generated transition of mid_latent latent frames, then B unchanged.
-    Both clips must share the frame size."""
+    Both clips must share the frame size.
+
+    guide in [0, 1): the transition starts from a latent crossfade of A's last and B's first
+    latent frame, known with that mask (partly noised, like SDEdit), so the model refines a
+    smooth blend rather than free-running until it must cut to B; 0 leaves it to the model."""
     _check(a_latent, a, f, "interpolate (first)")
     _check(b_latent, b, f, "interpolate (second)")
     if a.shape[1:] != b.shape[1:]:
         raise ValueError(f"both clips must have one frame size, got {a.shape[1:3]} and {b.shape[1:3]}")
     if mid_latent < 1:
         raise ValueError("interpolate needs at least one generated latent frame")
+    if not 0.0 <= guide < 1.0:
+        raise ValueError(f"guide must be in [0, 1), got {guide}")
     C, ta, h, w = a_latent.shape
     mb = b_latent.shape[1] - 1
     known, mask, pixels, keep = _blank(C, ta + mid_latent + mb, h, w, f, *a.shape[1:3])
     known[:, :ta], mask[:ta] = a_latent, 1.0
+    if guide > 0:
+        start, end = a_latent[:, -1], b_latent[:, min(1, mb)]
+        for i in range(mid_latent):
+            s = (i + 1) / (mid_latent + 1)
+            known[:, ta + i] = (1 - s) * start + s * end
+        mask[ta:ta + mid_latent] = guide
     if mb:
         known[:, ta + mid_latent:], mask[ta + mid_latent:] = b_latent[:, 1:], 1.0
     pixels[:len(a)], keep[:len(a)] = a, True
@@ -118,17 +176,16 @@ def interpolate_edit(a_latent: torch.Tensor, a: np.ndarray, b_latent: torch.Tens
     return Edit(ConditioningPlan(tuple(known.shape), known, mask), pixels, keep)
 
 
-def loop_edit(clip_latent: torch.Tensor, clip: np.ndarray, mid_latent: int, f: int,
-              lead_latent: int = 2) -> Edit:
-    """The clip, then a generated transition that leads back into the clip's own start, so the
-    result repeats seamlessly. The plan ends with the clip's opening (its latents 1..lead) as a
-    target; those frames, and the frame that stands for the clip's first frame, are cut from the
-    output, so on repeat the transition flows into frame 0."""
-    lead = min(lead_latent, clip_latent.shape[1] - 1)
-    head = pixel_frames(lead + 1, f)
-    edit = interpolate_edit(clip_latent, clip, clip_latent[:, :lead + 1], clip[:head], mid_latent, f)
+def loop_edit(end_latent: torch.Tensor, end: np.ndarray, head_latent: torch.Tensor, head: np.ndarray,
+              mid_latent: int, f: int, guide: float = 0.0) -> Edit:
+    """The end of a clip, then a generated transition that leads back into the clip's own start,
+    so the clip repeats seamlessly. The plan ends with the clip's opening `head` (its latents
+    1.. as a target); those frames, and the frame that stands for the clip's first frame, are cut
+    from the output, so on repeat the transition flows into frame 0. The caller puts the rest of
+    the clip before the result."""
+    edit = interpolate_edit(end_latent, end, head_latent, head, mid_latent, f, guide)
     total = edit.keep.shape[0]
-    return Edit(edit.plan, edit.pixels, edit.keep, slice(0, total - head), edit.notes)
+    return Edit(edit.plan, edit.pixels, edit.keep, slice(0, total - len(head)), edit.notes)
 
 
 def restyle_edit(clip_latent: torch.Tensor, clip: np.ndarray, strength: float, f: int) -> Edit:

@@ -276,8 +276,7 @@ class Engine(EditMethods):
             frames = to_uint8(vae.decode(latents))[0]                  # (T, H, W, 3)
             timings["decode_s"] = time.perf_counter() - t2
         if edit is not None:
-            frames[edit.keep] = edit.pixels[edit.keep]
-            frames = frames[edit.output]
+            frames = operations.splice(frames, edit.pixels, edit.keep)[edit.output]
         timings["total_s"] = time.perf_counter() - start
         return Result(frames, replace(request, num_frames=len(frames)), up.caption,
                       tuple(up.unknown_words), self.label, timings, notes or {})

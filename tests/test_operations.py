@@ -54,7 +54,7 @@ def test_interpolate_knows_both_ends_and_generates_the_middle():
 
 def test_loop_ends_on_a_transition_into_the_clip_start():
     z, px = clip(3)
-    e = ops.loop_edit(z, px, mid_latent=2, f=F)
+    e = ops.loop_edit(z, px, z[:, :3], px[:9], mid_latent=2, f=F)
     T = e.keep.shape[0]
     out = np.arange(T)[e.output]
     # the clip, then the transition; its last frame stands for the clip's frame 0 and is cut, so on
@@ -62,6 +62,18 @@ def test_loop_ends_on_a_transition_into_the_clip_start():
     assert out[0] == 0 and len(out) == 9 + 2 * F - 1
     assert e.plan.mask.tolist() == [1, 1, 1, 0, 0, 1, 1]
     assert torch.equal(e.plan.known[:, -2:], z[:, 1:3])  # the clip's opening is the target
+
+
+def test_a_guided_transition_starts_from_a_latent_crossfade():
+    za, pa = clip(2, seed=1)
+    zb, pb = clip(3, seed=2)
+    e = ops.interpolate_edit(za, pa, zb, pb, mid_latent=3, f=F, guide=0.3)
+    assert e.plan.mask.tolist() == pytest.approx([1, 1, 0.3, 0.3, 0.3, 1, 1])
+    for i, s in enumerate((0.25, 0.5, 0.75)):
+        torch.testing.assert_close(e.plan.known[:, 2 + i], (1 - s) * za[:, -1] + s * zb[:, 1])
+    assert e.keep.sum() == 5 + 9  # the guide is generated material, not kept
+    with pytest.raises(ValueError, match="guide"):
+        ops.interpolate_edit(za, pa, zb, pb, 3, F, guide=1.0)
 
 
 @pytest.mark.parametrize("strength", [0.0, 0.3, 1.0])
@@ -76,6 +88,28 @@ def test_restyle_refuses_strength_out_of_range():
     z, px = clip(2)
     with pytest.raises(ValueError, match="strength"):
         ops.restyle_edit(z, px, 1.5, F)
+
+
+def test_splice_keeps_originals_and_carries_the_vae_error_across_seams():
+    rng = np.random.default_rng(0)
+    T, fade = 30, 4
+    original = rng.integers(60, 190, (T, 4, 5, 3)).astype(np.uint8)
+    decoded = (original.astype(int) + 20).astype(np.uint8)       # a constant VAE error of +20
+    keep = np.zeros(T, bool)
+    keep[:5] = keep[9:11] = keep[25:] = True   # a short gap (5..8), a long one (11..24)
+    out = ops.splice(decoded, original, keep, fade=fade)
+    assert np.array_equal(out[keep], original[keep])
+    # The same error on both sides of the short gap: the whole gap is corrected exactly.
+    assert np.array_equal(out[5:9], original[5:9])
+    # The long gap: corrected next to each side, fading out, untouched in the middle.
+    assert np.array_equal(out[11], original[11]) and np.array_equal(out[24], original[24])
+    assert np.abs(out[12].astype(int) - decoded[12]).mean() == pytest.approx(20 * (1 - 1 / fade), abs=0.6)
+    assert np.array_equal(out[16:20], decoded[16:20])
+    # No error, nothing to correct; nothing kept, nothing spliced.
+    assert np.array_equal(ops.splice(original, original, keep, fade), original)
+    assert np.array_equal(ops.splice(decoded, original, np.zeros(T, bool), fade), decoded)
+    with pytest.raises(ValueError, match="disagree"):
+        ops.splice(decoded, original[:-1], keep, fade)
 
 
 # -- through the engine, on tiny weights ----------------------------------------------------------
@@ -121,3 +155,16 @@ def test_engine_loop_starts_with_the_clip_and_is_reproducible(tiny_engine):
     r2 = tiny_engine.loop(frames, 12.0, "a red ball", seconds=0.5, seed=4)
     assert np.array_equal(r1.frames[:9], frames) and len(r1.frames) > 9
     assert np.array_equal(r1.frames, r2.frames)
+
+
+def test_engine_blends_and_loops_whole_clips_longer_than_one_generation(tiny_engine):
+    """Only the context near each seam is sampled; the rest comes back unchanged around it."""
+    a, b = world_clip(41, 64, 36), world_clip(45, 64, 36)      # each longer than max_frames (33)
+    r = tiny_engine.interpolate(a, 12.0, b, 12.0, "a blend", seconds=0.5, context_seconds=0.5, seed=2)
+    tf = tiny_engine.vae.cfg.temporal_factor
+    generated = tiny_engine._new_latents(0.5, r.request.fps) * tf - 1  # B's first frame ends the last group
+    assert np.array_equal(r.frames[:41], a) and np.array_equal(r.frames[-45:], b)
+    assert len(r.frames) == 41 + generated + 45 and r.notes["second"]["dropped_s"] < 0.1
+    r = tiny_engine.loop(a, 12.0, "a red ball", seconds=0.5, context_seconds=0.5, seed=4)
+    assert np.array_equal(r.frames[:41], a) and len(r.frames) == 41 + generated
+    assert r.request.num_frames == len(r.frames)
