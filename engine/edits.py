@@ -155,13 +155,36 @@ class EditMethods:
         return result
 
     def restyle(self, frames: np.ndarray, input_fps: float, prompt: str, *, strength: float = 0.6,
-                progress=None, cancel=None, **options) -> Result:
-        """SDEdit: re-noise the clip to `strength` and denoise it under the new prompt."""
+                context_seconds: float = 1.0, progress=None, cancel=None, **options) -> Result:
+        """SDEdit: re-noise the clip to `strength` and denoise it under the new prompt. A clip
+        longer than one generation is restyled in windows, each conditioned on the last
+        context_seconds of restyled material before it, so memory stays flat."""
         s = self._settings(prompt, **_opts(options))
-        clip, note = self._conform(frames, input_fps, s, max_frames=self.card.max_frames)
-        edit = operations.restyle_edit(self._encode(clip), clip, strength, self.vae.cfg.temporal_factor)
-        return self._run_edit("restyle", s, edit, {"video": note, "strength": strength},
-                              progress, cancel)
+        clip, note = self._conform(frames, input_fps, s)
+        tf = self.vae.cfg.temporal_factor
+        most = 1 + (self.card.max_frames - 1) // tf * tf
+        first = clip[:most]
+        edit = operations.restyle_edit(self._encode(first), first, strength, tf)
+        notes = {"video": note, "strength": strength}
+        result = self._run_edit("restyle", s, edit, notes, progress, cancel)
+        if len(clip) == len(first):
+            return result
+        restyled, timings, windows = result.frames, dict(result.timings), 1
+        done = len(first)
+        while done < len(clip):
+            context, _ = self._split(restyled, context_seconds, s["fps"], (most - 1) // tf, at_end=True)
+            chunk = clip[done:done + (most - len(context)) // tf * tf]     # whole latent groups
+            window = np.concatenate([context, chunk])
+            edit = operations.restyle_edit(self._encode(window), window, strength, tf,
+                                           context_latent=1 + (len(context) - 1) // tf)
+            part = self._run_edit("restyle", s, edit, notes, progress, cancel)
+            restyled = np.concatenate([restyled, part.frames[len(context):]])
+            timings = {k: timings.get(k, 0.0) + v for k, v in part.timings.items()}
+            done, windows = done + len(chunk), windows + 1
+        result.frames = restyled
+        result.request = replace(result.request, num_frames=len(result.frames))
+        result.timings, result.notes = timings, {**notes, "windows": windows}
+        return result
 
     def render(self, draft_frames: np.ndarray, draft: dict, *, strength: float = 0.6,
                progress=None, cancel=None, **options) -> Result:

@@ -188,16 +188,25 @@ def loop_edit(end_latent: torch.Tensor, end: np.ndarray, head_latent: torch.Tens
     return Edit(edit.plan, edit.pixels, edit.keep, slice(0, total - len(head)), edit.notes)
 
 
-def restyle_edit(clip_latent: torch.Tensor, clip: np.ndarray, strength: float, f: int) -> Edit:
+def restyle_edit(clip_latent: torch.Tensor, clip: np.ndarray, strength: float, f: int,
+                 context_latent: int = 0) -> Edit:
     """SDEdit (Meng et al. 2021): every latent frame is known with mask 1 - strength, so it is
     re-noised to t = strength and denoised under the new prompt. Strength 0 returns the input,
-    strength 1 ignores it."""
+    strength 1 ignores it.
+
+    context_latent: the first latent frames are already-restyled material (a long clip is
+    restyled window by window) and are known exactly; their pixel frames are kept."""
     _check(clip_latent, clip, f, "restyle")
     if not 0.0 <= strength <= 1.0:
         raise ValueError(f"strength must be between 0 and 1, got {strength}")
     t = clip_latent.shape[1]
+    if not 0 <= context_latent < t:
+        raise ValueError(f"context_latent must leave frames to restyle: {context_latent} of {t}")
     mask = torch.full((t,), 1.0 - float(strength))
+    mask[:context_latent] = 1.0
     keep = np.full(len(clip), strength == 0.0)
+    if context_latent:
+        keep[:pixel_frames(context_latent, f)] = True
     return Edit(ConditioningPlan(tuple(clip_latent.shape), clip_latent.clone(), mask), clip.copy(), keep)
 
 

@@ -84,6 +84,15 @@ def test_restyle_is_a_uniform_mask_of_one_minus_strength(strength):
     assert e.keep.all() == (strength == 0.0)
 
 
+def test_restyle_window_knows_its_restyled_context_exactly():
+    z, px = clip(4)
+    e = ops.restyle_edit(z, px, 0.6, F, context_latent=2)
+    assert e.plan.mask.tolist() == pytest.approx([1, 1, 0.4, 0.4])
+    assert e.keep.tolist() == [True] * 5 + [False] * 8
+    with pytest.raises(ValueError, match="context_latent"):
+        ops.restyle_edit(z, px, 0.6, F, context_latent=4)
+
+
 def test_restyle_refuses_strength_out_of_range():
     z, px = clip(2)
     with pytest.raises(ValueError, match="strength"):
@@ -155,6 +164,18 @@ def test_engine_loop_starts_with_the_clip_and_is_reproducible(tiny_engine):
     r2 = tiny_engine.loop(frames, 12.0, "a red ball", seconds=0.5, seed=4)
     assert np.array_equal(r1.frames[:9], frames) and len(r1.frames) > 9
     assert np.array_equal(r1.frames, r2.frames)
+
+
+def test_engine_restyles_a_clip_longer_than_one_generation_in_windows(tiny_engine):
+    frames = world_clip(81, 64, 36)                                  # max_frames is 33
+    same = tiny_engine.restyle(frames, 12.0, "a blue ball", strength=0.0, seed=3)
+    # 33 frames, then windows of 13 restyled context frames + 20 new ones: 53, 73, 81
+    assert np.array_equal(same.frames, frames) and same.notes["windows"] == 4
+    changed = tiny_engine.restyle(frames, 12.0, "a blue ball", strength=0.7, seed=3)
+    assert changed.frames.shape == frames.shape and changed.request.num_frames == 81
+    assert not np.array_equal(changed.frames[40:], frames[40:])
+    again = tiny_engine.restyle(frames, 12.0, "a blue ball", strength=0.7, seed=3)
+    assert np.array_equal(changed.frames, again.frames)
 
 
 def test_engine_blends_and_loops_whole_clips_longer_than_one_generation(tiny_engine):
