@@ -102,10 +102,8 @@ class EditMethods:
         edit = operations.extend_edit(self._encode(context), context, new, tf, direction)
         result = self._run_edit("extend", s, edit, {"video": note, "direction": direction,
                                                     "context_frames": len(context)}, progress, cancel)
-        result.frames = (np.concatenate([rest, result.frames]) if direction == "forward"
-                         else np.concatenate([result.frames, rest]))
-        result.request = replace(result.request, num_frames=len(result.frames))
-        return result
+        return _with_frames(result, [rest, result.frames] if direction == "forward"
+                            else [result.frames, rest])
 
     def loop(self, frames: np.ndarray, input_fps: float, prompt: str, *, seconds: float = 1.0,
              context_seconds: float = 1.0, progress=None, cancel=None, **options) -> Result:
@@ -127,9 +125,7 @@ class EditMethods:
                                     operations.TRANSITION_GUIDE)
         result = self._run_edit("loop", s, edit, {"video": note, "context_frames": len(end)},
                                 progress, cancel)
-        result.frames = np.concatenate([rest, result.frames])
-        result.request = replace(result.request, num_frames=len(result.frames))
-        return result
+        return _with_frames(result, [rest, result.frames])
 
     def interpolate(self, first: np.ndarray, first_fps: float, second: np.ndarray,
                     second_fps: float, prompt: str, *, seconds: float = 1.0,
@@ -150,9 +146,7 @@ class EditMethods:
                                            new, tf, operations.TRANSITION_GUIDE)
         result = self._run_edit("interpolate", s, edit, {"first": note_a, "second": note_b},
                                 progress, cancel)
-        result.frames = np.concatenate([a_rest, result.frames, b_rest])
-        result.request = replace(result.request, num_frames=len(result.frames))
-        return result
+        return _with_frames(result, [a_rest, result.frames, b_rest])
 
     def restyle(self, frames: np.ndarray, input_fps: float, prompt: str, *, strength: float = 0.6,
                 context_seconds: float = 1.0, progress=None, cancel=None, **options) -> Result:
@@ -202,6 +196,13 @@ class EditMethods:
                                        self.vae.cfg.temporal_factor)
         return self._run_edit("render", s, edit, {"draft": {**note, "path": draft.get("path"),
                                                             "strength": strength}}, progress, cancel)
+
+
+def _with_frames(result: Result, parts: list[np.ndarray]) -> Result:
+    """The result with its frames replaced by `parts` joined in time (the request says so too)."""
+    result.frames = np.concatenate(parts)
+    result.request = replace(result.request, num_frames=len(result.frames))
+    return result
 
 
 def _opts(options: dict) -> dict:
