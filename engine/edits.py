@@ -163,21 +163,21 @@ class EditMethods:
         result = self._run_edit("restyle", s, edit, notes, progress, cancel)
         if len(clip) == len(first):
             return result
-        restyled, timings, windows = result.frames, dict(result.timings), 1
+        parts, timings = [result.frames], dict(result.timings)
         done = len(first)
         while done < len(clip):
-            context, _ = self._split(restyled, context_seconds, s["fps"], (most - 1) // tf, at_end=True)
+            tail = np.concatenate(parts[-2:])          # bounded: two windows at most
+            context, _ = self._split(tail, context_seconds, s["fps"], (most - 1) // tf, at_end=True)
             chunk = clip[done:done + (most - len(context)) // tf * tf]     # whole latent groups
             window = np.concatenate([context, chunk])
             edit = operations.restyle_edit(self._encode(window), window, strength, tf,
                                            context_latent=1 + (len(context) - 1) // tf)
             part = self._run_edit("restyle", s, edit, notes, progress, cancel)
-            restyled = np.concatenate([restyled, part.frames[len(context):]])
+            parts.append(part.frames[len(context):])
             timings = {k: timings.get(k, 0.0) + v for k, v in part.timings.items()}
-            done, windows = done + len(chunk), windows + 1
-        result.frames = restyled
-        result.request = replace(result.request, num_frames=len(result.frames))
-        result.timings, result.notes = timings, {**notes, "windows": windows}
+            done += len(chunk)
+        result = _with_frames(result, parts)     # one copy at the end, not one per window
+        result.timings, result.notes = timings, {**notes, "windows": len(parts)}
         return result
 
     def render(self, draft_frames: np.ndarray, draft: dict, *, strength: float = 0.6,
