@@ -14,7 +14,7 @@ RECIPES: dict[str, dict] = {
     # f4 with 4x4 patches (the same token grid as f8 with 2x2, which had beaten f16 with 1x1 in
     # bench/vae_compression.py): after 45 CPU minutes f8 (z=16) still reconstructed world clips
     # at ~20 dB and dropped whole objects, while f4 kept them (issue 3).
-    "default": dict(vae="f4", dit="cpu", dit_overrides=dict(in_channels=16, patch_h=4, patch_w=4),
+    "default": dict(vae="f4", dit="cpu", dit_overrides=dict(in_channels=8, patch_h=4, patch_w=4),
                     card=dict(name="tessera-default")),
     "tiny": dict(vae="tiny", dit="tiny", dit_overrides=dict(in_channels=4, patch_h=1, patch_w=1),
                  card=dict(name="tessera-tiny", full_long_side=64, draft_long_side=32,
