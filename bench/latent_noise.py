@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from vae_compression import psnr  # noqa: E402  (videos in [-1, 1])
 
 
 @torch.no_grad()
@@ -31,9 +32,7 @@ def noise_psnr(vae, sigmas: list[float], clips: int, seed: int = 777_000) -> dic
                                 vae.cfg.temporal_factor)                 # (3, T, H, W) in [-1, 1]
         z = vae.encode(video[None])                                      # (1, C, t, h, w) normalised
         for s in sigmas:
-            x = vae.decode(z + s * torch.randn(z.shape, generator=gen)).clamp(-1, 1)
-            mse = float(((x - video[None]) ** 2).mean())
-            scores[s].append(10 * np.log10(4.0 / max(mse, 1e-10)))      # peak-to-peak range is 2
+            scores[s].append(psnr(vae.decode(z + s * torch.randn(z.shape, generator=gen)), video[None]))
     return {s: float(np.mean(v)) for s, v in scores.items()}
 
 

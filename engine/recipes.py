@@ -14,9 +14,9 @@ RECIPES: dict[str, dict] = {
     # f4 with 4x4 patches (the same token grid as f8 with 2x2, which had beaten f16 with 1x1 in
     # bench/vae_compression.py): after 45 CPU minutes f8 (z=16) still reconstructed world clips
     # at ~20 dB and dropped whole objects, while f4 kept them (issue 3).
-    "default": dict(vae="f4", dit="cpu", dit_overrides=dict(in_channels=8, patch_h=4, patch_w=4),
+    "default": dict(vae="f4", dit="cpu", dit_overrides=dict(patch_h=4, patch_w=4),
                     card=dict(name="tessera-default")),
-    "tiny": dict(vae="tiny", dit="tiny", dit_overrides=dict(in_channels=4, patch_h=1, patch_w=1),
+    "tiny": dict(vae="tiny", dit="tiny", dit_overrides=dict(patch_h=1, patch_w=1),
                  card=dict(name="tessera-tiny", full_long_side=64, draft_long_side=32,
                            max_long_side=128, steps=4, draft_steps=2, max_frames=33)),
 }
@@ -30,5 +30,6 @@ def build(recipe: str, seed: int = 0) -> tuple[VideoVAE, DiT, ModelCard]:
     with torch.random.fork_rng():  # leave the caller's global RNG untouched
         torch.manual_seed(seed)
         vae = VideoVAE(vae_config(r["vae"]))
-        dit = DiT(dit_config(r["dit"], **r["dit_overrides"]))
+        # the DiT reads the VAE's latents: its input width follows the VAE preset, never a copy
+        dit = DiT(dit_config(r["dit"], in_channels=vae.cfg.latent_channels, **r["dit_overrides"]))
     return vae, dit, ModelCard(**r["card"])
