@@ -25,6 +25,7 @@ class TrainConfig:
     max_tokens: int = 1024
     replay_size: int = 1024        # encoded clips kept for reuse under fresh noise and plans
     fresh_per_step: int = 1        # new clips rendered and encoded per step (encoding is costly)
+    group_clips: int = 1           # clips rendered at one shape and VAE-encoded as one batch (GPU)
     dit_lr: float = 5e-4
     long_sides: tuple[int, ...] = (128, 256)   # draft and full sizes
     seconds: tuple[float, ...] = (0.0, 1.0, 2.0, 3.0)  # 0.0 draws a still image

@@ -103,3 +103,26 @@ def crop_origin(rng: np.random.Generator, scene, size: tuple[int, int, int], fps
         return (int(np.clip(round(oy[0] * H - c / 2 + jitter[1]), 0, H - c)),
                 int(np.clip(round(ox[0] * W - c / 2 + jitter[0]), 0, W - c)))
     return int(rng.integers(H - c + 1)), int(rng.integers(W - c + 1))
+
+
+def dit_group(rng: np.random.Generator, cfg: TrainConfig, multiple: int, temporal_factor: int,
+              patch_t: int, clips: int):
+    """`clips` captioned world clips for the DiT, all of one aspect, size, fps and duration (so
+    the VAE encodes them as one batch), each a different scene.
+
+    Returns frames (clips, 3, T, H, W) in [-1, 1], captions, fps, and per clip its token
+    foreground (token_foreground). One clip draws its shape exactly as draw_scene_clip does."""
+    if clips == 1:
+        choices = (cfg.long_sides, cfg.seconds, cfg.fps, cfg.aspects)
+    else:
+        choices = ((cfg.long_sides[rng.integers(len(cfg.long_sides))],),
+                   (cfg.seconds[rng.integers(len(cfg.seconds))],),
+                   (cfg.fps[rng.integers(len(cfg.fps))],), (cfg.aspects[rng.integers(len(cfg.aspects))],))
+    videos, captions, foregrounds = [], [], []
+    for _ in range(clips):
+        video, scene, fps, obj = draw_scene_clip(rng, *choices, multiple, temporal_factor,
+                                                 max_tokens=cfg.max_tokens, with_masks=True)
+        videos.append(video)
+        captions.append(caption(scene, rng))
+        foregrounds.append(token_foreground(obj, multiple, temporal_factor, patch_t))
+    return torch.stack(videos), captions, fps, foregrounds

@@ -14,6 +14,8 @@ from tqdm import tqdm
 from engine.io import atomic_path, write_json_atomic
 from engine.train.config import TrainConfig
 
+FIT_PROBE = (20, 60)  # the steps a fitted run times to plan its length
+
 
 def save_state(path: Path, model, ema, opt, step: int, rng: np.random.Generator,
                gen: torch.Generator, extra: dict) -> None:
@@ -53,23 +55,36 @@ def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> No
 
 
 def run_loop(name, model, ema, opt, work: Path, steps: int, minutes: float | None, seed: int,
-          step_fn, cfg: TrainConfig, ema_decay: float, extra_state=None):
-    """The shared loop: resume, step, EMA, log, save on time and at the end."""
+          step_fn, cfg: TrainConfig, ema_decay: float, extra_state=None, fit: bool = False):
+    """The shared loop: resume, step, EMA, log, save on time and at the end.
+
+    With fit (and minutes), the run plans its own length: it times steps FIT_PROBE[0]..FIT_PROBE[1]
+    (after warm-up and any kernel autotuning) and sets the step count, and so the learning-rate
+    schedule's decay, to what fills the time left. That is how a lent GPU of unknown speed gets a
+    complete schedule instead of a run cut off mid-plateau. A resumed run keeps its planned count.
+    Returns (steps done, wall seconds, steps planned)."""
+    if fit and not minutes:
+        raise ValueError("fit plans the run to fill --minutes; give minutes")
     rng = np.random.default_rng(seed)
     gen = torch.Generator().manual_seed(seed)
     state_path = work / f"{name}_state"
-    step, wall_before = 0, 0.0
+    step, wall_before, planned_before = 0, 0.0, False
     if state_path.with_suffix(".json").is_file():
         meta = load_state(state_path, model, ema, opt, rng, gen)
         step, wall_before = meta["step"], meta.get("wall_s", 0.0)
-        print(f"[{name}] resumed at step {step} after {wall_before / 60:.1f} min")
+        planned_before = "planned_steps" in meta
+        steps = meta.get("planned_steps", steps)  # a fitted run keeps its plan; others take `steps`
+        print(f"[{name}] resumed at step {step} of {steps} after {wall_before / 60:.1f} min")
+    planning = fit and step == 0
+    probe_start = None
     deadline = time.time() + minutes * 60 if minutes else None
     last_save = time.time()
     log = (work / "log.jsonl").open("a")
     bar = tqdm(total=steps, initial=step, desc=name, dynamic_ncols=True)
     t_start = time.time()
     def state():
-        return {**(extra_state or {}), "wall_s": wall_before + time.time() - t_start}
+        fitted = {"planned_steps": steps} if fit or planned_before else {}
+        return {**(extra_state or {}), "wall_s": wall_before + time.time() - t_start, **fitted}
 
     for g in opt.param_groups:  # 'initial_lr' travels in the saved param_groups across resumes
         g.setdefault("initial_lr", g["lr"])
@@ -85,6 +100,18 @@ def run_loop(name, model, ema, opt, work: Path, steps: int, minutes: float | Non
         ema_update(ema, model, ema_decay if step > 100 else 0.0)
         step += 1
         bar.update(1)
+        if planning and step == FIT_PROBE[0]:
+            probe_start = time.time()
+        elif planning and step == FIT_PROBE[1]:
+            per_step = (time.time() - probe_start) / (FIT_PROBE[1] - FIT_PROBE[0])
+            # a margin for saves and slower later steps; and once planned, the run is let finish
+            # its decay: the deadline gets a grace of a tenth of the budget (on an H100 the VAE's
+            # steps slowed 8% after the probe and the deadline cut it 10 steps short of its plan)
+            steps = step + max(1, int(0.92 * (deadline - time.time()) / per_step))
+            deadline += 0.1 * minutes * 60
+            planning = False
+            bar.total = steps
+            print(f"[{name}] {per_step * 1000:.0f} ms a step: planned {steps} steps to fill {minutes} min")
         if step % cfg.log_every == 0 or step == steps:
             entry = {"stage": name, "step": step, "time": round(time.time() - t_start, 1),
                      **{k: round(float(v.detach()), 5) for k, v in losses.items()}}
@@ -100,7 +127,7 @@ def run_loop(name, model, ema, opt, work: Path, steps: int, minutes: float | Non
             break
     bar.close()
     log.close()
-    return step, state()["wall_s"]
+    return step, state()["wall_s"], steps
 
 
 def lr_factor(step: int, total: int, cfg: TrainConfig) -> float:

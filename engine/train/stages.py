@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import argparse
 import copy
-from dataclasses import replace
+from dataclasses import fields, replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -16,11 +17,11 @@ from engine import checkpoint as ckpt
 from engine.dit import DiT
 from engine.text import TextEncoder
 from engine.train.config import TRAIN_RECIPES, TrainConfig
-from engine.train.data import draw_clip, draw_scene_clip, token_foreground, vae_batch
+from engine.train.data import dit_group, draw_clip, vae_batch
 from engine.train.loop import on_cuda, run_loop
 from engine.train.objectives import PackedBatch, dit_loss, make_dit_batch, train_mask, vae_loss
+from engine.train.workers import stream
 from engine.vae import VideoVAE
-from engine.world import caption
 
 
 @torch.no_grad()
@@ -34,24 +35,40 @@ def latent_stats(vae: VideoVAE, cfg: TrainConfig, rng, multiple: int, n: int = 3
     return tuple(z.mean(1).tolist()), tuple(z.std(1).clamp(min=1e-3).tolist())
 
 
-def train_vae(vae: VideoVAE, cfg: TrainConfig, work: Path, minutes=None, seed=0):
-    """Returns (the EMA model once all steps are done, else None; wall seconds so far)."""
+def _source(make, workers: int):
+    """make(rng), drawn in-process (workers=0) or from worker processes (engine/train/workers.py)
+    whose seed comes from the loop's generator at the first draw."""
+    pulled = None
+    def draw(rng):
+        nonlocal pulled
+        if workers == 0:
+            return make(rng)
+        if pulled is None:
+            pulled = stream(make, workers, int(rng.integers(2**62)))
+        return next(pulled)
+    return draw
+
+
+def train_vae(vae: VideoVAE, cfg: TrainConfig, work: Path, minutes=None, seed=0, workers=0, fit=False):
+    """Returns (the EMA model once all steps are done, else None; steps done; wall seconds so far)."""
     ema = copy.deepcopy(vae).requires_grad_(False)
     opt = torch.optim.AdamW(vae.parameters(), lr=cfg.vae_lr, weight_decay=0.0)
+    draw = _source(partial(vae_batch, cfg=cfg, vae_cfg=vae.cfg), workers)
     def step_fn(rng, gen):
         device = next(vae.parameters()).device
-        video, weight = vae_batch(rng, cfg, vae.cfg)
+        video, weight = draw(rng)
         return vae_loss(vae, video.to(device), cfg.kl_weight, None if on_cuda(vae) else gen,
                         weight.to(device))
 
-    step, wall = run_loop("vae", vae, ema, opt, work, cfg.vae_steps, minutes, seed, step_fn, cfg,
-                       cfg.vae_ema_decay)
-    return (ema, wall) if step >= cfg.vae_steps else (None, wall)
+    step, wall, planned = run_loop("vae", vae, ema, opt, work, cfg.vae_steps, minutes, seed, step_fn,
+                                   cfg, cfg.vae_ema_decay, fit=fit)
+    return (ema if step >= planned else None), step, wall
 
 
 def train_dit(dit: DiT, vae: VideoVAE, text: TextEncoder, cfg: TrainConfig, work: Path,
-              minutes=None, seed=1):
-    """Returns (the EMA model, a partial one if the time budget ended the run; steps; wall seconds)."""
+              minutes=None, seed=1, workers=0, fit=False):
+    """Returns (the EMA model, a partial one if the time budget ended the run; steps done;
+    steps planned; wall seconds)."""
     device = next(dit.parameters()).device
     ema = copy.deepcopy(dit).requires_grad_(False)
     opt = torch.optim.AdamW(dit.parameters(), lr=cfg.dit_lr, weight_decay=0.0)
@@ -62,37 +79,44 @@ def train_dit(dit: DiT, vae: VideoVAE, text: TextEncoder, cfg: TrainConfig, work
     # each is reused a few times, always under fresh noise, flow time and plan.
     replay: list[tuple[torch.Tensor, str, float]] = []
 
+    draw = _source(partial(dit_group, cfg=cfg, multiple=mult, temporal_factor=tf,
+                           patch_t=dit.cfg.patch_t, clips=cfg.group_clips), workers)
+
     def fresh(rng):
-        video, scene, f, obj = draw_scene_clip(rng, cfg.long_sides, cfg.seconds, cfg.fps, cfg.aspects,
-                                               mult, tf, max_tokens=cfg.max_tokens, with_masks=True)
-        z = vae.encode(video[None].to(device), chunk_frames=None)[0].float().cpu()  # (C, t, h, w)
-        return z, caption(scene, rng), f, token_foreground(obj, mult, tf, dit.cfg.patch_t)
+        """One rendered group, encoded as one batch: [(latent (C, t, h, w), caption, fps, fg)]."""
+        videos, captions, f, fgs = draw(rng)                                   # (k, 3, T, H, W)
+        z = vae.encode(videos.to(device), chunk_frames=None).float().cpu()     # (k, C, t, h, w)
+        return [(z[i], captions[i], f, fgs[i]) for i in range(len(captions))]
 
     def step_fn(rng, gen):
-        if not replay:
-            replay.extend(fresh(rng) for _ in range(cfg.dit_clips))
-        for _ in range(cfg.fresh_per_step):
-            item = fresh(rng)
-            if len(replay) < cfg.replay_size:
-                replay.append(item)
-            else:
-                replay[rng.integers(len(replay))] = item
-        latents, texts, fps, masks, fgs = [], [], [], [], []
+        while len(replay) < cfg.dit_clips:
+            replay.extend(fresh(rng))
+        added = 0
+        while added < cfg.fresh_per_step:
+            for item in fresh(rng):
+                if len(replay) < cfg.replay_size:
+                    replay.append(item)
+                else:
+                    replay[rng.integers(len(replay))] = item
+                added += 1
+        latents, caps, fps, masks, fgs = [], [], [], [], []
         for j in rng.choice(len(replay), size=min(cfg.dit_clips, len(replay)), replace=False):
             z, cap, f, fg = replay[j]
             if rng.random() < cfg.caption_dropout:
                 cap = ""
-            latents.append(z); texts.append(text.encode([cap])); fps.append(f); fgs.append(fg)
+            latents.append(z); caps.append(cap); fps.append(f); fgs.append(fg)
             masks.append(train_mask(rng, z.shape[1]))
+        text.encode(caps)  # one batched forward for the step's new captions; the lines below hit the cache
+        texts = [text.encode([cap]) for cap in caps]
         batch = make_dit_batch(latents, texts, fps, masks, dit.cfg.patch, cfg.max_tokens,
                                dit.cfg.base_tokens, gen, fgs, cfg.object_weight,
                                cfg.object_max_t)
         batch = PackedBatch(**{k: v.to(device) for k, v in vars(batch).items()})
         return dit_loss(dit, batch)
 
-    step, wall = run_loop("dit", dit, ema, opt, work, cfg.dit_steps, minutes, seed, step_fn, cfg,
-                       cfg.dit_ema_decay)
-    return ema, step, wall
+    step, wall, planned = run_loop("dit", dit, ema, opt, work, cfg.dit_steps, minutes, seed, step_fn,
+                                   cfg, cfg.dit_ema_decay, fit=fit)
+    return ema, step, planned, wall
 
 
 def main(argv=None) -> int:
@@ -108,12 +132,22 @@ def main(argv=None) -> int:
     p.add_argument("--dit-steps", type=int)
     p.add_argument("--threads", type=int, help="torch CPU threads")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto (bf16 autocast on CUDA)")
+    p.add_argument("--workers", type=int, default=0,
+                   help="render training clips in this many processes (for a GPU; 0: in-process)")
+    p.add_argument("--fit", action="store_true",
+                   help="plan each stage's step count (and LR decay) to fill --minutes")
+    p.add_argument("--init-dit", metavar="CHECKPOINT",
+                   help="start the DiT stage from this checkpoint's DiT (same recipe and VAE), e.g. to "
+                        "go on on a CPU from weights trained on a lent GPU")
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                   help="override one TrainConfig field, e.g. --set dit_clips=48 (repeatable)")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     cfg = TRAIN_RECIPES[args.recipe]
     cfg = replace(cfg, **{k: v for k, v in (("vae_steps", args.vae_steps),
                                              ("dit_steps", args.dit_steps)) if v is not None})
+    cfg = override(cfg, args.set)
     work = Path(args.work or f"runs/{args.recipe}")
     work.mkdir(parents=True, exist_ok=True)
     out = Path(args.out or (ckpt.DEFAULT_CHECKPOINT if args.recipe == "default" else work / "checkpoint"))
@@ -124,26 +158,67 @@ def main(argv=None) -> int:
     vae, dit, card = build(args.recipe, seed=0)
     vae_done = work / "vae_final"
     if args.stage in ("vae", "all"):
-        trained, vae_wall = train_vae(vae.to(device), cfg, work, args.minutes)
+        trained, vae_steps, vae_wall = train_vae(vae.to(device), cfg, work, args.minutes,
+                                                 workers=args.workers, fit=args.fit)
         if trained is None:
             return 0
         trained = trained.cpu()
         mean, std = latent_stats(trained, cfg, np.random.default_rng(123), vae.cfg.spatial_factor)
         vae = VideoVAE(replace(trained.cfg, latent_mean=mean, latent_std=std))
         vae.load_state_dict(trained.state_dict())
-        ckpt.save(vae_done, vae, dit, replace(card, notes=f"VAE {vae_wall / 60:.0f} min"))
+        ckpt.save(vae_done, vae, dit, replace(card, notes=f"VAE {vae_steps} steps, {vae_wall / 60:.0f} min"))
     if args.stage in ("dit", "all"):
         if not (vae_done / "config.json").is_file():
             raise SystemExit(f"train the VAE first: no {vae_done}")
         vae, _, vae_card = ckpt.load(vae_done, device=device)
         vae.requires_grad_(False)
-        ema, dit_step, dit_wall = train_dit(dit.to(device), vae, TextEncoder(device), cfg, work, args.minutes)
-        card = replace(card, trained_on=f"{hardware}: {vae_card.notes} + DiT {dit_wall / 60:.0f} min "
-                                        f"({cfg.vae_steps} VAE steps; DiT {dit_step} of {cfg.dit_steps} steps)")
+        history = f"{hardware}: {vae_card.notes} + "
+        if args.init_dit:
+            dit, history = init_dit(dit, vae, Path(args.init_dit), hardware)
+        ema, dit_step, dit_planned, dit_wall = train_dit(dit.to(device), vae, TextEncoder(device), cfg,
+                                                         work, args.minutes, workers=args.workers,
+                                                         fit=args.fit)
+        card = replace(card, trained_on=f"{history}DiT {dit_step} of {dit_planned} steps, "
+                                        f"{dit_wall / 60:.0f} min")
         shipped = out.resolve().is_relative_to(ckpt.DEFAULT_CHECKPOINT.parent.resolve())
         ckpt.save(out, vae.cpu(), ema.cpu(), card, half=shipped)  # fp16 in assets/: half the git weight
         print(f"wrote {out}")
     return 0
+
+
+def init_dit(dit: DiT, vae: VideoVAE, source: Path, hardware: str) -> tuple[DiT, str]:
+    """dit with the weights of source's DiT, and the training history to put before this run's.
+    The source must share the recipe's DiT config and the stage's VAE: a DiT is only as good as
+    the latents it was trained on."""
+    src_vae, src_dit, src_card = ckpt.load(source)
+    if src_dit.cfg != dit.cfg:
+        raise SystemExit(f"--init-dit {source}: its DiT config differs from the recipe's")
+    same_vae = src_vae.cfg == vae.cfg and all(
+        torch.equal(a, b.cpu()) for a, b in zip(src_vae.state_dict().values(), vae.state_dict().values()))
+    if not same_vae:
+        raise SystemExit(f"--init-dit {source}: its VAE is not this run's vae_final")
+    dit.load_state_dict(src_dit.state_dict())
+    return dit, f"{src_card.trained_on}; then {hardware}: "
+
+
+def override(cfg: TrainConfig, assignments: list[str]) -> TrainConfig:
+    """Apply FIELD=VALUE strings to a TrainConfig, parsing each value as its field's type."""
+    kinds = {f.name: f.type for f in fields(TrainConfig)}
+    changes = {}
+    for a in assignments:
+        name, sep, value = a.partition("=")
+        if not sep or name not in kinds:
+            raise SystemExit(f"--set {a!r}: expected FIELD=VALUE with FIELD one of {sorted(kinds)}")
+        kind = kinds[name]
+        try:
+            if kind.startswith("tuple"):
+                item = float if "float" in kind else int if "int" in kind else str
+                changes[name] = tuple(item(v) for v in value.split(","))
+            else:
+                changes[name] = {"int": int, "float": float}[kind](value)
+        except (ValueError, KeyError):
+            raise SystemExit(f"--set {a!r}: {value!r} is not a {kind}") from None
+    return replace(cfg, **changes)
 
 
 if __name__ == "__main__":

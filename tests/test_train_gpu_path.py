@@ -1,0 +1,111 @@
+"""The pieces that let a lent GPU train the default model: render workers, clip groups encoded as
+one batch, runs that plan their length to fit a time budget, config overrides, DiT warm starts,
+and weights split under a file-size limit. All run on the CPU with the tiny recipe."""
+import json
+import sys
+from dataclasses import replace
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from engine import checkpoint as ckpt
+from engine.train import TRAIN_RECIPES, main, run_loop
+from engine.train.data import dit_group
+from engine.train.loop import FIT_PROBE
+from engine.train.stages import override
+from engine.train.workers import stream
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+import shards  # noqa: E402
+
+
+def _draw(rng):
+    return int(rng.integers(1 << 30))
+
+
+def test_worker_stream_is_seeded_and_reproducible():
+    a = [next(s) for s in [stream(_draw, 2, seed=5)] for _ in range(6)]
+    b = [next(s) for s in [stream(_draw, 2, seed=5)] for _ in range(6)]
+    c = [next(s) for s in [stream(_draw, 2, seed=6)] for _ in range(6)]
+    assert a == b and a != c
+    assert len(set(a)) == 6  # the two workers draw from different generators
+    with pytest.raises(ValueError):
+        stream(_draw, 0, seed=5)
+
+
+def test_dit_group_shares_one_shape_and_its_token_masks_fit():
+    cfg = TRAIN_RECIPES["tiny"]
+    mult, tf = 4, 4
+    videos, captions, fps, fgs = dit_group(np.random.default_rng(0), cfg, mult, tf, 1, clips=3)
+    B, C, T, H, W = videos.shape
+    assert B == 3 == len(captions) == len(fgs) and C == 3 and (T - 1) % tf == 0
+    assert fps in cfg.fps and videos.min() >= -1 and videos.max() <= 1
+    assert all(fg.shape == (1 + (T - 1) // tf, H // mult, W // mult) for fg in fgs)
+    assert not torch.equal(videos[0], videos[1])  # different scenes, one shape
+
+
+def test_override_parses_field_types_and_refuses_unknown_fields():
+    cfg = override(TRAIN_RECIPES["tiny"], ["dit_clips=48", "dit_lr=1e-3", "long_sides=16,32",
+                                           "aspects=16:9,1:1"])
+    assert (cfg.dit_clips, cfg.dit_lr, cfg.long_sides, cfg.aspects) == (48, 1e-3, (16, 32), ("16:9", "1:1"))
+    for bad in (["no_such_field=1"], ["dit_clips"], ["dit_clips=many"]):
+        with pytest.raises(SystemExit):
+            override(cfg, bad)
+
+
+def test_a_fitted_run_plans_its_steps_and_a_resume_keeps_the_plan(tmp_path):
+    model = torch.nn.Linear(2, 1)
+    ema = torch.nn.Linear(2, 1).requires_grad_(False)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    cfg = replace(TRAIN_RECIPES["tiny"], save_every_s=1e9)
+    def step_fn(rng, gen):
+        return {"loss": model(torch.ones(1, 2)).pow(2).sum()}
+    with pytest.raises(ValueError):
+        run_loop("x", model, ema, opt, tmp_path, 10**9, None, 0, step_fn, cfg, 0.9, fit=True)
+    step, _, planned = run_loop("x", model, ema, opt, tmp_path, 10**9, 0.01, 0, step_fn, cfg, 0.9, fit=True)
+    assert FIT_PROBE[1] < planned < 10**9 and step <= planned
+    saved = json.loads((tmp_path / "x_state.json").read_text())
+    assert (saved["step"], saved["planned_steps"]) == (step, planned)
+    # resumed without fit and with another configured length, the run keeps its planned count
+    _, _, again = run_loop("x", model, ema, opt, tmp_path, 5, 0.01, 0, step_fn, cfg, 0.9)
+    assert again == planned
+
+
+def test_init_dit_starts_from_a_checkpoint_and_refuses_another_vae(tmp_path):
+    first = tmp_path / "first"
+    assert main(["--recipe", "tiny", "--work", str(first), "--device", "cpu", "--workers", "1",
+                 "--vae-steps", "3", "--dit-steps", "3", "--set", "group_clips=2"]) == 0
+    second = tmp_path / "second"
+    second.mkdir()
+    (second / "vae_final").symlink_to(first / "vae_final")
+    assert main(["--recipe", "tiny", "--stage", "dit", "--work", str(second), "--device", "cpu",
+                 "--dit-steps", "1", "--set", "warmup_steps=1000000",
+                 "--init-dit", str(first / "checkpoint")]) == 0
+    _, start, _ = ckpt.load(first / "checkpoint")
+    _, after, card = ckpt.load(second / "checkpoint")
+    # one step at a vanishing learning rate: the DiT is the one it started from
+    for a, b in zip(start.state_dict().values(), after.state_dict().values()):
+        torch.testing.assert_close(a, b, atol=1e-4, rtol=0)
+    assert card.trained_on.count("DiT") == 2
+    other = tmp_path / "other"
+    assert main(["--recipe", "tiny", "--stage", "vae", "--work", str(other), "--device", "cpu",
+                 "--vae-steps", "3"]) == 0
+    with pytest.raises(SystemExit, match="VAE"):
+        main(["--recipe", "tiny", "--stage", "dit", "--work", str(other), "--device", "cpu",
+              "--init-dit", str(first / "checkpoint")])
+
+
+def test_shards_split_under_the_limit_and_join_to_the_same_tensors(tmp_path):
+    from safetensors.torch import load_file, save_file
+    tensors = {f"t{i}": torch.randn(64, 64, generator=torch.Generator().manual_seed(i)) for i in range(5)}
+    save_file(tensors, str(tmp_path / "model.safetensors"))
+    parts = shards.split(tmp_path / "model.safetensors", tmp_path / "out", limit_mib=40_000 / 2**20)
+    assert len(parts) == 3 and all(p.stat().st_size < 40_000 + 1_000 for p in parts)
+    shards.join(parts, tmp_path / "joined.safetensors")
+    joined = load_file(str(tmp_path / "joined.safetensors"))
+    assert joined.keys() == tensors.keys() and all(torch.equal(joined[k], tensors[k]) for k in tensors)
+    with pytest.raises(SystemExit):
+        shards.split(tmp_path / "model.safetensors", tmp_path / "small", limit_mib=1_000 / 2**20)
