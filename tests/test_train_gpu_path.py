@@ -109,3 +109,13 @@ def test_shards_split_under_the_limit_and_join_to_the_same_tensors(tmp_path):
     assert joined.keys() == tensors.keys() and all(torch.equal(joined[k], tensors[k]) for k in tensors)
     with pytest.raises(SystemExit):
         shards.split(tmp_path / "model.safetensors", tmp_path / "small", limit_mib=1_000 / 2**20)
+
+
+def test_a_resume_under_other_settings_is_refused(tmp_path):
+    work = str(tmp_path / "run")
+    base = ["--recipe", "tiny", "--stage", "vae", "--work", work, "--device", "cpu"]
+    assert main(base + ["--vae-steps", "2", "--set", "vae_object_weight=0"]) == 0
+    with pytest.raises(SystemExit, match="vae_object_weight"):
+        main(base + ["--vae-steps", "4"])                        # the --set was forgotten
+    assert main(base + ["--vae-steps", "4", "--set", "vae_object_weight=0"]) == 0   # length may change
+    assert json.loads((tmp_path / "run" / "vae_state.json").read_text())["step"] == 4

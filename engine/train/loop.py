@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -72,6 +73,7 @@ def run_loop(name, model, ema, opt, work: Path, steps: int, minutes: float | Non
     if state_path.with_suffix(".json").is_file():
         meta = load_state(state_path, model, ema, opt, rng, gen)
         step, wall_before = meta["step"], meta.get("wall_s", 0.0)
+        check_same_recipe(meta.get("config"), cfg, state_path)
         planned_before = "planned_steps" in meta
         steps = meta.get("planned_steps", steps)  # a fitted run keeps its plan; others take `steps`
         print(f"[{name}] resumed at step {step} of {steps} after {wall_before / 60:.1f} min")
@@ -84,7 +86,8 @@ def run_loop(name, model, ema, opt, work: Path, steps: int, minutes: float | Non
     t_start = time.time()
     def state():
         fitted = {"planned_steps": steps} if fit or planned_before else {}
-        return {**(extra_state or {}), "wall_s": wall_before + time.time() - t_start, **fitted}
+        return {**(extra_state or {}), "wall_s": wall_before + time.time() - t_start, **fitted,
+                "config": config_dict(cfg)}
 
     for g in opt.param_groups:  # 'initial_lr' travels in the saved param_groups across resumes
         g.setdefault("initial_lr", g["lr"])
@@ -128,6 +131,30 @@ def run_loop(name, model, ema, opt, work: Path, steps: int, minutes: float | Non
     bar.close()
     log.close()
     return step, state()["wall_s"], steps
+
+
+# what a resumed run may change: its length and how often it saves and logs
+RESUMABLE_CHANGES = {"vae_steps", "dit_steps", "save_every_s", "log_every"}
+
+
+def config_dict(cfg: TrainConfig) -> dict:
+    """The config as its JSON round trip gives it back (tuples become lists)."""
+    return json.loads(json.dumps(asdict(cfg)))
+
+
+def check_same_recipe(saved: dict | None, cfg: TrainConfig, state_path: Path) -> None:
+    """Refuse to resume a run under other settings: a run started with --set vae_object_weight=0
+    and resumed without it would silently train on a mix of two recipes. States from before
+    configs were saved carry none and are not checked."""
+    if saved is None:
+        return
+    now = config_dict(cfg)
+    changed = sorted(k for k in now.keys() | saved.keys()
+                     if k not in RESUMABLE_CHANGES and now.get(k) != saved.get(k))
+    if changed:
+        detail = ", ".join(f"{k}: {saved.get(k)!r} then, {now.get(k)!r} now" for k in changed)
+        raise SystemExit(f"{state_path} was trained with other settings ({detail}); resume with the "
+                         f"same --recipe and --set options, or use another --work folder")
 
 
 def lr_factor(step: int, total: int, cfg: TrainConfig) -> float:
