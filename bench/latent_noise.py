@@ -53,7 +53,7 @@ def main(argv=None) -> int:
         report[directory] = {"latent_channels": vae.cfg.latent_channels, "psnr_db": row}
         print(f"{directory:40}{vae.cfg.latent_channels:>4}" + "".join(f"{v:>9.2f} dB" for v in row.values()))
     if args.json:
-        write_json_atomic(args.json, report)
+        write_json_atomic(report, args.json)
     return 0
 
 
