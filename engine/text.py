@@ -89,6 +89,11 @@ class TextEncoder:
 
     def encode(self, texts: list[str]) -> TextBatch:
         """Captions -> TextBatch on the CPU (B, M, 384); cached per caption."""
+        return TextBatch.cat(self.encode_each(texts))
+
+    def encode_each(self, texts: list[str]) -> list[TextBatch]:
+        """Captions -> one unpadded TextBatch (1, M_i, 384) each, on the CPU; the captions not
+        yet cached run through the network as one batch."""
         if isinstance(texts, str):
             raise TypeError("encode takes a list of captions")
         with self._lock:
@@ -102,7 +107,7 @@ class TextEncoder:
                 batches.append(self._cache[t])
             while len(self._cache) > self.cache_size:
                 self._cache.popitem(last=False)
-        return TextBatch.cat(batches)
+        return batches
 
     def null(self, batch: int = 1) -> TextBatch:
         """The unconditional embedding for classifier-free guidance: the empty caption."""

@@ -91,6 +91,13 @@ def test_text_encoder_caches_prompts(text_encoder):
     b = text_encoder.encode(["a green triangle rises slowly"])
     assert text_encoder.encode_calls == before + 1 and torch.equal(a.states, b.states)
     assert a.states.shape[-1] == 384 and a.valid.all() and a.pooled.shape == (1, 384)
+    # encode_each: one network call for the uncached captions, each back unpadded and as cached
+    before = text_encoder.encode_calls
+    each = text_encoder.encode_each(["a red box", "a blue star moves left over the ocean",
+                                     "a green triangle rises slowly"])
+    assert text_encoder.encode_calls == before + 1
+    assert [e.states.shape[1] for e in each] == [int(e.valid.sum()) for e in each]
+    assert each[0].states.shape[1] < each[1].states.shape[1] and torch.equal(each[2].states, a.states)
 
 
 def _cli(*args):

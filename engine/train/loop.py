@@ -69,12 +69,13 @@ def run_loop(name, model, ema, opt, work: Path, steps: int, minutes: float | Non
     rng = np.random.default_rng(seed)
     gen = torch.Generator().manual_seed(seed)
     state_path = work / f"{name}_state"
-    step, wall_before, planned_before = 0, 0.0, False
+    step, wall_before = 0, 0.0
+    keeps_plan = fit  # saves its step count, which a resume then keeps
     if state_path.with_suffix(".json").is_file():
         meta = load_state(state_path, model, ema, opt, rng, gen)
         step, wall_before = meta["step"], meta.get("wall_s", 0.0)
         check_same_recipe(meta.get("config"), cfg, state_path)
-        planned_before = "planned_steps" in meta
+        keeps_plan = keeps_plan or "planned_steps" in meta
         steps = meta.get("planned_steps", steps)  # a fitted run keeps its plan; others take `steps`
         print(f"[{name}] resumed at step {step} of {steps} after {wall_before / 60:.1f} min")
     planning = fit and step == 0
@@ -85,8 +86,8 @@ def run_loop(name, model, ema, opt, work: Path, steps: int, minutes: float | Non
     bar = tqdm(total=steps, initial=step, desc=name, dynamic_ncols=True)
     t_start = time.time()
     def state():
-        fitted = {"planned_steps": steps} if fit or planned_before else {}
-        return {**(extra_state or {}), "wall_s": wall_before + time.time() - t_start, **fitted,
+        plan = {"planned_steps": steps} if keeps_plan else {}
+        return {**(extra_state or {}), "wall_s": wall_before + time.time() - t_start, **plan,
                 "config": config_dict(cfg)}
 
     for g in opt.param_groups:  # 'initial_lr' travels in the saved param_groups across resumes

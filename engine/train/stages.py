@@ -106,8 +106,7 @@ def train_dit(dit: DiT, vae: VideoVAE, text: TextEncoder, cfg: TrainConfig, work
                 cap = ""
             latents.append(z); caps.append(cap); fps.append(f); fgs.append(fg)
             masks.append(train_mask(rng, z.shape[1]))
-        text.encode(caps)  # one batched forward for the step's new captions; the lines below hit the cache
-        texts = [text.encode([cap]) for cap in caps]
+        texts = text.encode_each(caps)  # the uncached captions run as one batch
         batch = make_dit_batch(latents, texts, fps, masks, dit.cfg.patch, cfg.max_tokens,
                                dit.cfg.base_tokens, gen, fgs, cfg.object_weight,
                                cfg.object_max_t)

@@ -3,9 +3,8 @@
 The world renders in numpy on one core: a VAE batch takes ~0.16 s and a DiT clip ~0.02 s on
 this project's CPUs, more than a GPU step of either. With `--workers N` (N > 0) each stage pulls
 its data from N processes instead of drawing it in the training process. Worker w draws from
-np.random.default_rng([seed, w]), so a run is reproducible for a
-given worker count and resume point (the stream's seed is drawn from the training loop's own
-generator, which a resume restores); the in-process path (N = 0) stays bit-for-bit resumable.
+np.random.default_rng([seed, w]), so a run is reproducible for a given worker count and resume
+point (the stream's seed is drawn from the training loop's own generator, which a resume restores); the in-process path (N = 0) stays bit-for-bit resumable.
 """
 from __future__ import annotations
 
@@ -40,4 +39,3 @@ def stream(make: Callable[[np.random.Generator], object], workers: int, seed: in
     loader = DataLoader(_Draws(make, seed), batch_size=None, num_workers=workers,
                         prefetch_factor=prefetch, persistent_workers=True)
     return iter(loader)
-
