@@ -115,3 +115,15 @@ def test_token_foreground_follows_the_causal_frame_groups():
     assert fg.nonzero().tolist() == [[0, 1, 0], [1, 0, 2]]
     with pytest.raises(ValueError, match="tile"):
         token_foreground(masks[:8], cell=4, temporal_factor=4)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_batches_are_noised_on_the_latents_device_and_reproducibly(text_encoder):
+    from engine.train import make_dit_batch
+    latents = [torch.randn(4, 2, 4, 4, device="cuda") for _ in range(3)]
+    texts = [text_encoder.encode(["a red ball"])] * 3
+    masks = [np.zeros(2, np.float32)] * 3
+    a, b = (make_dit_batch(latents, texts, [12.0] * 3, masks, tiny_dit().cfg.patch, 64, 8,
+                           torch.Generator().manual_seed(7)) for _ in range(2))
+    assert a.tokens.device.type == "cuda" and a.target.device.type == "cuda"
+    assert torch.equal(a.tokens, b.tokens) and torch.equal(a.row_t, b.row_t)

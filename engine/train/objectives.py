@@ -75,20 +75,30 @@ def make_dit_batch(latents: list[torch.Tensor], texts: list[TextBatch], fps: lis
                    object_weight: float = 0.0, object_max_t: float = 1.0) -> PackedBatch:
     """Noise each clip under its plan and pack all clips into rows of max_tokens tokens.
 
-    latents: list of (C, t, h, w) normalised latents; foreground: per clip, its token grid
+    latents: list of (C, t, h, w) normalised latents, on one device (the packed tokens and
+    targets come back there; the rest of the batch is on the CPU); foreground: per clip, its token grid
     (Tp, hp, wp) with 1 where an object is (token_foreground). Loss weight is 0 on known frames
     and padding, and on noisy tokens (frame time > 0) 1, or 1 + object_weight on objects while
     their frame time is below object_max_t."""
+    device = latents[0].device
+    us = torch.sigmoid(torch.randn(len(latents), generator=generator))        # logit-normal (SD3)
+    # All clips' noise in one draw, on the latents' device. Drawn and reshaped clip by clip on
+    # the CPU, 48 clips took about 100 ms (one thread, this CPU): likely much of the 379 ms an
+    # H100 step took (issue 3). A device generator is seeded from `generator`, so a resumed run
+    # draws the same noise.
+    noise_gen = generator if generator.device == device else torch.Generator(device).manual_seed(
+        int(torch.randint(2**62, (), generator=generator)))
+    numels = [z.numel() for z in latents]
+    noises = torch.randn(sum(numels), generator=noise_gen, device=device).split(numels)
     seqs, grids, meta = [], [], []
-    for z, mask in zip(latents, masks):
+    for z, mask, u, noise in zip(latents, masks, us, noises):
         C, t, h, w = z.shape
         grid = (t // patch.t, h // patch.h, w // patch.w)
         n_tok = grid[0] * grid[1] * grid[2]
-        u = torch.sigmoid(torch.randn((), generator=generator))               # logit-normal (SD3)
         u = shift_time(u, shift_for_tokens(n_tok, base_tokens))
         frame_t = torch.minimum(u.expand(t), 1 - torch.from_numpy(mask))       # (t,)
-        noise = torch.randn(z.shape, generator=generator)
-        ft = frame_t[None, :, None, None]
+        noise = noise.view(z.shape)
+        ft = frame_t.to(device)[None, :, None, None]
         x_t = (1 - ft) * z + ft * noise
         v = noise - z
         tok_in = patchify(x_t[None], patch)[0]                                 # (N, Din)

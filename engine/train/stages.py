@@ -76,7 +76,8 @@ def train_dit(dit: DiT, vae: VideoVAE, text: TextEncoder, cfg: TrainConfig, work
     tf = vae.cfg.temporal_factor
 
     # Encoding costs more than a DiT step on a CPU, so encoded clips go to a replay buffer and
-    # each is reused a few times, always under fresh noise, flow time and plan.
+    # each is reused a few times, always under fresh noise, flow time and plan. The buffer lives
+    # on the training device: batches are noised and packed there, with no copy back and forth.
     replay: list[tuple[torch.Tensor, str, float]] = []
 
     draw = _source(partial(dit_group, cfg=cfg, multiple=mult, temporal_factor=tf,
@@ -85,7 +86,7 @@ def train_dit(dit: DiT, vae: VideoVAE, text: TextEncoder, cfg: TrainConfig, work
     def fresh(rng):
         """One rendered group, encoded as one batch: [(latent (C, t, h, w), caption, fps, fg)]."""
         videos, captions, f, fgs = draw(rng)                                   # (k, 3, T, H, W)
-        z = vae.encode(videos.to(device), chunk_frames=None).float().cpu()     # (k, C, t, h, w)
+        z = vae.encode(videos.to(device), chunk_frames=None).float()           # (k, C, t, h, w)
         return [(z[i], captions[i], f, fgs[i]) for i in range(len(captions))]
 
     def step_fn(rng, gen):
