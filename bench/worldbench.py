@@ -83,13 +83,25 @@ def score(rows: list[dict]) -> dict:
 
 
 def run_size(engine, items, draft: bool, seed: int) -> dict:
-    rows = []
+    """Both wordings of each prompt at one seed. Where the prompt upsampler gives both the same
+    caption, the model's input is the same and so is its clip: it is generated once and its row
+    says `reused`."""
+    rows, made = [], {}
     for i, item in enumerate(items):
         for wording in ("canonical", "paraphrase"):
-            [res] = engine.generate(item[wording], seconds=2.0, aspect="16:9", draft=draft, seed=seed + i)
-            got = measure(res.frames, item["expect"]["background"])
+            caption = upsample(item[wording], seed=seed + i, duration_s=2.0).caption
+            reused = (caption, seed + i) in made
+            if not reused:
+                [res] = engine.generate(item[wording], seconds=2.0, aspect="16:9", draft=draft,
+                                        seed=seed + i)
+                if res.caption != caption:
+                    raise RuntimeError(f"the engine upsampled {item[wording]!r} differently: "
+                                       f"{res.caption!r} vs {caption!r}")
+                made[caption, seed + i] = (res, measure(res.frames, item["expect"]["background"]))
+            res, got = made[caption, seed + i]
             rows.append({"wording": wording, "prompt": item[wording], "expect": item["expect"],
-                         "got": got, "caption": res.caption, "seconds": res.timings["total_s"]})
+                         "got": got, "caption": res.caption, "reused": reused,
+                         "seconds": res.timings["total_s"]})
             print(f"  [{'draft' if draft else 'full'}] {wording[:5]} {item[wording][:60]:60} -> "
                   f"{got['colour']}/{got['shape']}/{got['motion']}/{got['camera']}", file=sys.stderr)
     return {"all": score(rows), "canonical": score([r for r in rows if r["wording"] == "canonical"]),
