@@ -93,3 +93,20 @@ def test_vae_weights_mark_objects_and_a_uniform_weight_changes_nothing():
         return vae_loss(vae, video, 1e-6, torch.Generator().manual_seed(0), w)
     torch.testing.assert_close(loss(torch.full_like(weight, 3.0))["loss"], loss(None)["loss"])
     assert not torch.allclose(loss(weight)["loss"], loss(None)["loss"])
+
+
+def test_flow_loss_bench_gives_every_checkpoint_the_same_clips_and_noise(tiny_checkpoint):
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+    from flow_loss import flow_errors
+    from engine import checkpoint as ckpt
+    from engine.text import TextEncoder
+    vae, dit, _ = ckpt.load(tiny_checkpoint)
+    text = TextEncoder()
+    a = flow_errors(vae, dit, text, clips=3, times=(0.3, 0.9), recipe="tiny")
+    b = flow_errors(vae, dit, text, clips=3, times=(0.3, 0.9), recipe="tiny")
+    assert a == b and set(a) == {"object", "background"}
+    assert all(np.isfinite(e) and e > 0 for row in a.values() for e in row.values())
+    other = flow_errors(vae, dit, text, clips=3, times=(0.3, 0.9), seed=5, recipe="tiny")
+    assert other != a                              # the figures come from the clips drawn
