@@ -7,6 +7,7 @@
 # they travel as fp16 and are widened back to fp32 before use).
 #
 #   VAE_MIN=2.5 DIT_MIN=5 bash scripts/gpu_train.sh
+#   RECIPE=small VAE_FROM=assets/default DIT_MIN=8 bash scripts/gpu_train.sh   # DiT only, on a shipped VAE
 #
 # Returns in $OUT: run.log, log.jsonl, the checkpoint's config.json and its weights (fp32) in
 # shards of at most 15 MiB (join them with scripts/shards.py join). If the DiT stage fails, the
@@ -34,9 +35,14 @@ if [ "${SMOKE:-1}" = 1 ]; then
   train --recipe tiny --work /tmp/smoke --out /tmp/smoke/ck --workers 2 --set group_clips=2 \
     || { tail -40 "$LOG"; exit 1; }
 fi
-echo "== vae" >>"$LOG"
-train --recipe $RECIPE --stage vae --work $W --out $W/checkpoint --workers $WORKERS --fit --minutes $VAE_MIN \
-  --set vae_batch=24 --set save_every_s=60
+if [ -n "${VAE_FROM:-}" ]; then   # reuse a trained VAE (e.g. assets/default): the DiT stage only
+  echo "== vae from $VAE_FROM" >>"$LOG"
+  mkdir -p $W && rm -rf $W/vae_final && cp -r "$VAE_FROM" $W/vae_final || exit 1
+else
+  echo "== vae" >>"$LOG"
+  train --recipe $RECIPE --stage vae --work $W --out $W/checkpoint --workers $WORKERS --fit --minutes $VAE_MIN \
+    --set vae_batch=24 --set save_every_s=60
+fi
 echo "== dit" >>"$LOG"
 train --recipe $RECIPE --stage dit --work $W --out $W/checkpoint --workers $WORKERS --fit --minutes $DIT_MIN \
   --set dit_clips=48 --set fresh_per_step=16 --set group_clips=8 --set replay_size=4096 --set save_every_s=60

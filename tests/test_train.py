@@ -110,3 +110,11 @@ def test_flow_loss_bench_gives_every_checkpoint_the_same_clips_and_noise(tiny_ch
     assert all(np.isfinite(e) and e > 0 for row in a.values() for e in row.values())
     other = flow_errors(vae, dit, text, clips=3, times=(0.3, 0.9), seed=5, recipe="tiny")
     assert other != a                              # the figures come from the clips drawn
+
+
+def test_every_training_recipe_names_a_model_recipe_with_the_default_grid():
+    from engine.recipes import RECIPES, build
+    assert set(TRAIN_RECIPES) == set(RECIPES)
+    vae, dit, _ = build("small")                 # the GPU recipe: the default's VAE and token grid
+    d_vae, d_dit, _ = build("default")
+    assert vae.cfg == d_vae.cfg and dit.cfg.patch == d_dit.cfg.patch and dit.cfg.dim > d_dit.cfg.dim

@@ -53,6 +53,7 @@ class TrainConfig:
 
 TRAIN_RECIPES = {
     "default": TrainConfig(),
+    "small": TrainConfig(),       # the default's data and schedule; a wider DiT (engine/recipes.py)
     "tiny": TrainConfig(vae_steps=20, vae_batch=2, vae_long_sides=(32,), vae_crop=16, vae_frames=(1, 5),
                         dit_steps=20, dit_clips=4, max_tokens=1024, long_sides=(16, 32),
                         seconds=(0.0, 0.5), fps=(8.0,), replay_size=8, fresh_per_step=2,
