@@ -63,11 +63,12 @@ def main(argv=None) -> int:
     from engine.dit import DiT, dit_config
     from engine.io import write_json_atomic
     from engine.recipes import build
+    from engine.vae import num_latent_frames
     from engine import sizes
     vae, _, card = build("default")                 # the default recipe's VAE grid and card
     f, tf = vae.cfg.spatial_factor, vae.cfg.temporal_factor
     frames = sizes.frames_for_seconds(2.0, card.fps, tf)
-    t_lat = (frames - 1) // tf + 1
+    t_lat = num_latent_frames(frames, tf)
     report = {"threads": torch.get_num_threads(), "frames": frames, "fps": card.fps, "shapes": {}}
     print(f"{'shape':10}{'params':>9}{'size':>10}{'tokens':>8}{'call ms':>9}{'steps':>6}{'sample s':>10}")
     for text in args.shape:
