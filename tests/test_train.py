@@ -1,6 +1,7 @@
 import json
 
 import numpy as np
+import pytest
 
 from engine import checkpoint as ckpt
 from engine.train import TRAIN_RECIPES, crop_origin, lr_factor, main, train_mask
@@ -41,6 +42,25 @@ def test_tiny_recipe_trains_writes_checkpoint_and_resumes(tmp_path):
     lines = [json.loads(l) for l in (work / "log.jsonl").read_text().splitlines()]
     assert [l["step"] for l in lines if l["stage"] == "dit"][-1] == 22
     assert all(np.isfinite(l["loss"]) for l in lines)
+
+
+def test_decoder_stage_tunes_only_the_decoder_and_keeps_the_dit(tiny_checkpoint, tmp_path):
+    import torch
+    out = tmp_path / "tuned"
+    assert main(["--recipe", "tiny", "--stage", "decoder", "--from", str(tiny_checkpoint),
+                 "--work", str(tmp_path / "run"), "--out", str(out), "--vae-steps", "3",
+                 "--device", "cpu"]) == 0
+    (vae0, dit0, card0), (vae1, dit1, card1) = ckpt.load(tiny_checkpoint), ckpt.load(out)
+    before, after = vae0.state_dict(), vae1.state_dict()
+    frozen = [k for k in before if not k.startswith("decoder.")]
+    assert frozen and all(torch.equal(before[k], after[k]) for k in frozen)  # same latents
+    assert any(not torch.equal(before[k], after[k]) for k in before if k.startswith("decoder."))
+    assert vae1.cfg == vae0.cfg  # latent statistics included: the DiT reads the same latents
+    assert all(torch.equal(a, b) for a, b in zip(dit0.state_dict().values(), dit1.state_dict().values()))
+    assert "decoder 3 steps" in card1.trained_on
+    with pytest.raises(SystemExit, match="--out"):
+        main(["--recipe", "tiny", "--stage", "decoder", "--from", str(tiny_checkpoint),
+              "--work", str(tmp_path / "run2"), "--out", str(tiny_checkpoint), "--device", "cpu"])
 
 
 def test_lr_schedule_warms_up_holds_then_decays_to_its_floor():

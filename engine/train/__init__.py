@@ -2,12 +2,15 @@
 
     python -m engine.train --recipe default                 # both stages, resumable
     python -m engine.train --recipe default --stage dit --minutes 60
+    python -m engine.train --stage decoder --from assets/default --out runs/dec/checkpoint
 
 Each stage keeps EMA weights, writes a resumable state (safetensors + JSON, never pickle) to
 --work every few minutes, logs losses to <work>/log.jsonl and shows a progress bar. The DiT sees
 the same conditioning plans the operations use (first frame known, a run of frames known at either
 end, both ends known, uniform partial noise), so every operation is trained. Clips of different
-sizes, aspects and durations are packed into one sequence batch (NaViT's Patch n' Pack).
+sizes, aspects and durations are packed into one sequence batch (NaViT's Patch n' Pack). The
+decoder stage fine-tunes a trained model's VAE decoder on its frozen encoder: the latents, and so
+the DiT trained on them, stay valid.
 
 Layout: config.py (recipes), data.py (world clips), objectives.py (losses, plans, packed batches),
 loop.py (the shared resumable loop), stages.py (the VAE and DiT stages and the command line).

@@ -49,10 +49,19 @@ def _source(make, workers: int):
     return draw
 
 
-def train_vae(vae: VideoVAE, cfg: TrainConfig, work: Path, minutes=None, seed=0, workers=0, fit=False):
-    """Returns (the EMA model once all steps are done, else None; steps done; wall seconds so far)."""
+def train_vae(vae: VideoVAE, cfg: TrainConfig, work: Path, minutes=None, seed=0, workers=0, fit=False,
+              decoder_only=False):
+    """Returns (the EMA model once all steps are done, else None; steps done; wall seconds so far).
+
+    decoder_only: train the decoder alone on a frozen encoder (its state is `decoder_state`). The
+    latents stay exactly as they were, so a DiT trained on them stays valid: the pixels it makes
+    and the VAE's reconstructions improve without retraining it."""
+    if decoder_only:
+        vae.encoder.requires_grad_(False)
+        vae.preview.requires_grad_(False)
     ema = copy.deepcopy(vae).requires_grad_(False)
-    opt = torch.optim.AdamW(vae.parameters(), lr=cfg.vae_lr, weight_decay=0.0)
+    trained = vae.decoder if decoder_only else vae
+    opt = torch.optim.AdamW(trained.parameters(), lr=cfg.vae_lr, weight_decay=0.0)
     draw = _source(partial(vae_batch, cfg=cfg, vae_cfg=vae.cfg), workers)
     def step_fn(rng, gen):
         device = next(vae.parameters()).device
@@ -60,8 +69,8 @@ def train_vae(vae: VideoVAE, cfg: TrainConfig, work: Path, minutes=None, seed=0,
         return vae_loss(vae, video.to(device), cfg.kl_weight, None if on_cuda(vae) else gen,
                         weight.to(device))
 
-    step, wall, planned = run_loop("vae", vae, ema, opt, work, cfg.vae_steps, minutes, seed, step_fn,
-                                   cfg, cfg.vae_ema_decay, fit=fit)
+    step, wall, planned = run_loop("decoder" if decoder_only else "vae", vae, ema, opt, work,
+                                   cfg.vae_steps, minutes, seed, step_fn, cfg, cfg.vae_ema_decay, fit=fit)
     return (ema if step >= planned else None), step, wall
 
 
@@ -123,7 +132,9 @@ def main(argv=None) -> int:
     from engine.recipes import build
     p = argparse.ArgumentParser(prog="python -m engine.train", description=__doc__.split("\n")[0])
     p.add_argument("--recipe", default="default", choices=sorted(TRAIN_RECIPES))
-    p.add_argument("--stage", default="all", choices=("vae", "dit", "all"))
+    p.add_argument("--stage", default="all", choices=("vae", "dit", "all", "decoder"),
+                   help="decoder: fine-tune the decoder of --from's VAE on its frozen encoder, keeping "
+                        "its latents and so its DiT")
     p.add_argument("--work", help="folder for resumable state and logs (default runs/<recipe>)")
     p.add_argument("--out", help="checkpoint folder to write (default assets/default for the "
                                  "default recipe, runs/<recipe>/checkpoint otherwise)")
@@ -139,6 +150,8 @@ def main(argv=None) -> int:
     p.add_argument("--init-dit", metavar="CHECKPOINT",
                    help="start the DiT stage from this checkpoint's DiT (same recipe and VAE), e.g. to "
                         "go on on a CPU from weights trained on a lent GPU")
+    p.add_argument("--from", dest="source", metavar="CHECKPOINT",
+                   help="the checkpoint whose decoder --stage decoder fine-tunes")
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                    help="override one TrainConfig field, e.g. --set dit_clips=48 (repeatable)")
     args = p.parse_args(argv)
@@ -155,6 +168,13 @@ def main(argv=None) -> int:
     device = pick_device(args.device)
     hardware = (torch.cuda.get_device_name(device) if device.type == "cuda"
                 else f"CPU, {torch.get_num_threads()} threads")
+    if args.stage == "decoder":
+        if not args.source:
+            raise SystemExit("--stage decoder needs --from CHECKPOINT (the model whose decoder to tune)")
+        if not args.out:
+            raise SystemExit("--stage decoder needs --out: it writes a new checkpoint, never over --from")
+        return finetune_decoder(Path(args.source), cfg, work, out, args.minutes, args.workers,
+                                args.fit, device, hardware)
     vae, dit, card = build(args.recipe, seed=0)
     vae_done = work / "vae_final"
     if args.stage in ("vae", "all"):
@@ -183,6 +203,26 @@ def main(argv=None) -> int:
         shipped = out.resolve().is_relative_to(ckpt.DEFAULT_CHECKPOINT.parent.resolve())
         ckpt.save(out, vae.cpu(), ema.cpu(), card, half=shipped)  # fp16 in assets/: half the git weight
         print(f"wrote {out}")
+    return 0
+
+
+def finetune_decoder(source: Path, cfg: TrainConfig, work: Path, out: Path, minutes, workers, fit,
+                     device, hardware: str) -> int:
+    """Fine-tune source's VAE decoder on its frozen encoder; write it with source's DiT to out."""
+    if not (source / "config.json").is_file():
+        raise SystemExit(f"--from {source}: no checkpoint there (no config.json)")
+    if out.resolve() == source.resolve():
+        raise SystemExit(f"--out {out} is --from: write the tuned model elsewhere and compare first")
+    vae, dit, card = ckpt.load(source)
+    trained, steps, wall = train_vae(vae.to(device), cfg, work, minutes, workers=workers, fit=fit,
+                                     decoder_only=True)
+    if trained is None:
+        return 0
+    before = f"{card.trained_on}; then " if card.trained_on else ""
+    card = replace(card, trained_on=f"{before}{hardware}: decoder {steps} steps, {wall / 60:.0f} min")
+    shipped = out.resolve().is_relative_to(ckpt.DEFAULT_CHECKPOINT.parent.resolve())
+    ckpt.save(out, trained.cpu(), dit, card, half=shipped)
+    print(f"wrote {out}")
     return 0
 
 
