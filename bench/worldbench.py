@@ -82,10 +82,10 @@ def score(rows: list[dict]) -> dict:
             "flicker": float(np.mean([r["got"]["flicker"] for r in rows]))}
 
 
-def run_size(engine, items, draft: bool, seed: int) -> dict:
+def run_size(engine, items, draft: bool, seed: int, sampling: dict | None = None) -> dict:
     """Both wordings of each prompt at one seed. Where the prompt upsampler gives both the same
     caption, the model's input is the same and so is its clip: it is generated once and its row
-    says `reused`."""
+    says `reused`. sampling: overrides of the card's steps, guidance or sampler."""
     rows, made = [], {}
     for i, item in enumerate(items):
         for wording in ("canonical", "paraphrase"):
@@ -93,7 +93,7 @@ def run_size(engine, items, draft: bool, seed: int) -> dict:
             reused = (caption, seed + i) in made
             if not reused:
                 [res] = engine.generate(item[wording], seconds=2.0, aspect="16:9", draft=draft,
-                                        seed=seed + i)
+                                        seed=seed + i, **(sampling or {}))
                 if res.caption != caption:
                     raise RuntimeError(f"the engine upsampled {item[wording]!r} differently: "
                                        f"{res.caption!r} vs {caption!r}")
@@ -191,36 +191,49 @@ def main(argv=None) -> int:
     p.add_argument("--sizes", nargs="+", default=["draft", "full"], choices=["draft", "full"])
     p.add_argument("--vae-only", action="store_true",
                    help="only the VAE's figures: the detector through the VAE, and PSNR (no sampling)")
+    p.add_argument("--skip-vae", action="store_true",
+                   help="leave out the VAE's figures (for sampler sweeps on one checkpoint)")
     p.add_argument("--limit", type=int, help="only the first N prompts (quick looks)")
     p.add_argument("--seed", type=int, default=1000)
     p.add_argument("--device", default="cpu")
+    p.add_argument("--steps", type=int, help="sampler steps instead of the card's (both sizes)")
+    p.add_argument("--guidance", type=float, help="guidance scale instead of the card's")
+    p.add_argument("--sampler", choices=("euler", "heun"), help="instead of euler")
     p.add_argument("--json", default="bench/results/worldbench.json")
     args = p.parse_args(argv)
+    if args.skip_vae and args.vae_only:
+        raise SystemExit("--skip-vae and --vae-only leave nothing to measure")
+    sampling = {k: v for k, v in (("steps", args.steps), ("guidance", args.guidance),
+                                  ("sampler", args.sampler)) if v is not None}
     from engine.runtime import Engine
     engine = Engine.load(args.checkpoint, device=args.device)
     items = prompt_list()
     if args.limit:
         items = items[:args.limit // 2] + items[24:24 + (args.limit + 1) // 2]
-    report = {"checkpoint": engine.label, "card": engine.card.__dict__, "prompts": len(items) * 2}
+    report = {"checkpoint": engine.label, "card": engine.card.__dict__, "prompts": len(items) * 2,
+              "sampling": sampling}
     card = engine.card
     report["calibration"] = calibration(items, *_size(engine, draft=False), card.fps, args.seed)
     print(f"calibration (world renders, detector only): {json.dumps(report['calibration'])}")
-    report["calibration_vae"] = calibration(items, *_size(engine, draft=False), card.fps, args.seed,
-                                            vae=engine.vae)
-    print(f"through the VAE (world renders encoded and decoded, the model's ceiling): "
-          f"{json.dumps(report['calibration_vae'])}")
+    if not args.skip_vae:
+        report["calibration_vae"] = calibration(items, *_size(engine, draft=False), card.fps,
+                                                args.seed, vae=engine.vae)
+        print(f"through the VAE (world renders encoded and decoded, the model's ceiling): "
+              f"{json.dumps(report['calibration_vae'])}")
     sizes = [] if args.vae_only else args.sizes
     for size in sizes:
         t = time.time()
-        report[size] = run_size(engine, items, size == "draft", args.seed)
+        report[size] = run_size(engine, items, size == "draft", args.seed, sampling)
         report[size]["wall_s"] = time.time() - t
-        print_table(f"{size} ({'x'.join(map(str, _size(engine, size == 'draft')))}, "
-                    f"{card.draft_steps if size == 'draft' else card.steps} steps)", report[size])
-    report["vae_psnr"] = vae_psnr(engine)
-    v = report["vae_psnr"]
-    print(f"\nVAE reconstruction PSNR: held-out world clips {v['world_clips_db']:.2f} dB (n={v['world_n']}), "
-          f"real photographs {v['photos_db'] if v['photos_db'] is None else round(v['photos_db'], 2)} dB "
-          f"(n={v['photos_n']})")
+        steps = sampling.get("steps", card.draft_steps if size == "draft" else card.steps)
+        print_table(f"{size} ({'x'.join(map(str, _size(engine, size == 'draft')))}, {steps} steps, "
+                    f"guidance {sampling.get('guidance', card.guidance)}, "
+                    f"{sampling.get('sampler', 'euler')})", report[size])
+    if not args.skip_vae:
+        report["vae_psnr"] = v = vae_psnr(engine)
+        print(f"\nVAE reconstruction PSNR: held-out world clips {v['world_clips_db']:.2f} dB "
+              f"(n={v['world_n']}), real photographs "
+              f"{v['photos_db'] if v['photos_db'] is None else round(v['photos_db'], 2)} dB (n={v['photos_n']})")
     if "draft" in report and "full" in report:
         gaps = {k: report["full"]["all"][k] - report["draft"]["all"][k] for k in ("colour", "shape", "motion", "camera")}
         print("full minus draft (points): " + ", ".join(f"{k} {v:+.1f}" for k, v in gaps.items()))

@@ -138,3 +138,21 @@ def test_every_training_recipe_names_a_model_recipe_with_the_default_grid():
     vae, dit, _ = build("small")                 # the GPU recipe: the default's VAE and token grid
     d_vae, d_dit, _ = build("default")
     assert vae.cfg == d_vae.cfg and dit.cfg.patch == d_dit.cfg.patch and dit.cfg.dim > d_dit.cfg.dim
+
+
+def test_worldbench_takes_sampler_overrides_and_can_skip_the_vae(tiny_checkpoint, tmp_path):
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+    import worldbench
+    out = tmp_path / "wb.json"
+    assert worldbench.main(["--checkpoint", str(tiny_checkpoint), "--limit", "2", "--sizes", "draft",
+                            "--skip-vae", "--steps", "1", "--guidance", "2.5", "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["sampling"] == {"steps": 1, "guidance": 2.5}
+    assert "vae_psnr" not in report and "calibration_vae" not in report and "full" not in report
+    rows = report["draft"]["rows"]
+    assert len(rows) == 4 and {r["wording"] for r in rows} == {"canonical", "paraphrase"}
+    with pytest.raises(SystemExit, match="nothing to measure"):
+        worldbench.main(["--checkpoint", str(tiny_checkpoint), "--skip-vae", "--vae-only",
+                         "--json", str(out)])
