@@ -10,7 +10,7 @@ A lower error is not prompt adherence (worldbench measures that), but it tells w
 still improves the denoiser, and where: near t = 1 the model lays out the scene and objects,
 at middle times it shapes them.
 
-    python bench/flow_loss.py [--checkpoint DIR ...] [--clips 24] [--json FILE]
+    python bench/flow_loss.py [--checkpoint DIR ...] [--clips 24] [--context] [--json FILE]
 """
 from __future__ import annotations
 
@@ -28,9 +28,13 @@ TIMES = (0.1, 0.2, 0.35, 0.5, 0.7, 0.9)
 
 @torch.no_grad()
 def flow_errors(vae, dit, text, clips: int, times=TIMES, seed: int = 777_000,
-                recipe: str = "default") -> dict:
+                recipe: str = "default", context: bool = False) -> dict:
     """{'object': {t: mse}, 'background': {t: mse}} over `clips` world clips (stills included),
-    drawn as the training recipe draws them."""
+    drawn as the training recipe draws them.
+
+    context: the first half of each clip's latent frames is given clean (an extend plan) and the
+    error is taken on the other half only; stills, with nothing to give, are skipped. Against the
+    plain figures on the same clips this shows how much the model uses the frames it is given."""
     from engine.patches import patchify
     from engine.train import TRAIN_RECIPES
     from engine.train.data import dit_group
@@ -45,13 +49,22 @@ def flow_errors(vae, dit, text, clips: int, times=TIMES, seed: int = 777_000,
         z = vae.encode(videos, chunk_frames=None).float()                      # (1, C, t, h, w)
         enc = text.encode(captions)
         fg = fgs[0].reshape(-1).bool()                                         # (N,) token order
+        T = z.shape[2]
+        pt = dit.cfg.patch_t
+        known = (T // 2) // pt * pt if context else 0                          # latent frames given
+        Tp = fgs[0].shape[0]
+        free = torch.arange(Tp).repeat_interleave(fg.numel() // Tp) * pt >= known   # (N,) scored
         for t in times:
             noise = torch.randn(z.shape, generator=gen)
-            x = (1 - t) * z + t * noise
-            v = dit(x, torch.full((1, z.shape[2]), t), enc.states, enc.valid, enc.pooled,
-                    torch.tensor([fps]))
+            if context and known == 0:
+                continue                                   # a still: no frame to give (noise drawn alike)
+            frame_t = torch.full((1, T), t)
+            frame_t[:, :known] = 0.0
+            ft = frame_t[:, None, :, None, None]
+            x = (1 - ft) * z + ft * noise
+            v = dit(x, frame_t, enc.states, enc.valid, enc.pooled, torch.tensor([fps]))
             err = patchify(v.float() - (noise - z), dit.cfg.patch)[0].pow(2).mean(-1)   # (N,)
-            for key, sel in (("object", fg), ("background", ~fg)):
+            for key, sel in (("object", fg & free), ("background", ~fg & free)):
                 if sel.any():
                     sums[key][t][0] += float(err[sel].sum())
                     sums[key][t][1] += int(sel.sum())
@@ -62,6 +75,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--checkpoint", nargs="+", default=["assets/default"])
     p.add_argument("--clips", type=int, default=24)
+    p.add_argument("--context", action="store_true",
+                   help="give the first half of each clip's latent frames clean, score the rest")
     p.add_argument("--json", help="also write the table here")
     args = p.parse_args(argv)
     from engine import checkpoint as ckpt
@@ -73,7 +88,7 @@ def main(argv=None) -> int:
     for directory in args.checkpoint:
         vae, dit, _ = ckpt.load(directory)
         vae.float().eval(), dit.float().eval()
-        errors = flow_errors(vae, dit, text, args.clips)
+        errors = flow_errors(vae, dit, text, args.clips, context=args.context)
         report[directory] = {k: {str(t): e for t, e in v.items()} for k, v in errors.items()}
         for key, row in errors.items():
             print(f"{directory[-34:]:34}{key:>12}" + "".join(f"{e:>8.3f}" for e in row.values()))

@@ -130,6 +130,8 @@ def test_flow_loss_bench_gives_every_checkpoint_the_same_clips_and_noise(tiny_ch
     assert all(np.isfinite(e) and e > 0 for row in a.values() for e in row.values())
     other = flow_errors(vae, dit, text, clips=3, times=(0.3, 0.9), seed=5, recipe="tiny")
     assert other != a                              # the figures come from the clips drawn
+    given = flow_errors(vae, dit, text, clips=3, times=(0.3, 0.9), recipe="tiny", context=True)
+    assert given != a and all(np.isfinite(e) for row in given.values() for e in row.values())
 
 
 def test_every_training_recipe_names_a_model_recipe_with_the_default_grid():
