@@ -35,7 +35,7 @@ def flow_errors(vae, dit, text, clips: int, times=TIMES, seed: int = 777_000,
     context: the first half of each clip's latent frames is given clean (an extend plan) and the
     error is taken on the other half only; stills, with nothing to give, are skipped. Against the
     plain figures on the same clips this shows how much the model uses the frames it is given."""
-    from engine.patches import patchify
+    from engine.patches import frame_values_to_tokens, patchify
     from engine.train import TRAIN_RECIPES
     from engine.train.data import dit_group
     cfg = TRAIN_RECIPES[recipe]
@@ -49,17 +49,15 @@ def flow_errors(vae, dit, text, clips: int, times=TIMES, seed: int = 777_000,
         z = vae.encode(videos, chunk_frames=None).float()                      # (1, C, t, h, w)
         enc = text.encode(captions)
         fg = fgs[0].reshape(-1).bool()                                         # (N,) token order
-        T = z.shape[2]
-        pt = dit.cfg.patch_t
+        T, pt = z.shape[2], dit.cfg.patch_t
         known = (T // 2) // pt * pt if context else 0                          # latent frames given
-        Tp = fgs[0].shape[0]
-        free = torch.arange(Tp).repeat_interleave(fg.numel() // Tp) * pt >= known   # (N,) scored
+        given = (torch.arange(T) < known).float()[None]                        # (1, T)
+        free = frame_values_to_tokens(given, tuple(fgs[0].shape), dit.cfg.patch)[0] == 0  # (N,)
         for t in times:
             noise = torch.randn(z.shape, generator=gen)
             if context and known == 0:
-                continue                                   # a still: no frame to give (noise drawn alike)
-            frame_t = torch.full((1, T), t)
-            frame_t[:, :known] = 0.0
+                continue                             # a still: nothing to give (noise drawn alike)
+            frame_t = t * (1 - given)                                          # (1, T)
             ft = frame_t[:, None, :, None, None]
             x = (1 - ft) * z + ft * noise
             v = dit(x, frame_t, enc.states, enc.valid, enc.pooled, torch.tensor([fps]))

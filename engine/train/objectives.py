@@ -77,9 +77,9 @@ def make_dit_batch(latents: list[torch.Tensor], texts: list[TextBatch], fps: lis
 
     latents: list of (C, t, h, w) normalised latents, on one device (the packed tokens and
     targets come back there; the rest of the batch is on the CPU); foreground: per clip, its
-    token grid (Tp, hp, wp) with 1 where an object is (token_foreground). Loss weight is 0 on known frames
-    and padding, and on noisy tokens (frame time > 0) 1, or 1 + object_weight on objects while
-    their frame time is below object_max_t."""
+    token grid (Tp, hp, wp) with 1 where an object is (token_foreground). Loss weight is 0 on
+    known frames and padding, and on noisy tokens (frame time > 0) 1, or 1 + object_weight on
+    objects while their frame time is below object_max_t."""
     device = latents[0].device
     us = torch.sigmoid(torch.randn(len(latents), generator=generator))        # logit-normal (SD3)
     # All clips' noise in one draw, on the latents' device. Drawn and reshaped clip by clip on

@@ -200,9 +200,7 @@ def main(argv=None) -> int:
                                                          fit=args.fit)
         card = replace(card, trained_on=f"{history}DiT {dit_step} of {dit_planned} steps, "
                                         f"{dit_wall / 60:.0f} min")
-        shipped = out.resolve().is_relative_to(ckpt.DEFAULT_CHECKPOINT.parent.resolve())
-        ckpt.save(out, vae.cpu(), ema.cpu(), card, half=shipped)  # fp16 in assets/: half the git weight
-        print(f"wrote {out}")
+        write_model(out, vae, ema, card)
     return 0
 
 
@@ -220,10 +218,15 @@ def finetune_decoder(source: Path, cfg: TrainConfig, work: Path, out: Path, minu
         return 0
     before = f"{card.trained_on}; then " if card.trained_on else ""
     card = replace(card, trained_on=f"{before}{hardware}: decoder {steps} steps, {wall / 60:.0f} min")
-    shipped = out.resolve().is_relative_to(ckpt.DEFAULT_CHECKPOINT.parent.resolve())
-    ckpt.save(out, trained.cpu(), dit, card, half=shipped)
-    print(f"wrote {out}")
+    write_model(out, trained, dit, card)
     return 0
+
+
+def write_model(out: Path, vae: VideoVAE, dit: DiT, card) -> None:
+    """A stage's finished checkpoint; fp16 under assets/ (half the git weight), else fp32."""
+    shipped = out.resolve().is_relative_to(ckpt.DEFAULT_CHECKPOINT.parent.resolve())
+    ckpt.save(out, vae.cpu(), dit.cpu(), card, half=shipped)
+    print(f"wrote {out}")
 
 
 def init_dit(dit: DiT, vae: VideoVAE, source: Path, hardware: str) -> tuple[DiT, str]:
