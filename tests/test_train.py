@@ -1,4 +1,5 @@
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -49,7 +50,7 @@ def test_decoder_stage_tunes_only_the_decoder_and_keeps_the_dit(tiny_checkpoint,
     out = tmp_path / "tuned"
     assert main(["--recipe", "tiny", "--stage", "decoder", "--from", str(tiny_checkpoint),
                  "--work", str(tmp_path / "run"), "--out", str(out), "--vae-steps", "3",
-                 "--device", "cpu"]) == 0
+                 "--device", "cpu", "--set", "latent_noise=0.3"]) == 0
     (vae0, dit0, card0), (vae1, dit1, card1) = ckpt.load(tiny_checkpoint), ckpt.load(out)
     before, after = vae0.state_dict(), vae1.state_dict()
     frozen = [k for k in before if not k.startswith("decoder.")]
@@ -113,6 +114,21 @@ def test_vae_weights_mark_objects_and_a_uniform_weight_changes_nothing():
         return vae_loss(vae, video, 1e-6, torch.Generator().manual_seed(0), w)
     torch.testing.assert_close(loss(torch.full_like(weight, 3.0))["loss"], loss(None)["loss"])
     assert not torch.allclose(loss(weight)["loss"], loss(None)["loss"])
+
+
+def test_latent_noise_is_for_a_decoder_on_a_frozen_encoder(tmp_path):
+    import torch
+    from engine.train import train_vae, vae_batch, vae_loss
+    from engine.vae import VideoVAE, vae_config
+    cfg = TRAIN_RECIPES["tiny"]
+    vae = VideoVAE(vae_config("tiny"))
+    video, _ = vae_batch(np.random.default_rng(0), cfg, vae.cfg)
+    def loss(noise):
+        return vae_loss(vae, video, 1e-6, torch.Generator().manual_seed(0), latent_noise=noise)["loss"]
+    torch.testing.assert_close(loss(0.0), loss(0.0))
+    assert loss(0.5) > loss(0.0)  # noisy latents decode worse, so there is something to learn
+    with pytest.raises(ValueError, match="frozen encoder"):
+        train_vae(vae, replace(cfg, latent_noise=0.3), tmp_path)
 
 
 def test_flow_loss_bench_gives_every_checkpoint_the_same_clips_and_noise(tiny_checkpoint):

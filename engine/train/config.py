@@ -18,6 +18,12 @@ class TrainConfig:
     # shipped VAE, moving objects ghosted across their 4-frame latent group and shape detection
     # fell from 97% to 50% while backgrounds were fine (issue 3).
     vae_object_weight: float = 4.0
+    # Decoder stage only: latents get noise of std U(0, latent_noise) (normalised units) and must
+    # still decode to the clean clip. A DiT never lands on the encoder's latents, and the shipped
+    # decoder turned latent error into flicker locked to the 4-frame latent groups (jumps between
+    # a group's first two frames 2-3x the rest; issue 4's seams). LTX-Video's decoder, likewise,
+    # decodes noisy latents.
+    latent_noise: float = 0.0
     dit_steps: int = 3000
     # On a 2-core CPU more, smaller steps beat fewer large ones: 16 clips a step gave 811 steps
     # an hour and a model that had learned backgrounds but no objects (issue 3, first run).

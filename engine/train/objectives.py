@@ -16,14 +16,21 @@ from engine.vae import VideoVAE, kl_divergence, preview_target
 
 
 def vae_loss(vae: VideoVAE, video: torch.Tensor, kl_weight: float, generator=None,
-             weight: torch.Tensor | None = None) -> dict:
+             weight: torch.Tensor | None = None, latent_noise: float = 0.0) -> dict:
     """video (B, 3, T, H, W) -> reconstruction (L1 + a gradient term for sharp edges), KL, preview.
 
     weight (B, 1, T, H, W), optional: per-pixel weights of the reconstruction terms (a weighted
-    mean, so the loss keeps its scale); `l1` is logged unweighted."""
+    mean, so the loss keeps its scale); `l1` is logged unweighted.
+    latent_noise: each clip's latents also get Gaussian noise of a standard deviation drawn
+    uniformly from [0, latent_noise], in the normalised space the DiT samples in, and are still
+    asked to decode to the clean clip (for a decoder trained on a frozen encoder only)."""
     mean, logvar = vae.encode_moments(video)
     noise = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
     z = mean + (0.5 * logvar).exp() * noise
+    if latent_noise > 0:
+        sigma = latent_noise * torch.rand(len(z), generator=generator, device=z.device, dtype=z.dtype)
+        eps = torch.randn(z.shape, generator=generator, device=z.device, dtype=z.dtype)
+        z = z + sigma.view(-1, 1, 1, 1, 1) * vae.latent_std.to(z.dtype) * eps  # std: raw per normalised unit
     recon = vae.decode_raw(z)
     err = (recon - video).abs()
     w = torch.ones_like(video[:, :1]) if weight is None else weight.to(video)

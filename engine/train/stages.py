@@ -56,6 +56,9 @@ def train_vae(vae: VideoVAE, cfg: TrainConfig, work: Path, minutes=None, seed=0,
     decoder_only: train the decoder alone on a frozen encoder (its state is `decoder_state`). The
     latents stay exactly as they were, so a DiT trained on them stays valid: the pixels it makes
     and the VAE's reconstructions improve without retraining it."""
+    if cfg.latent_noise > 0 and not decoder_only:
+        raise ValueError("latent_noise trains a decoder on a frozen encoder (--stage decoder); with "
+                         "the encoder training too it would just learn larger latents")
     if decoder_only:
         vae.encoder.requires_grad_(False)
         vae.preview.requires_grad_(False)
@@ -67,7 +70,7 @@ def train_vae(vae: VideoVAE, cfg: TrainConfig, work: Path, minutes=None, seed=0,
         device = next(vae.parameters()).device
         video, weight = draw(rng)
         return vae_loss(vae, video.to(device), cfg.kl_weight, None if on_cuda(vae) else gen,
-                        weight.to(device))
+                        weight.to(device), cfg.latent_noise)
 
     step, wall, planned = run_loop("decoder" if decoder_only else "vae", vae, ema, opt, work,
                                    cfg.vae_steps, minutes, seed, step_fn, cfg, cfg.vae_ema_decay, fit=fit)
