@@ -169,6 +169,7 @@ def test_worldbench_takes_sampler_overrides_and_can_skip_the_vae(tiny_checkpoint
     report = json.loads(out.read_text())
     assert report["sampling"] == {"steps": 1, "guidance": 2.5}
     assert "vae_psnr" not in report and "calibration_vae" not in report and "full" not in report
+    assert report["calibration_draft"]["n"] == report["calibration"]["n"] == 2  # the detector at each size
     rows = report["draft"]["rows"]
     assert len(rows) == 4 and {r["wording"] for r in rows} == {"canonical", "paraphrase"}
     with pytest.raises(SystemExit, match="nothing to measure"):
