@@ -116,17 +116,23 @@ def test_vae_weights_mark_objects_and_a_uniform_weight_changes_nothing():
     assert not torch.allclose(loss(weight)["loss"], loss(None)["loss"])
 
 
-def test_latent_noise_is_for_a_decoder_on_a_frozen_encoder(tmp_path):
+def test_latent_noise_is_for_a_decoder_on_a_frozen_encoder_and_flicker_costs_loss(tmp_path):
     import torch
     from engine.train import train_vae, vae_batch, vae_loss
     from engine.vae import VideoVAE, vae_config
+    torch.manual_seed(0)
     cfg = TRAIN_RECIPES["tiny"]
     vae = VideoVAE(vae_config("tiny"))
     video, _ = vae_batch(np.random.default_rng(0), cfg, vae.cfg)
-    def loss(noise):
-        return vae_loss(vae, video, 1e-6, torch.Generator().manual_seed(0), latent_noise=noise)["loss"]
-    torch.testing.assert_close(loss(0.0), loss(0.0))
-    assert loss(0.5) > loss(0.0)  # noisy latents decode worse, so there is something to learn
+    assert video.shape[2] > 1
+    def loss(noise=0.0, temporal=0.0):
+        return vae_loss(vae, video, 1e-6, torch.Generator().manual_seed(0), latent_noise=noise,
+                        temporal_weight=temporal)
+    torch.testing.assert_close(loss()["loss"], loss()["loss"])
+    assert not torch.allclose(loss(0.5)["loss"], loss()["loss"])   # the decoder sees other latents
+    plain, timed = loss(), loss(temporal=2.0)
+    assert plain["temporal"] > 0
+    torch.testing.assert_close(timed["loss"], plain["loss"] + 2.0 * plain["temporal"])
     with pytest.raises(ValueError, match="frozen encoder"):
         train_vae(vae, replace(cfg, latent_noise=0.3), tmp_path)
 

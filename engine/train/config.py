@@ -24,6 +24,9 @@ class TrainConfig:
     # a group's first two frames 2-3x the rest; issue 4's seams). LTX-Video's decoder, likewise,
     # decodes noisy latents.
     latent_noise: float = 0.0
+    # Weight of the VAE loss's edge term along time (frame-to-frame changes must match the clip's):
+    # a decoder tuned without it, with or without latent noise, flickered more than before.
+    vae_temporal_weight: float = 0.0
     dit_steps: int = 3000
     # On a 2-core CPU more, smaller steps beat fewer large ones: 16 clips a step gave 811 steps
     # an hour and a model that had learned backgrounds but no objects (issue 3, first run).

@@ -16,14 +16,17 @@ from engine.vae import VideoVAE, kl_divergence, preview_target
 
 
 def vae_loss(vae: VideoVAE, video: torch.Tensor, kl_weight: float, generator=None,
-             weight: torch.Tensor | None = None, latent_noise: float = 0.0) -> dict:
+             weight: torch.Tensor | None = None, latent_noise: float = 0.0,
+             temporal_weight: float = 0.0) -> dict:
     """video (B, 3, T, H, W) -> reconstruction (L1 + a gradient term for sharp edges), KL, preview.
 
     weight (B, 1, T, H, W), optional: per-pixel weights of the reconstruction terms (a weighted
     mean, so the loss keeps its scale); `l1` is logged unweighted.
     latent_noise: each clip's latents also get Gaussian noise of a standard deviation drawn
     uniformly from [0, latent_noise], in the normalised space the DiT samples in, and are still
-    asked to decode to the clean clip (for a decoder trained on a frozen encoder only)."""
+    asked to decode to the clean clip (for a decoder trained on a frozen encoder only).
+    temporal_weight: weight of the edge term along time, which asks each frame-to-frame change of
+    the reconstruction to match the clip's: flicker costs loss (logged as `temporal`)."""
     mean, logvar = vae.encode_moments(video)
     noise = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
     z = mean + (0.5 * logvar).exp() * noise
@@ -35,14 +38,16 @@ def vae_loss(vae: VideoVAE, video: torch.Tensor, kl_weight: float, generator=Non
     err = (recon - video).abs()
     w = torch.ones_like(video[:, :1]) if weight is None else weight.to(video)
     rec = (err * w).mean() / w.mean()
-    # Edge term: differences of neighbouring pixels, weighted by the larger weight of the pair.
-    grad = sum(((torch.diff(recon, dim=d) - torch.diff(video, dim=d)).abs()
-                * torch.maximum(w.narrow(d, 0, w.shape[d] - 1), w.narrow(d, 1, w.shape[d] - 1))).mean()
-               / w.mean() for d in (-1, -2))
+    def edge(d):  # differences of neighbours along dim d, weighted by the larger weight of the pair
+        return ((torch.diff(recon, dim=d) - torch.diff(video, dim=d)).abs()
+                * torch.maximum(w.narrow(d, 0, w.shape[d] - 1), w.narrow(d, 1, w.shape[d] - 1))).mean() / w.mean()
+    grad = edge(-1) + edge(-2)
+    temporal = edge(-3) if video.shape[2] > 1 else torch.zeros((), device=video.device)
     kl = kl_divergence(mean, logvar)
     preview = F.mse_loss(vae.preview(mean.detach()), preview_target(video, vae.cfg))
-    total = rec + 0.5 * grad + kl_weight * kl + preview
-    return {"loss": total, "l1": err.mean().detach(), "kl": kl.detach(), "preview": preview.detach()}
+    total = rec + 0.5 * grad + temporal_weight * temporal + kl_weight * kl + preview
+    return {"loss": total, "l1": err.mean().detach(), "kl": kl.detach(), "preview": preview.detach(),
+            "temporal": temporal.detach()}
 
 
 def train_mask(rng: np.random.Generator, t: int) -> np.ndarray:

@@ -70,7 +70,7 @@ def train_vae(vae: VideoVAE, cfg: TrainConfig, work: Path, minutes=None, seed=0,
         device = next(vae.parameters()).device
         video, weight = draw(rng)
         return vae_loss(vae, video.to(device), cfg.kl_weight, None if on_cuda(vae) else gen,
-                        weight.to(device), cfg.latent_noise)
+                        weight.to(device), cfg.latent_noise, cfg.vae_temporal_weight)
 
     step, wall, planned = run_loop("decoder" if decoder_only else "vae", vae, ema, opt, work,
                                    cfg.vae_steps, minutes, seed, step_fn, cfg, cfg.vae_ema_decay, fit=fit)
