@@ -1,8 +1,12 @@
 """How much a VAE's decoder suffers from error in its latents: PSNR of held-out world clips decoded
-from their own latents plus Gaussian noise (in the normalised latent space the DiT samples in).
+from their own latents plus Gaussian noise (in the normalised latent space the DiT samples in),
+and the flicker that noise turns into.
 
 A DiT never lands exactly on the encoder's latents. If a small latent error costs a VAE much more
 PSNR than another, its latent space is harder to generate in, whatever its clean reconstruction.
+Flicker is the decoded clip's median frame-to-frame change over the clip's own, and the mean
+change at each position in the 4-frame latent group (a decoder that turns latent error into
+flicker does it in step with the groups).
 
     python bench/latent_noise.py [--checkpoint DIR ...] [--sigmas 0 0.1 0.2 0.4] [--clips 4]
 """
@@ -20,20 +24,36 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from vae_compression import psnr  # noqa: E402  (videos in [-1, 1])
 
 
+def frame_changes(video: torch.Tensor) -> np.ndarray:
+    """(1, 3, T, H, W) in [-1, 1] -> (T-1,) mean absolute change between neighbouring frames, in
+    0-255 levels."""
+    x = (video[0].float().clamp(-1, 1) + 1) * 127.5
+    return (x[:, 1:] - x[:, :-1]).abs().mean(dim=(0, 2, 3)).numpy()
+
+
 @torch.no_grad()
-def noise_psnr(vae, sigmas: list[float], clips: int, seed: int = 777_000) -> dict[float, float]:
-    """Mean PSNR (dB) over `clips` world clips (2 s, 256 px long side) per latent noise sigma."""
+def noise_figures(vae, sigmas: list[float], clips: int, seed: int = 777_000) -> dict[float, dict]:
+    """Per latent noise sigma, over `clips` world clips (2 s, 256 px long side): mean PSNR (dB),
+    flicker (median frame change, decoded over original) and the mean frame change at each
+    position in a latent group (change k -> k+1 sits at position k mod f; frame 0 is alone)."""
     from engine.train import draw_clip
     rng = np.random.default_rng(seed)                     # a stream training never drew from
     gen = torch.Generator().manual_seed(seed)
-    scores: dict[float, list[float]] = {s: [] for s in sigmas}
+    f = vae.cfg.temporal_factor
+    rows: dict[float, list] = {s: [] for s in sigmas}
     for _ in range(clips):
         video, _, _ = draw_clip(rng, (256,), (2.0,), (12.0,), ("16:9",), vae.cfg.spatial_factor,
                                 vae.cfg.temporal_factor)                 # (3, T, H, W) in [-1, 1]
         z = vae.encode(video[None])                                      # (1, C, t, h, w) normalised
+        own = max(float(np.median(frame_changes(video[None]))), 1e-3)
         for s in sigmas:
-            scores[s].append(psnr(vae.decode(z + s * torch.randn(z.shape, generator=gen)), video[None]))
-    return {s: float(np.mean(v)) for s, v in scores.items()}
+            out = vae.decode(z + s * torch.randn(z.shape, generator=gen))
+            ch = frame_changes(out)
+            rows[s].append((psnr(out, video[None]), float(np.median(ch)) / own,
+                            [float(ch[p::f].mean()) for p in range(f)]))
+    return {s: {"psnr_db": float(np.mean([r[0] for r in v])), "flicker": float(np.mean([r[1] for r in v])),
+                "change_by_group_position": np.mean([r[2] for r in v], axis=0).round(3).tolist()}
+            for s, v in rows.items()}
 
 
 def main(argv=None) -> int:
@@ -46,12 +66,16 @@ def main(argv=None) -> int:
     from engine import checkpoint as ckpt
     from engine.io import write_json_atomic
     report = {}
-    print(f"{'checkpoint':40}{'z':>4}" + "".join(f"{'sigma ' + str(s):>12}" for s in args.sigmas))
+    print(f"{'checkpoint':40}{'z':>4}" + "".join(f"{'sigma ' + str(s):>22}" for s in args.sigmas))
     for directory in args.checkpoint:
         vae, _, _ = ckpt.load(directory)
-        row = noise_psnr(vae, args.sigmas, args.clips)
-        report[directory] = {"latent_channels": vae.cfg.latent_channels, "psnr_db": row}
-        print(f"{directory:40}{vae.cfg.latent_channels:>4}" + "".join(f"{v:>9.2f} dB" for v in row.values()))
+        row = noise_figures(vae, args.sigmas, args.clips)
+        report[directory] = {"latent_channels": vae.cfg.latent_channels, "by_sigma": row}
+        print(f"{directory:40}{vae.cfg.latent_channels:>4}"
+              + "".join(f"{v['psnr_db']:>9.2f} dB {v['flicker']:>5.2f}x" for v in row.values()))
+        for s, v in row.items():
+            print(f"  sigma {s}: frame change by position in the latent group "
+                  + " ".join(f"{c:.2f}" for c in v["change_by_group_position"]))
     if args.json:
         write_json_atomic(report, args.json)
     return 0
