@@ -39,8 +39,8 @@ def vae_loss(vae: VideoVAE, video: torch.Tensor, kl_weight: float, generator=Non
     w = torch.ones_like(video[:, :1]) if weight is None else weight.to(video)
     rec = (err * w).mean() / w.mean()
     def edge(d):  # differences of neighbours along dim d, weighted by the larger weight of the pair
-        return ((torch.diff(recon, dim=d) - torch.diff(video, dim=d)).abs()
-                * torch.maximum(w.narrow(d, 0, w.shape[d] - 1), w.narrow(d, 1, w.shape[d] - 1))).mean() / w.mean()
+        pair_w = torch.maximum(w.narrow(d, 0, w.shape[d] - 1), w.narrow(d, 1, w.shape[d] - 1))
+        return ((torch.diff(recon, dim=d) - torch.diff(video, dim=d)).abs() * pair_w).mean() / w.mean()
     grad = edge(-1) + edge(-2)
     temporal = edge(-3) if video.shape[2] > 1 else torch.zeros((), device=video.device)
     kl = kl_divergence(mean, logvar)
