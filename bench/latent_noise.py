@@ -22,13 +22,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from vae_compression import psnr  # noqa: E402  (videos in [-1, 1])
+from world_metrics import jumps  # noqa: E402
 
 
 def frame_changes(video: torch.Tensor) -> np.ndarray:
-    """(1, 3, T, H, W) in [-1, 1] -> (T-1,) mean absolute change between neighbouring frames, in
-    0-255 levels."""
-    x = (video[0].float().clamp(-1, 1) + 1) * 127.5
-    return (x[:, 1:] - x[:, :-1]).abs().mean(dim=(0, 2, 3)).numpy()
+    """(1, 3, T, H, W) in [-1, 1] -> (T-1,) frame-to-frame changes in 0-255 levels (world_metrics)."""
+    return jumps(((video[0].float().clamp(-1, 1) + 1) * 127.5).permute(1, 2, 3, 0).numpy())
 
 
 @torch.no_grad()
@@ -43,7 +42,7 @@ def noise_figures(vae, sigmas: list[float], clips: int, seed: int = 777_000) -> 
     rows: dict[float, list] = {s: [] for s in sigmas}
     for _ in range(clips):
         video, _, _ = draw_clip(rng, (256,), (2.0,), (12.0,), ("16:9",), vae.cfg.spatial_factor,
-                                vae.cfg.temporal_factor)                 # (3, T, H, W) in [-1, 1]
+                                f)                                       # (3, T, H, W) in [-1, 1]
         z = vae.encode(video[None])                                      # (1, C, t, h, w) normalised
         own = max(float(np.median(frame_changes(video[None]))), 1e-3)
         for s in sigmas:

@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from engine.world import caption, render, sample_scene, upsample  # noqa: E402
-from world_metrics import measure  # noqa: E402
+from world_metrics import jumps, measure  # noqa: E402
 from worldbench import photographs, psnr  # noqa: E402
 
 MOTIONS = ("left", "right", "up", "down")
@@ -31,11 +31,6 @@ def on_grid(frames: np.ndarray, like: np.ndarray) -> np.ndarray:
     """The input as the engine conformed it (same crop policy), to compare pixel to pixel."""
     from engine.conform import fit_frames
     return fit_frames(frames, like.shape[2], like.shape[1])[0]
-
-
-def jumps(frames: np.ndarray) -> np.ndarray:
-    """Mean absolute change between neighbouring frames (T-1,), in 0-255 levels."""
-    return np.abs(np.diff(frames.astype(np.float32), axis=0)).mean(axis=(1, 2, 3))
 
 
 def world_clip(rng, seconds=2.0, fps=12.0, size=(256, 144)):

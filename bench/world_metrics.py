@@ -129,6 +129,12 @@ def object_motion(mask: np.ndarray) -> str | None:
     return "still"
 
 
+def jumps(frames: np.ndarray) -> np.ndarray:
+    """Mean absolute change between neighbouring frames (T-1,) of (T, H, W, 3) frames in 0-255
+    levels (uint8, or float on the same scale)."""
+    return np.abs(np.diff(frames.astype(np.float32), axis=0)).mean(axis=(1, 2, 3))
+
+
 def flicker(frames: np.ndarray) -> float:
     """Mean absolute change between consecutive frames, in 0-255 levels (VBench's flicker idea)."""
     if len(frames) < 2:

@@ -45,7 +45,9 @@ def vae_loss(vae: VideoVAE, video: torch.Tensor, kl_weight: float, generator=Non
     temporal = edge(-3) if video.shape[2] > 1 else torch.zeros((), device=video.device)
     kl = kl_divergence(mean, logvar)
     preview = F.mse_loss(vae.preview(mean.detach()), preview_target(video, vae.cfg))
-    total = rec + 0.5 * grad + temporal_weight * temporal + kl_weight * kl + preview
+    total = rec + 0.5 * grad + kl_weight * kl + preview
+    if temporal_weight:  # else logged only: no backward pass through it
+        total = total + temporal_weight * temporal
     return {"loss": total, "l1": err.mean().detach(), "kl": kl.detach(), "preview": preview.detach(),
             "temporal": temporal.detach()}
 
