@@ -34,6 +34,12 @@ class DiTConfig:
     text_dim: int = 384          # all-MiniLM-L6-v2 hidden size
     rope_theta: float = 10000.0
     base_tokens: int = 256       # token count the time shift is relative to
+    # Add an embedding of each token's place in the frame (fractions of height and width) and of
+    # whether it is in the first latent frame (the causal VAE's one-frame group). RoPE alone
+    # sees only offsets: the first shipped DiT drew its horizon as a staircase of token-sized
+    # blocks, with grass in mid-frame and sky below it (issue 3). False for checkpoints from
+    # before it, which lack the weights.
+    abs_pos: bool = False
 
     @property
     def patch(self) -> PatchSize:
@@ -116,6 +122,20 @@ def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.T
     x1, x2 = x.float().unflatten(-1, (-1, 2)).unbind(-1)  # (B, H, N, hd/2) each
     out = torch.stack([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1).flatten(-2)
     return out.to(x.dtype)
+
+
+POS_FREQS = 8  # sinusoid pairs per axis of the fractional position
+
+
+def absolute_features(pos: torch.Tensor) -> torch.Tensor:
+    """pos (B, N, 5) from `positions` -> (B, N, 4 * POS_FREQS + 1): sin and cos of k * pi * frac
+    for k = 1..POS_FREQS along y and x (0 and 1 stay distinct: top is not bottom), and a flag for
+    the first latent frame. Resolution free: the same place in a frame gets the same features at
+    every size and aspect, and nothing depends on the clip's length."""
+    k = torch.arange(1, POS_FREQS + 1, device=pos.device, dtype=torch.float32) * math.pi
+    angles = pos[..., 3:5, None].float() * k                                 # (B, N, 2, K)
+    first = (pos[..., :1] == 0).float()                                      # (B, N, 1)
+    return torch.cat([angles.sin().flatten(-2), angles.cos().flatten(-2), first], dim=-1)
 
 
 def modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
@@ -201,6 +221,10 @@ class DiT(nn.Module):
         self.t_embed = ScalarEmbedder(D)
         self.fps_embed = ScalarEmbedder(D)
         self.text_pool = nn.Sequential(nn.Linear(cfg.text_dim, D), nn.SiLU(), nn.Linear(D, D))
+        if cfg.abs_pos:  # zero-initialised: a DiT grown from one without it starts unchanged
+            self.pos_embed = nn.Linear(4 * POS_FREQS + 1, D)
+            nn.init.zeros_(self.pos_embed.weight)
+            nn.init.zeros_(self.pos_embed.bias)
         self.blocks = nn.ModuleList(DiTBlock(cfg) for _ in range(cfg.depth))
         self.final_norm = nn.LayerNorm(D, elementwise_affine=False, eps=1e-6)
         self.final_ada = nn.Sequential(nn.SiLU(), nn.Linear(D, 2 * D))
@@ -213,13 +237,15 @@ class DiT(nn.Module):
                        token_segment=None, text_segment=None, valid=None):
         """The general (packed) entry.
 
-        tokens (B, N, Din); pos (B, N, 3); row_t, row_fps (B, F); row_pooled (B, F, Dt);
+        tokens (B, N, Din); pos (B, N, 5) from `positions`; row_t, row_fps (B, F); row_pooled (B, F, Dt);
         token_row (B, N) long index of each token's conditioning row; text (B, M, Dt);
         text_valid (B, M) bool; token_segment (B, N) / text_segment (B, M) long clip ids within
         a packed row (None: one clip per row); valid (B, N) bool, False on padding.
         Returns the velocity tokens (B, N, Din).
         """
         x = self.x_embed(tokens)                                             # (B, N, D)
+        if self.cfg.abs_pos:
+            x = x + self.pos_embed(absolute_features(pos).to(x.dtype))
         cond_rows = (self.t_embed(row_t * 1000) + self.fps_embed(row_fps)
                      + self.text_pool(row_pooled))                          # (B, F, D)
         cos, sin = rope_angles(pos, self.cfg.head_dim, self.cfg.rope_theta)
@@ -251,7 +277,7 @@ class DiT(nn.Module):
         grid = grid_shape(latent.shape, patch)
         Tp, hp, wp = grid
         tokens = patchify(latent, patch)                                       # (B, N, Din)
-        pos = positions(grid, device=latent.device)[None].expand(B, -1, -1)    # (B, N, 3)
+        pos = positions(grid, device=latent.device)[None].expand(B, -1, -1)    # (B, N, 5)
         row_t = t.reshape(B, Tp, patch.t).amax(-1)                             # (B, Tp)
         token_row = torch.arange(Tp, device=latent.device).repeat_interleave(hp * wp)
         token_row = token_row[None].expand(B, -1)                              # (B, N)

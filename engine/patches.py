@@ -57,12 +57,21 @@ def unpatchify(tokens: torch.Tensor, grid: tuple[int, int, int], channels: int,
     return x.reshape(B, channels, Tp * patch.t, hp * patch.h, wp * patch.w)
 
 
+POS_COLUMNS = 5  # (t, y, x) integer grid coordinates, then (y, x) as fractions of the frame
+
+
 def positions(grid: tuple[int, int, int], device=None) -> torch.Tensor:
-    """Integer 3D coordinates (t, y, x) of each token in raster order: (N, 3) float."""
+    """Each token's place in raster order: (N, 5) float.
+
+    Columns 0-2 are integer (t, y, x) grid coordinates (rotary positions: relative offsets).
+    Columns 3-4 are the token centre's (y, x) as fractions of the frame's height and width, in
+    (0, 1): the same place in the picture at every size and aspect (NaViT's fractional positions).
+    """
     Tp, hp, wp = grid
     t, y, x = torch.meshgrid(torch.arange(Tp, device=device), torch.arange(hp, device=device),
                              torch.arange(wp, device=device), indexing="ij")
-    return torch.stack([t, y, x], dim=-1).reshape(-1, 3).float()  # (N, 3)
+    t, y, x = t.float(), y.float(), x.float()
+    return torch.stack([t, y, x, (y + 0.5) / hp, (x + 0.5) / wp], dim=-1).reshape(-1, POS_COLUMNS)
 
 
 def frame_values_to_tokens(values: torch.Tensor, grid: tuple[int, int, int],
@@ -83,7 +92,7 @@ def frame_values_to_tokens(values: torch.Tensor, grid: tuple[int, int, int],
 class Packed:
     """Several token sequences of different lengths packed into one padded batch."""
     tokens: torch.Tensor      # (B, Nmax, D)
-    positions: torch.Tensor   # (B, Nmax, 3)
+    positions: torch.Tensor   # (B, Nmax, POS_COLUMNS)
     valid: torch.Tensor       # (B, Nmax) bool, False on padding
     segment: torch.Tensor     # (B, Nmax) long: which clip of the row a token belongs to, -1 on padding
     layout: tuple[tuple[tuple[int, int, int, int], ...], ...]  # per row: (clip index, start, length, ...)
@@ -124,7 +133,7 @@ def pack(sequences: list[torch.Tensor], grids: list[tuple[int, int, int]],
     device, dtype = sequences[0].device, sequences[0].dtype
     B = len(rows)
     tokens = torch.zeros(B, max_len, D, device=device, dtype=dtype)
-    pos = torch.zeros(B, max_len, 3, device=device)
+    pos = torch.zeros(B, max_len, POS_COLUMNS, device=device)
     valid = torch.zeros(B, max_len, dtype=torch.bool, device=device)
     segment = torch.full((B, max_len), -1, dtype=torch.long, device=device)
     layout = []

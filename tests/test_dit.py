@@ -30,10 +30,11 @@ def test_presets_build_configs():
         DiTConfig.from_dict({"dim": 64, "bogus": 1})
 
 
-def test_packed_forward_matches_separate_forwards():
+@pytest.mark.parametrize("abs_pos", [False, True])
+def test_packed_forward_matches_separate_forwards(abs_pos):
     """Two clips packed in one row with masks give the same velocity as two separate calls."""
     from engine.patches import pack, patchify
-    dit = tiny_dit()
+    dit = tiny_dit(abs_pos=abs_pos)
     with torch.no_grad():
         for p in dit.parameters():
             p.add_(torch.randn_like(p) * 0.02)
@@ -61,6 +62,27 @@ def test_packed_forward_matches_separate_forwards():
                              text, text_valid, packed.segment, text_segment, packed.valid)
     torch.testing.assert_close(out[0, :12], patchify(separate[0], patch)[0], atol=1e-5, rtol=1e-4)
     torch.testing.assert_close(out[0, 12:18], patchify(separate[1], patch)[0], atol=1e-5, rtol=1e-4)
+
+
+def test_abs_pos_grows_a_dit_without_changing_it():
+    """A DiT given fractional positions starts as the DiT it grew from (zero-initialised), and
+    once trained, the same content at another place in the frame is told apart."""
+    old = tiny_dit()
+    with torch.no_grad():
+        for p in old.parameters():
+            p.add_(torch.randn_like(p) * 0.02)
+    new = tiny_dit(abs_pos=True)
+    missing, unexpected = new.load_state_dict(old.state_dict(), strict=False)
+    assert sorted(missing) == ["pos_embed.bias", "pos_embed.weight"] and not unexpected
+    x = torch.randn(1, 4, 2, 6, 8)
+    args = (torch.tensor([[0.0, 0.6]]), *_text(1), torch.tensor([12.0]))
+    torch.testing.assert_close(new(x, *args), old(x, *args))
+    with torch.no_grad():
+        new.pos_embed.weight.normal_(0, 0.5)
+    flat = torch.zeros(1, 4, 2, 6, 8)   # the same content everywhere
+    v = new(flat, *args)
+    top, bottom = v[..., :2, :].abs().mean(), v[..., -2:, :].abs().mean()
+    assert not torch.allclose(new(flat, *args), old(flat, *args)) and not torch.isclose(top, bottom)
 
 
 def test_tiny_dit_overfits_one_batch(text_encoder):

@@ -24,7 +24,9 @@ def test_patch_token_holds_its_own_cells():
     tokens = patchify(x, PatchSize(1, 2, 2))
     # token (t=1, y=1, x=0) is raster index 1*4 + 1*2 + 0 = 6 and holds rows 2-3, cols 0-1 of frame 1
     assert tokens[0, 6].tolist() == x[0, 0, 1, 2:4, 0:2].flatten().tolist()
-    assert positions((2, 2, 2))[6].tolist() == [1.0, 1.0, 0.0]
+    assert positions((2, 2, 2))[6].tolist() == [1.0, 1.0, 0.0, 0.75, 0.25]
+    # fractional columns name the same place in the frame at any grid size
+    assert positions((1, 1, 1))[0, 3:].tolist() == positions((1, 3, 3))[4, 3:].tolist() == [0.5, 0.5]
 
 
 def test_indivisible_grid_is_refused():

@@ -98,6 +98,30 @@ def test_init_dit_starts_from_a_checkpoint_and_refuses_another_vae(tmp_path):
               "--init-dit", str(first / "checkpoint")])
 
 
+def test_init_dit_grows_a_dit_from_before_fractional_positions(tmp_path):
+    """assets/default predates abs_pos: a recipe with it starts from that DiT, unchanged, and
+    learns the new embedding from zero."""
+    from engine.dit import DiT
+    first = tmp_path / "first"
+    assert main(["--recipe", "tiny", "--work", str(first), "--device", "cpu", "--vae-steps", "2",
+                 "--dit-steps", "2"]) == 0
+    vae, dit, card = ckpt.load(first / "checkpoint")
+    legacy = DiT(replace(dit.cfg, abs_pos=False))
+    legacy.load_state_dict({k: v for k, v in dit.state_dict().items() if not k.startswith("pos_embed.")})
+    ckpt.save(tmp_path / "legacy", vae, legacy, card)
+    second = tmp_path / "second"
+    second.mkdir()
+    (second / "vae_final").symlink_to(first / "vae_final")
+    assert main(["--recipe", "tiny", "--stage", "dit", "--work", str(second), "--device", "cpu",
+                 "--dit-steps", "1", "--set", "warmup_steps=1000000",
+                 "--init-dit", str(tmp_path / "legacy")]) == 0
+    _, grown, card = ckpt.load(second / "checkpoint")
+    assert grown.cfg.abs_pos and "fractional positions" in card.trained_on
+    assert grown.pos_embed.weight.abs().max() < 1e-4      # one step at a vanishing learning rate
+    for k, v in legacy.state_dict().items():
+        torch.testing.assert_close(grown.state_dict()[k], v, atol=1e-4, rtol=0)
+
+
 def test_shards_split_under_the_limit_and_join_to_the_same_tensors(tmp_path):
     from safetensors.torch import load_file, save_file
     tensors = {f"t{i}": torch.randn(64, 64, generator=torch.Generator().manual_seed(i)) for i in range(5)}

@@ -237,14 +237,20 @@ def init_dit(dit: DiT, vae: VideoVAE, source: Path, hardware: str) -> tuple[DiT,
     The source must share the recipe's DiT config and the stage's VAE: a DiT is only as good as
     the latents it was trained on."""
     src_vae, src_dit, src_card = ckpt.load(source)
-    if src_dit.cfg != dit.cfg:
+    grow = dit.cfg.abs_pos and src_dit.cfg == replace(dit.cfg, abs_pos=False)
+    if src_dit.cfg != dit.cfg and not grow:
         raise SystemExit(f"--init-dit {source}: its DiT config differs from the recipe's")
     same_vae = src_vae.cfg == vae.cfg and all(
         torch.equal(a, b.cpu()) for a, b in zip(src_vae.state_dict().values(), vae.state_dict().values()))
     if not same_vae:
         raise SystemExit(f"--init-dit {source}: its VAE is not this run's vae_final")
-    dit.load_state_dict(src_dit.state_dict())
-    return dit, f"{src_card.trained_on}; then {hardware}: "
+    # growing: the fractional-position embedding is new and zero-initialised, so the DiT
+    # starts as the source's
+    missing, unexpected = dit.load_state_dict(src_dit.state_dict(), strict=not grow)
+    if unexpected or any(not k.startswith("pos_embed.") for k in missing):
+        raise SystemExit(f"--init-dit {source}: weights do not fit ({missing}, {unexpected})")
+    grown = " (given fractional positions)" if grow else ""
+    return dit, f"{src_card.trained_on}; then {hardware}{grown}: "
 
 
 def override(cfg: TrainConfig, assignments: list[str]) -> TrainConfig:
