@@ -74,18 +74,23 @@ def test_a_fitted_run_plans_its_steps_and_a_resume_keeps_the_plan(tmp_path):
     assert again == planned
 
 
+def _one_step_from(source: Path, vae_final: Path, work: Path):
+    """A DiT stage on vae_final started from source's DiT: one step at a vanishing learning rate.
+    Returns the written checkpoint's (DiT, card)."""
+    work.mkdir()
+    (work / "vae_final").symlink_to(vae_final)
+    assert main(["--recipe", "tiny", "--stage", "dit", "--work", str(work), "--device", "cpu",
+                 "--dit-steps", "1", "--set", "warmup_steps=1000000", "--init-dit", str(source)]) == 0
+    _, dit, card = ckpt.load(work / "checkpoint")
+    return dit, card
+
+
 def test_init_dit_starts_from_a_checkpoint_and_refuses_another_vae(tmp_path):
     first = tmp_path / "first"
     assert main(["--recipe", "tiny", "--work", str(first), "--device", "cpu", "--workers", "1",
                  "--vae-steps", "3", "--dit-steps", "3", "--set", "group_clips=2"]) == 0
-    second = tmp_path / "second"
-    second.mkdir()
-    (second / "vae_final").symlink_to(first / "vae_final")
-    assert main(["--recipe", "tiny", "--stage", "dit", "--work", str(second), "--device", "cpu",
-                 "--dit-steps", "1", "--set", "warmup_steps=1000000",
-                 "--init-dit", str(first / "checkpoint")]) == 0
     _, start, _ = ckpt.load(first / "checkpoint")
-    _, after, card = ckpt.load(second / "checkpoint")
+    after, card = _one_step_from(first / "checkpoint", first / "vae_final", tmp_path / "second")
     # one step at a vanishing learning rate: the DiT is the one it started from
     for a, b in zip(start.state_dict().values(), after.state_dict().values()):
         torch.testing.assert_close(a, b, atol=1e-4, rtol=0)
@@ -109,13 +114,7 @@ def test_init_dit_grows_a_dit_from_before_fractional_positions(tmp_path):
     legacy = DiT(replace(dit.cfg, abs_pos=False))
     legacy.load_state_dict({k: v for k, v in dit.state_dict().items() if not k.startswith("pos_embed.")})
     ckpt.save(tmp_path / "legacy", vae, legacy, card)
-    second = tmp_path / "second"
-    second.mkdir()
-    (second / "vae_final").symlink_to(first / "vae_final")
-    assert main(["--recipe", "tiny", "--stage", "dit", "--work", str(second), "--device", "cpu",
-                 "--dit-steps", "1", "--set", "warmup_steps=1000000",
-                 "--init-dit", str(tmp_path / "legacy")]) == 0
-    _, grown, card = ckpt.load(second / "checkpoint")
+    grown, card = _one_step_from(tmp_path / "legacy", first / "vae_final", tmp_path / "second")
     assert grown.cfg.abs_pos and "fractional positions" in card.trained_on
     assert grown.pos_embed.weight.abs().max() < 1e-4      # one step at a vanishing learning rate
     for k, v in legacy.state_dict().items():
