@@ -40,6 +40,12 @@ class DiTConfig:
     # blocks, with grass in mid-frame and sky below it (issue 3). False for checkpoints from
     # before it, which lack the weights.
     abs_pos: bool = False
+    # Channels of a convolutional head at latent resolution after the linear unpatchify (U-ViT,
+    # Bao et al. 2023, puts a 3x3 conv there against patch artifacts); 0: none. The linear head
+    # alone predicts each token's 4x4 cells on their own, and the shipped DiT drew token-sized
+    # blocks: a horizon as a staircase, objects as scattered fragments (issue 3). The head also
+    # sees the noisy input latents, and its 3x3x3 kernels span neighbouring latent frames.
+    refine: int = 0
 
     @property
     def patch(self) -> PatchSize:
@@ -138,6 +144,34 @@ def absolute_features(pos: torch.Tensor) -> torch.Tensor:
     return torch.cat([angles.sin().flatten(-2), angles.cos().flatten(-2), first], dim=-1)
 
 
+class Refiner(nn.Module):
+    """The convolutional head: token features are spread over each token's latent cells
+    (unpatchify), joined by the noisy input latents, and three 3x3x3 convolutions add a
+    correction to the linear head's velocity. The last convolution starts at zero, so a DiT
+    grown from one without the head starts unchanged."""
+
+    def __init__(self, cfg: DiTConfig):
+        super().__init__()
+        c, C = cfg.refine, cfg.in_channels
+        self.cfg = cfg
+        self.feat = nn.Linear(cfg.dim, c * cfg.patch.volume)
+        self.conv1 = nn.Conv3d(c + C, c, 3, padding=1)
+        self.conv2 = nn.Conv3d(c, c, 3, padding=1)
+        self.out = nn.Conv3d(c, C, 3, padding=1)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    def forward(self, h: torch.Tensor, tokens: torch.Tensor, grid: tuple[int, int, int]) -> torch.Tensor:
+        """h (B, n, D) final hidden tokens, tokens (B, n, Din) the noisy input tokens of one
+        grid -> (B, n, Din) velocity correction."""
+        cfg, patch = self.cfg, self.cfg.patch
+        f = unpatchify(self.feat(h), grid, cfg.refine, patch)                 # (B, c, T, h, w)
+        z = unpatchify(tokens.to(f.dtype), grid, cfg.in_channels, patch)      # (B, C, T, h, w)
+        y = F.silu(self.conv1(torch.cat([f, z], dim=1)))
+        y = self.out(F.silu(self.conv2(y)))                                    # (B, C, T, h, w)
+        return patchify(y, patch)
+
+
 def modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
     return x * (1 + scale) + shift
 
@@ -232,15 +266,19 @@ class DiT(nn.Module):
         for m in (self.final_ada[1], self.final):
             nn.init.zeros_(m.weight)
             nn.init.zeros_(m.bias)
+        if cfg.refine:
+            self.refine = Refiner(cfg)
 
     def forward_tokens(self, tokens, pos, row_t, row_fps, row_pooled, token_row, text, text_valid,
-                       token_segment=None, text_segment=None, valid=None):
+                       token_segment=None, text_segment=None, valid=None, clips=None):
         """The general (packed) entry.
 
         tokens (B, N, Din); pos (B, N, 5) from `positions`; row_t, row_fps (B, F); row_pooled (B, F, Dt);
         token_row (B, N) long index of each token's conditioning row; text (B, M, Dt);
         text_valid (B, M) bool; token_segment (B, N) / text_segment (B, M) long clip ids within
-        a packed row (None: one clip per row); valid (B, N) bool, False on padding.
+        a packed row (None: one clip per row); valid (B, N) bool, False on padding;
+        clips: where each clip lies, rows of (row, start, length, Tp, hp, wp), for the
+        convolutional head (cfg.refine), which needs each clip's grid.
         Returns the velocity tokens (B, N, Din).
         """
         x = self.x_embed(tokens)                                             # (B, N, D)
@@ -266,7 +304,20 @@ class DiT(nn.Module):
         for block in self.blocks:
             x = block(x, cond_rows, token_row, cos, sin, self_mask, text, cross_mask)
         shift, scale = _gather_rows(self.final_ada(cond_rows), token_row).chunk(2, dim=-1)
-        return self.final(modulate(self.final_norm(x), shift, scale))      # (B, N, Din)
+        h = modulate(self.final_norm(x), shift, scale)
+        out = self.final(h)                                                  # (B, N, Din)
+        if not self.cfg.refine:
+            return out
+        if clips is None:
+            raise ValueError("a DiT with a convolutional head needs each clip's place (clips)")
+        clips = clips.tolist() if torch.is_tensor(clips) else clips
+        if token_segment is None:  # one clip per row, all of one grid: one batched call
+            return out + self.refine(h, tokens, tuple(clips[0][3:]))
+        fixes = torch.zeros_like(out)
+        for r, start, n, *grid in clips:
+            span = slice(start, start + n)
+            fixes[r:r + 1, span] = self.refine(h[r:r + 1, span], tokens[r:r + 1, span], tuple(grid))
+        return out + fixes
 
     def forward(self, latent: torch.Tensor, t: torch.Tensor, text: torch.Tensor,
                 text_valid: torch.Tensor, pooled: torch.Tensor, fps: torch.Tensor) -> torch.Tensor:
@@ -283,5 +334,5 @@ class DiT(nn.Module):
         token_row = token_row[None].expand(B, -1)                              # (B, N)
         out = self.forward_tokens(
             tokens, pos, row_t, fps[:, None].expand(B, Tp), pooled[:, None].expand(B, Tp, -1),
-            token_row, text, text_valid)
+            token_row, text, text_valid, clips=[(r, 0, Tp * hp * wp, *grid) for r in range(B)])
         return unpatchify(out, grid, C, patch)                                 # (B, C, T, h, w)

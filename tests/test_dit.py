@@ -30,11 +30,11 @@ def test_presets_build_configs():
         DiTConfig.from_dict({"dim": 64, "bogus": 1})
 
 
-@pytest.mark.parametrize("abs_pos", [False, True])
-def test_packed_forward_matches_separate_forwards(abs_pos):
+@pytest.mark.parametrize("extra", [{}, {"abs_pos": True}, {"abs_pos": True, "refine": 3}])
+def test_packed_forward_matches_separate_forwards(extra):
     """Two clips packed in one row with masks give the same velocity as two separate calls."""
     from engine.patches import pack, patchify
-    dit = tiny_dit(abs_pos=abs_pos)
+    dit = tiny_dit(**extra)
     with torch.no_grad():
         for p in dit.parameters():
             p.add_(torch.randn_like(p) * 0.02)
@@ -59,9 +59,35 @@ def test_packed_forward_matches_separate_forwards(abs_pos):
     text_valid = torch.ones(1, 9, dtype=torch.bool)
     text_segment = torch.tensor([[0] * 3 + [1] * 6])
     out = dit.forward_tokens(packed.tokens, packed.positions, row_t, row_fps, row_pooled, token_row,
-                             text, text_valid, packed.segment, text_segment, packed.valid)
+                             text, text_valid, packed.segment, text_segment, packed.valid,
+                             clips=[(0, 0, 12, 2, 2, 3), (0, 12, 6, 1, 3, 2)])
     torch.testing.assert_close(out[0, :12], patchify(separate[0], patch)[0], atol=1e-5, rtol=1e-4)
     torch.testing.assert_close(out[0, 12:18], patchify(separate[1], patch)[0], atol=1e-5, rtol=1e-4)
+
+
+def test_convolutional_head_grows_a_dit_without_changing_it():
+    """A DiT given the head starts as the DiT it grew from (its last convolution is zero); once
+    trained, the head reaches across token boundaries, as far as its three 3x3x3 kernels."""
+    from engine.patches import patchify, unpatchify
+    old = tiny_dit()
+    with torch.no_grad():
+        for p in old.parameters():
+            p.add_(torch.randn_like(p) * 0.02)
+    new = tiny_dit(refine=3)
+    missing, unexpected = new.load_state_dict(old.state_dict(), strict=False)
+    assert missing and all(k.startswith("refine.") for k in missing) and not unexpected
+    x = torch.randn(1, 4, 2, 6, 10)
+    args = (torch.tensor([[0.6, 0.6]]), *_text(1), torch.tensor([12.0]))
+    torch.testing.assert_close(new(x, *args), old(x, *args))
+    with torch.no_grad():
+        new.refine.out.weight.normal_(0, 0.5)
+        bumped = x.clone()
+        bumped[0, :, 1, 3, 8] += 1.0                     # one latent cell
+        grid, patch = (2, 3, 5), new.cfg.patch           # tokens of 2x2 cells
+        h = torch.zeros(1, 30, new.cfg.dim)
+        head = new.refine(h, patchify(bumped, patch), grid) - new.refine(h, patchify(x, patch), grid)
+    head = unpatchify(head, grid, 4, patch)              # (1, C, T, h, w) latent cells
+    assert head[..., 5:].abs().amax() > 0 and head[..., :5].abs().amax() == 0
 
 
 def test_abs_pos_grows_a_dit_without_changing_it():

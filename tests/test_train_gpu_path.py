@@ -104,19 +104,21 @@ def test_init_dit_starts_from_a_checkpoint_and_refuses_another_vae(tmp_path):
 
 
 def test_init_dit_grows_a_dit_from_before_fractional_positions(tmp_path):
-    """assets/default predates abs_pos: a recipe with it starts from that DiT, unchanged, and
-    learns the new embedding from zero."""
+    """assets/default predates abs_pos and the convolutional head: a recipe with them starts
+    from that DiT, unchanged, and learns the new parts from zero."""
     from engine.dit import DiT
     first = tmp_path / "first"
     assert main(["--recipe", "tiny", "--work", str(first), "--device", "cpu", "--vae-steps", "2",
                  "--dit-steps", "2"]) == 0
     vae, dit, card = ckpt.load(first / "checkpoint")
-    legacy = DiT(replace(dit.cfg, abs_pos=False))
-    legacy.load_state_dict({k: v for k, v in dit.state_dict().items() if not k.startswith("pos_embed.")})
+    legacy = DiT(replace(dit.cfg, abs_pos=False, refine=0))
+    legacy.load_state_dict({k: v for k, v in dit.state_dict().items()
+                            if not k.startswith(("pos_embed.", "refine."))})
     ckpt.save(tmp_path / "legacy", vae, legacy, card)
     grown, card = _one_step_from(tmp_path / "legacy", first / "vae_final", tmp_path / "second")
-    assert grown.cfg.abs_pos and "fractional positions" in card.trained_on
+    assert grown.cfg.abs_pos and "fractional positions and a convolutional head" in card.trained_on
     assert grown.pos_embed.weight.abs().max() < 1e-4      # one step at a vanishing learning rate
+    assert grown.refine.out.weight.abs().max() < 1e-4
     for k, v in legacy.state_dict().items():
         torch.testing.assert_close(grown.state_dict()[k], v, atol=1e-4, rtol=0)
 

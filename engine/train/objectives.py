@@ -81,6 +81,7 @@ class PackedBatch:
     row_t: torch.Tensor; row_fps: torch.Tensor; row_pooled: torch.Tensor; token_row: torch.Tensor
     text: torch.Tensor; text_valid: torch.Tensor; token_segment: torch.Tensor
     text_segment: torch.Tensor; valid: torch.Tensor; foreground: torch.Tensor
+    clips: torch.Tensor  # (K, 6) long: each clip's (row, start, length, Tp, hp, wp)
 
 
 def make_dit_batch(latents: list[torch.Tensor], texts: list[TextBatch], fps: list[float],
@@ -134,6 +135,8 @@ def make_dit_batch(latents: list[torch.Tensor], texts: list[TextBatch], fps: lis
     text_segment = torch.full((B, M_max), -1, dtype=torch.long)
     weight = torch.zeros(B, N)
     fg_tokens = torch.zeros(B, N)
+    clips = torch.tensor([(r, start, n, *meta[i][1]) for r, row in enumerate(packed.layout)
+                          for i, start, n, _ in row], dtype=torch.long)
     for r, row in enumerate(packed.layout):
         f0 = m0 = 0
         for i, start, n, seg in row:
@@ -158,14 +161,15 @@ def make_dit_batch(latents: list[torch.Tensor], texts: list[TextBatch], fps: lis
             m0 += m
     return PackedBatch(packed.tokens[..., :D], packed.tokens[..., D:], weight, packed.positions,
                        row_t, row_fps, row_pooled, token_row, text, text_valid, packed.segment,
-                       text_segment, packed.valid, fg_tokens)
+                       text_segment, packed.valid, fg_tokens, clips)
 
 
 def dit_loss(dit: DiT, b: PackedBatch) -> dict:
     """Weighted velocity MSE over noisy tokens (known frames and padding carry no loss), plus
     the plain MSE on object and on background tokens, for the log."""
     pred = dit.forward_tokens(b.tokens, b.pos, b.row_t, b.row_fps, b.row_pooled, b.token_row,
-                              b.text, b.text_valid, b.token_segment, b.text_segment, b.valid)
+                              b.text, b.text_valid, b.token_segment, b.text_segment, b.valid,
+                              b.clips)
     err = (pred.float() - b.target).pow(2).mean(-1)                            # (B, N)
     noisy = (b.weight > 0).float()
     fg, bg = noisy * b.foreground, noisy * (1 - b.foreground)

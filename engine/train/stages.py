@@ -123,7 +123,7 @@ def train_dit(dit: DiT, vae: VideoVAE, text: TextEncoder, cfg: TrainConfig, work
         batch = make_dit_batch(latents, texts, fps, masks, dit.cfg.patch, cfg.max_tokens,
                                dit.cfg.base_tokens, gen, fgs, cfg.object_weight,
                                cfg.object_max_t)
-        batch = PackedBatch(**{k: v.to(device) for k, v in vars(batch).items()})
+        batch = PackedBatch(**{k: v if k == "clips" else v.to(device) for k, v in vars(batch).items()})
         return dit_loss(dit, batch)
 
     step, wall, planned = run_loop("dit", dit, ema, opt, work, cfg.dit_steps, minutes, seed, step_fn,
@@ -232,24 +232,30 @@ def write_model(out: Path, vae: VideoVAE, dit: DiT, card) -> None:
     print(f"wrote {out}")
 
 
+# DiT config flags that add zero-initialised parts: --init-dit grows them onto a DiT without
+GROWABLE = {"abs_pos": "pos_embed.", "refine": "refine."}
+GROWN_AS = {"abs_pos": "fractional positions", "refine": "a convolutional head"}
+
+
 def init_dit(dit: DiT, vae: VideoVAE, source: Path, hardware: str) -> tuple[DiT, str]:
     """dit with the weights of source's DiT, and the training history to put before this run's.
     The source must share the recipe's DiT config and the stage's VAE: a DiT is only as good as
     the latents it was trained on."""
     src_vae, src_dit, src_card = ckpt.load(source)
-    grow = dit.cfg.abs_pos and src_dit.cfg == replace(dit.cfg, abs_pos=False)
-    if src_dit.cfg != dit.cfg and not grow:
+    # growing: parts the source lacks that start at zero, so the DiT starts as the source's
+    # (fractional positions, the convolutional head)
+    added = {name: prefix for name, prefix in GROWABLE.items()
+             if getattr(dit.cfg, name) and not getattr(src_dit.cfg, name)}
+    if src_dit.cfg != replace(dit.cfg, **{name: getattr(src_dit.cfg, name) for name in added}):
         raise SystemExit(f"--init-dit {source}: its DiT config differs from the recipe's")
     same_vae = src_vae.cfg == vae.cfg and all(
         torch.equal(a, b.cpu()) for a, b in zip(src_vae.state_dict().values(), vae.state_dict().values()))
     if not same_vae:
         raise SystemExit(f"--init-dit {source}: its VAE is not this run's vae_final")
-    # growing: the fractional-position embedding is new and zero-initialised, so the DiT
-    # starts as the source's
-    missing, unexpected = dit.load_state_dict(src_dit.state_dict(), strict=not grow)
-    if unexpected or any(not k.startswith("pos_embed.") for k in missing):
+    missing, unexpected = dit.load_state_dict(src_dit.state_dict(), strict=not added)
+    if unexpected or any(not k.startswith(tuple(added.values())) for k in missing):
         raise SystemExit(f"--init-dit {source}: weights do not fit ({missing}, {unexpected})")
-    grown = " (given fractional positions)" if grow else ""
+    grown = f" (given {' and '.join(GROWN_AS[name] for name in added)})" if added else ""
     return dit, f"{src_card.trained_on}; then {hardware}{grown}: "
 
 
