@@ -313,10 +313,15 @@ class DiT(nn.Module):
         clips = clips.tolist() if torch.is_tensor(clips) else clips
         if token_segment is None:  # one clip per row, all of one grid: one batched call
             return out + self.refine(h, tokens, tuple(clips[0][3:]))
-        fixes = torch.zeros_like(out)
+        groups: dict[tuple, list] = {}   # clips of one grid run as one batch (GPU runs group them)
         for r, start, n, *grid in clips:
-            span = slice(start, start + n)
-            fixes[r:r + 1, span] = self.refine(h[r:r + 1, span], tokens[r:r + 1, span], tuple(grid))
+            groups.setdefault(tuple(grid), []).append((r, start, n))
+        fixes = torch.zeros_like(out)
+        for grid, members in groups.items():
+            y = self.refine(torch.stack([h[r, s:s + n] for r, s, n in members]),
+                            torch.stack([tokens[r, s:s + n] for r, s, n in members]), grid)
+            for k, (r, s, n) in enumerate(members):
+                fixes[r, s:s + n] = y[k]
         return out + fixes
 
     def forward(self, latent: torch.Tensor, t: torch.Tensor, text: torch.Tensor,

@@ -32,37 +32,39 @@ def test_presets_build_configs():
 
 @pytest.mark.parametrize("extra", [{}, {"abs_pos": True}, {"abs_pos": True, "refine": 3}])
 def test_packed_forward_matches_separate_forwards(extra):
-    """Two clips packed in one row with masks give the same velocity as two separate calls."""
+    """Three clips packed in one row with masks (two of one grid, which the convolutional head
+    runs as one batch) give the same velocity as three separate calls."""
     from engine.patches import pack, patchify
     dit = tiny_dit(**extra)
     with torch.no_grad():
         for p in dit.parameters():
             p.add_(torch.randn_like(p) * 0.02)
     patch = dit.cfg.patch
-    clips = [torch.randn(1, 4, 2, 4, 6), torch.randn(1, 4, 1, 6, 4)]
-    ts = [torch.tensor([[0.0, 0.7]]), torch.tensor([[0.3]])]
-    texts = [_text(1, 3), _text(1, 6)]
-    fps = [12.0, 8.0]
+    clips = [torch.randn(1, 4, 2, 4, 6), torch.randn(1, 4, 1, 6, 4), torch.randn(1, 4, 1, 6, 4)]
+    ts = [torch.tensor([[0.0, 0.7]]), torch.tensor([[0.3]]), torch.tensor([[0.9]])]
+    texts = [_text(1, 3), _text(1, 6), _text(1, 2)]
+    fps = [12.0, 8.0, 16.0]
     separate = [dit(c, t, s, v, p_, torch.tensor([f]))
                 for c, t, (s, v, p_), f in zip(clips, ts, texts, fps)]
     seqs = [patchify(c, patch)[0] for c in clips]
-    grids = [(2, 2, 3), (1, 3, 2)]
-    packed = pack(seqs, grids, max_len=20)
+    grids = [(2, 2, 3), (1, 3, 2), (1, 3, 2)]
+    packed = pack(seqs, grids, max_len=26)
     assert packed.tokens.shape[0] == 1
-    token_row = torch.zeros(1, 20, dtype=torch.long)
+    token_row = torch.zeros(1, 26, dtype=torch.long)
     token_row[0, :12] = torch.arange(2).repeat_interleave(6)
     token_row[0, 12:18] = 2
-    row_t = torch.tensor([[0.0, 0.7, 0.3]])
-    row_fps = torch.tensor([[12.0, 12.0, 8.0]])
-    row_pooled = torch.stack([texts[0][2][0], texts[0][2][0], texts[1][2][0]])[None]
-    text = torch.cat([texts[0][0], texts[1][0]], 1)
-    text_valid = torch.ones(1, 9, dtype=torch.bool)
-    text_segment = torch.tensor([[0] * 3 + [1] * 6])
+    token_row[0, 18:24] = 3
+    row_t = torch.tensor([[0.0, 0.7, 0.3, 0.9]])
+    row_fps = torch.tensor([[12.0, 12.0, 8.0, 16.0]])
+    row_pooled = torch.stack([texts[0][2][0], texts[0][2][0], texts[1][2][0], texts[2][2][0]])[None]
+    text = torch.cat([t[0] for t in texts], 1)
+    text_valid = torch.ones(1, 11, dtype=torch.bool)
+    text_segment = torch.tensor([[0] * 3 + [1] * 6 + [2] * 2])
     out = dit.forward_tokens(packed.tokens, packed.positions, row_t, row_fps, row_pooled, token_row,
                              text, text_valid, packed.segment, text_segment, packed.valid,
-                             clips=[(0, 0, 12, 2, 2, 3), (0, 12, 6, 1, 3, 2)])
-    torch.testing.assert_close(out[0, :12], patchify(separate[0], patch)[0], atol=1e-5, rtol=1e-4)
-    torch.testing.assert_close(out[0, 12:18], patchify(separate[1], patch)[0], atol=1e-5, rtol=1e-4)
+                             clips=[(0, 0, 12, 2, 2, 3), (0, 12, 6, 1, 3, 2), (0, 18, 6, 1, 3, 2)])
+    for sep, span in zip(separate, (slice(0, 12), slice(12, 18), slice(18, 24))):
+        torch.testing.assert_close(out[0, span], patchify(sep, patch)[0], atol=1e-5, rtol=1e-4)
 
 
 def test_convolutional_head_grows_a_dit_without_changing_it():
