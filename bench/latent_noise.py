@@ -6,7 +6,8 @@ A DiT never lands exactly on the encoder's latents. If a small latent error cost
 PSNR than another, its latent space is harder to generate in, whatever its clean reconstruction.
 Flicker is the decoded clip's median frame-to-frame change over the clip's own, and the mean
 change at each position in the 4-frame latent group (a decoder that turns latent error into
-flicker does it in step with the groups).
+flicker does it in step with the groups). Last, a straight latent path between two clips is
+decoded with no DiT in the loop: how smoothly the decoder renders a smooth latent change.
 
     python bench/latent_noise.py [--checkpoint DIR ...] [--sigmas 0 0.1 0.2 0.4] [--clips 4]
 """
@@ -55,6 +56,34 @@ def noise_figures(vae, sigmas: list[float], clips: int, seed: int = 777_000) -> 
             for s, v in rows.items()}
 
 
+@torch.no_grad()
+def crossfade_figures(vae, clips: int, steps: int = 3, seed: int = 778_000) -> dict:
+    """Decode a straight latent path between two world clips (A's latents, `steps` linear blends
+    of A's last and B's second latent frame, B's latents 1..): no DiT anywhere. Each blended
+    latent frame covers f decoded frames. A decoder that renders a smooth latent path smoothly
+    spreads each step's change over its f frames; one that steps puts it on the first ones.
+    Returns the largest frame change in the blend over the clips' own median, and the blend's
+    mean change at each position in the latent group, in 0-255 levels."""
+    from engine.train import draw_clip
+    rng = np.random.default_rng(seed)
+    f = vae.cfg.temporal_factor
+    largest, by_position = [], []
+    for _ in range(clips):
+        pair = [draw_clip(rng, (256,), (1.0,), (12.0,), ("16:9",), vae.cfg.spatial_factor, f)[0]
+                for _ in range(2)]                                     # (3, T, H, W) each
+        za, zb = (vae.encode(v[None])[0] for v in pair)                  # (C, t, h, w)
+        blend = [(1 - s) * za[:, -1] + s * zb[:, 1] for s in np.arange(1, steps + 1) / (steps + 1)]
+        z = torch.cat([za, torch.stack(blend, 1), zb[:, 1:]], 1)[None]
+        ch = frame_changes(vae.decode(z))
+        own = max(float(np.median(np.concatenate([frame_changes(v[None]) for v in pair]))), 1e-3)
+        start = f * (za.shape[1] - 1)                                    # change into the blend
+        span = ch[start:start + f * (steps + 1)]
+        largest.append(float(span.max()) / own)
+        by_position.append([float(span[p::f].mean()) for p in range(f)])
+    return {"largest_over_median": float(np.mean(largest)),
+            "change_by_group_position": np.mean(by_position, axis=0).round(3).tolist()}
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--checkpoint", nargs="+", default=["assets/default"])
@@ -75,6 +104,11 @@ def main(argv=None) -> int:
         for s, v in row.items():
             print(f"  sigma {s}: frame change by position in the latent group "
                   + " ".join(f"{c:.2f}" for c in v["change_by_group_position"]))
+        fade = crossfade_figures(vae, args.clips)
+        report[directory]["crossfade"] = fade
+        print(f"  latent crossfade A -> B: largest change {fade['largest_over_median']:.2f}x the "
+              "clips' median; by position in the latent group "
+              + " ".join(f"{c:.2f}" for c in fade["change_by_group_position"]))
     if args.json:
         write_json_atomic(report, args.json)
     return 0
