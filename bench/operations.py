@@ -1,6 +1,7 @@
 """Every editing operation, measured from pixels with the shipped checkpoint.
 
     python bench/operations.py [--checkpoint DIR] [--n 8] [--long-seconds 60] [--json ...]
+                               [--only interpolate loop ...] [--transition-guide G]
 
 Inputs: world clips and stills (scenes drawn from a fixed seed) and real photographs shipped by
 scikit-learn / scikit-image. Prints one table; all figures also go to the JSON file.
@@ -203,6 +204,10 @@ def rss_mb() -> float:
     return float("nan")
 
 
+SECTIONS = ("animate", "extend_forward", "extend_backward", "loop", "interpolate", "restyle",
+            "draft_to_render", "long_video")
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--checkpoint")
@@ -210,12 +215,18 @@ def main(argv=None) -> int:
     p.add_argument("--n", type=int, default=8, help="clips per operation")
     p.add_argument("--long-seconds", type=float, default=60.0)
     p.add_argument("--json", default="bench/results/operations.json")
+    p.add_argument("--only", nargs="+", choices=SECTIONS, help="run these sections only")
+    p.add_argument("--transition-guide", type=float,
+                   help="interpolate and loop: the crossfade guide instead of the engine's")
     args = p.parse_args(argv)
+    from engine import operations
     from engine.io import write_json_atomic
     from engine.runtime import Engine
     engine = Engine.load(args.checkpoint, device=args.device)
+    if args.transition_guide is not None:
+        operations.TRANSITION_GUIDE = args.transition_guide
     rng = np.random.default_rng(2026)
-    report = {"checkpoint": engine.label}
+    report = {"checkpoint": engine.label, "transition_guide": operations.TRANSITION_GUIDE}
     for name, fn in (("animate", lambda: bench_animate(engine, rng, args.n)),
                      ("extend_forward", lambda: bench_extend(engine, rng, args.n, "forward")),
                      ("extend_backward", lambda: bench_extend(engine, rng, args.n, "backward")),
@@ -224,6 +235,8 @@ def main(argv=None) -> int:
                      ("restyle", lambda: bench_restyle(engine, rng, args.n)),
                      ("draft_to_render", lambda: bench_render(engine, args.n)),
                      ("long_video", lambda: bench_long(engine, args.long_seconds))):
+        if args.only and name not in args.only:
+            continue
         t = time.time()
         report[name] = fn()
         print(f"{name:16} {report[name]}  ({time.time() - t:.0f} s)", flush=True)
