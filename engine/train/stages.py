@@ -232,7 +232,8 @@ def write_model(out: Path, vae: VideoVAE, dit: DiT, card) -> None:
     print(f"wrote {out}")
 
 
-# DiT config flags that add zero-initialised parts: --init-dit grows them onto a DiT without
+# DiT config flags that add zero-initialised parts: --init-dit grows them onto a DiT that lacks
+# them, which starts unchanged
 GROWABLE = {"abs_pos": "pos_embed.", "refine": "refine."}
 GROWN_AS = {"abs_pos": "fractional positions", "refine": "a convolutional head"}
 
