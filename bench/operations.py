@@ -204,8 +204,18 @@ def rss_mb() -> float:
     return float("nan")
 
 
-SECTIONS = ("animate", "extend_forward", "extend_backward", "loop", "interpolate", "restyle",
-            "draft_to_render", "long_video")
+# Each section, in the order they run (they share one random stream):
+# (engine, rng, args) -> its figures.
+SECTIONS = {
+    "animate": lambda engine, rng, args: bench_animate(engine, rng, args.n),
+    "extend_forward": lambda engine, rng, args: bench_extend(engine, rng, args.n, "forward"),
+    "extend_backward": lambda engine, rng, args: bench_extend(engine, rng, args.n, "backward"),
+    "loop": lambda engine, rng, args: bench_loop(engine, rng, args.n),
+    "interpolate": lambda engine, rng, args: bench_interpolate(engine, rng, args.n),
+    "restyle": lambda engine, rng, args: bench_restyle(engine, rng, args.n),
+    "draft_to_render": lambda engine, rng, args: bench_render(engine, args.n),
+    "long_video": lambda engine, rng, args: bench_long(engine, args.long_seconds),
+}
 
 
 def main(argv=None) -> int:
@@ -227,18 +237,11 @@ def main(argv=None) -> int:
         operations.TRANSITION_GUIDE = args.transition_guide
     rng = np.random.default_rng(2026)
     report = {"checkpoint": engine.label, "transition_guide": operations.TRANSITION_GUIDE}
-    for name, fn in (("animate", lambda: bench_animate(engine, rng, args.n)),
-                     ("extend_forward", lambda: bench_extend(engine, rng, args.n, "forward")),
-                     ("extend_backward", lambda: bench_extend(engine, rng, args.n, "backward")),
-                     ("loop", lambda: bench_loop(engine, rng, args.n)),
-                     ("interpolate", lambda: bench_interpolate(engine, rng, args.n)),
-                     ("restyle", lambda: bench_restyle(engine, rng, args.n)),
-                     ("draft_to_render", lambda: bench_render(engine, args.n)),
-                     ("long_video", lambda: bench_long(engine, args.long_seconds))):
+    for name, fn in SECTIONS.items():
         if args.only and name not in args.only:
             continue
         t = time.time()
-        report[name] = fn()
+        report[name] = fn(engine, rng, args)
         print(f"{name:16} {report[name]}  ({time.time() - t:.0f} s)", flush=True)
     write_json_atomic(report, args.json)
     print(f"wrote {args.json}")
