@@ -16,7 +16,7 @@ Pixels are floats in [-1, 1].
 from __future__ import annotations
 
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Optional
 
 import torch
@@ -36,6 +36,12 @@ class VAEConfig:
     temporal_down: int = 2         # how many of the deepest downsamples also halve time (4x)
     res_blocks: int = 1
     time_kernel_from_level: int = 1  # levels below this use 1x3x3 convs (cheap at full resolution)
+    # Latent frames the decoder reads ahead (its first conv spans t-2 .. t+L). The encoder stays
+    # causal, so latents (and every plan built on them) are unchanged; only pixels of latent group
+    # t may depend on latent t+1. A causal decoder cannot start a change before the latent that
+    # holds it: on a straight latent path it put the change on each group's first two frames
+    # (bench/latent_noise.py; issue 4's seams).
+    decoder_lookahead: int = 0
     latent_mean: tuple[float, ...] = ()  # per-channel statistics that normalise latents for the DiT
     latent_std: tuple[float, ...] = ()
 
@@ -243,7 +249,9 @@ class Decoder(nn.Module):
     def __init__(self, cfg: VAEConfig):
         super().__init__()
         ch = cfg.channels
-        self.conv_in = CausalConv3d(cfg.latent_channels, ch[-1], 3)
+        self.lookahead = cfg.decoder_lookahead
+        # with look-ahead L, output k of this causal conv belongs to latent frame k - L
+        self.conv_in = CausalConv3d(cfg.latent_channels, ch[-1], 3 + self.lookahead)
         self.mid = ResBlock(ch[-1], ch[-1], 3)
         self.levels = nn.ModuleList()
         first_time_down = cfg.spatial_down - cfg.temporal_down
@@ -257,8 +265,20 @@ class Decoder(nn.Module):
         self.norm_out = nn.GroupNorm(_groups(ch[0]), ch[0])
         self.conv_out = CausalConv3d(ch[0], cfg.in_channels, _time_kernel(0, cfg))
 
-    def forward(self, z):  # (B, z, t, h, w) -> (B, 3, T, H, W)
-        x = self.mid(self.conv_in(z))
+    def forward(self, z, first: bool = True, last: bool = True):  # (B, z, t, h, w) -> (B, 3, T, H, W)
+        """first/last: whether z starts / ends the clip (streaming passes chunks in order). With
+        look-ahead L a chunk yields the frames of its latents shifted L back: the first chunk
+        drops L, the last one repeats its final latent L times to flush the ones held back."""
+        L = self.lookahead
+        if L and last:
+            z = torch.cat([z, z[:, :, -1:].expand(-1, -1, L, -1, -1)], dim=2)
+        x = self.conv_in(z)
+        if L and first:
+            x = x[:, :, L:]
+        if x.shape[2] == 0:
+            raise ValueError(f"a first chunk of {z.shape[2]} latent frames is too short for a "
+                             f"decoder that reads {L} ahead")
+        x = self.mid(x)
         for level in self.levels:
             for block in level.blocks:
                 x = block(x)
@@ -327,9 +347,13 @@ class VideoVAE(nn.Module):
         """Unnormalised latents (B, z, t, h, w) -> video (B, 3, T, H, W) in about [-1, 1]."""
         if chunk_latents is None or z.shape[2] <= chunk_latents:
             return self.decoder(z)
+        if chunk_latents <= self.cfg.decoder_lookahead:
+            raise ValueError(f"chunk_latents must exceed the decoder's look-ahead "
+                             f"({self.cfg.decoder_lookahead})")
+        t = z.shape[2]
         with streaming(self.decoder):
-            pieces = [self.decoder(z[:, :, s:s + chunk_latents])
-                      for s in range(0, z.shape[2], chunk_latents)]
+            pieces = [self.decoder(z[:, :, s:s + chunk_latents], first=s == 0, last=s + chunk_latents >= t)
+                      for s in range(0, t, chunk_latents)]
         return torch.cat(pieces, dim=2)
 
     def normalize(self, z: torch.Tensor) -> torch.Tensor:
@@ -354,6 +378,21 @@ class VideoVAE(nn.Module):
     def preview_rgb(self, latent: torch.Tensor) -> torch.Tensor:
         """Normalised latents (B, z, t, h, w) -> a cheap low-resolution RGB (B, 3, t, h, w)."""
         return self.preview(self.denormalize(latent)).clamp(-1, 1)
+
+
+def grow_lookahead(vae: VideoVAE, lookahead: int) -> VideoVAE:
+    """vae with a decoder that reads `lookahead` latent frames ahead and decodes exactly as vae's
+    did: its first conv gets zero taps for the frames ahead (trained from there, --stage decoder)."""
+    if lookahead < vae.cfg.decoder_lookahead:
+        raise ValueError(f"cannot shrink the decoder's look-ahead ({vae.cfg.decoder_lookahead} -> {lookahead})")
+    grown = VideoVAE(replace(vae.cfg, decoder_lookahead=lookahead)).to(next(vae.parameters()).device)
+    state = dict(vae.state_dict())
+    key = "decoder.conv_in.conv.weight"
+    w = state[key]                                          # (out, in, 3 + L_old, kh, kw)
+    extra = lookahead - vae.cfg.decoder_lookahead
+    state[key] = torch.cat([w, w.new_zeros(*w.shape[:2], extra, *w.shape[3:])], dim=2)
+    grown.load_state_dict(state)
+    return grown
 
 
 def kl_divergence(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:

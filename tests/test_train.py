@@ -64,6 +64,22 @@ def test_decoder_stage_tunes_only_the_decoder_and_keeps_the_dit(tiny_checkpoint,
               "--work", str(tmp_path / "run2"), "--out", str(tiny_checkpoint), "--device", "cpu"])
 
 
+def test_decoder_stage_grows_a_lookahead_decoder_on_the_same_latents(tiny_checkpoint, tmp_path):
+    import torch
+    from dataclasses import replace
+    out = tmp_path / "ahead"
+    assert main(["--recipe", "tiny", "--stage", "decoder", "--from", str(tiny_checkpoint),
+                 "--work", str(tmp_path / "run"), "--out", str(out), "--vae-steps", "3",
+                 "--device", "cpu", "--set", "decoder_lookahead=1"]) == 0
+    (vae0, _, _), (vae1, _, card1) = ckpt.load(tiny_checkpoint), ckpt.load(out)
+    assert vae1.cfg == replace(vae0.cfg, decoder_lookahead=1)
+    before, after = vae0.state_dict(), vae1.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before if not k.startswith("decoder."))
+    w = after["decoder.conv_in.conv.weight"]
+    assert w.shape[2] == before["decoder.conv_in.conv.weight"].shape[2] + 1 and w[:, :, -1].abs().sum() > 0
+    assert "reading 1 latent ahead" in card1.trained_on
+
+
 def test_lr_schedule_warms_up_holds_then_decays_to_its_floor():
     cfg = TRAIN_RECIPES["default"]
     total = 1000

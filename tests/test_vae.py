@@ -69,3 +69,25 @@ def test_tiny_vae_overfits_one_batch():
         opt.step()
         first = first if first is not None else float(losses["l1"])
     assert float(losses["l1"]) < 0.25 * first and float(losses["l1"]) < 0.05
+
+
+def test_lookahead_decoder_grows_unchanged_reaches_one_group_back_and_streams():
+    from engine.vae import grow_lookahead
+    torch.manual_seed(0)
+    causal = VideoVAE(vae_config("tiny", channels=(8, 16, 16), temporal_down=2)).eval()
+    z = torch.randn(1, 4, 5, 4, 6)                                      # 5 latents: 17 frames
+    ahead = grow_lookahead(causal, 1).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(ahead.decode_raw(z), causal.decode_raw(z), atol=1e-5, rtol=1e-5)
+        torch.nn.init.normal_(ahead.decoder.conv_in.conv.weight, std=0.2)   # as if trained
+        x = ahead.decode_raw(z)
+        for chunk in (2, 3):
+            torch.testing.assert_close(ahead.decode_raw(z, chunk_latents=chunk), x, atol=1e-5, rtol=1e-5)
+        with pytest.raises(ValueError, match="look-ahead"):
+            ahead.decode_raw(z, chunk_latents=1)
+        assert ahead.decode_raw(z[:, :, :1]).shape[2] == 1             # an image still decodes
+        moved = z.clone()
+        moved[:, :, 3] += 1.0                                           # latent 3: frames 9..12
+        changed = (ahead.decode_raw(moved) - x).abs().amax(dim=(0, 1, 3, 4)) > 1e-6
+    # one group earlier (frames 5..8, latent 2's) sees it; nothing before that does
+    assert not changed[:5].any() and changed[5:].all()

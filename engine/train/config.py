@@ -29,6 +29,9 @@ class TrainConfig:
     # a decoder tuned without it, with or without latent noise, flickered more than before
     # (bench/latent_noise.py on clean latents: 0.81x -> 1.13x the clip's own frame change).
     vae_temporal_weight: float = 0.0
+    # Decoder stage only: grow the decoder to read this many latent frames ahead (engine/vae.py,
+    # grow_lookahead); it starts decoding exactly as --from's and learns to use what follows.
+    decoder_lookahead: int = 0
     dit_steps: int = 3000
     # On a 2-core CPU more, smaller steps beat fewer large ones: 16 clips a step gave 811 steps
     # an hour and a model that had learned backgrounds but no objects (issue 3, first run).

@@ -21,7 +21,7 @@ from engine.train.data import dit_group, draw_clip, vae_batch
 from engine.train.loop import on_cuda, run_loop
 from engine.train.objectives import PackedBatch, dit_loss, make_dit_batch, train_mask, vae_loss
 from engine.train.workers import stream
-from engine.vae import VideoVAE
+from engine.vae import VideoVAE, grow_lookahead
 
 
 @torch.no_grad()
@@ -215,12 +215,15 @@ def finetune_decoder(source: Path, cfg: TrainConfig, work: Path, out: Path, minu
     if out.resolve() == source.resolve():
         raise SystemExit(f"--out {out} is --from: write the tuned model elsewhere and compare first")
     vae, dit, card = ckpt.load(source)
+    if cfg.decoder_lookahead != vae.cfg.decoder_lookahead:
+        vae = grow_lookahead(vae, cfg.decoder_lookahead)
     trained, steps, wall = train_vae(vae.to(device), cfg, work, minutes, workers=workers, fit=fit,
                                      decoder_only=True)
     if trained is None:
         return 0
     before = f"{card.trained_on}; then " if card.trained_on else ""
-    card = replace(card, trained_on=f"{before}{hardware}: decoder {steps} steps, {wall / 60:.0f} min")
+    ahead = f" (reading {cfg.decoder_lookahead} latent ahead)" if cfg.decoder_lookahead else ""
+    card = replace(card, trained_on=f"{before}{hardware}: decoder{ahead} {steps} steps, {wall / 60:.0f} min")
     write_model(out, trained, dit, card)
     return 0
 
