@@ -74,6 +74,17 @@ def test_a_fitted_run_plans_its_steps_and_a_resume_keeps_the_plan(tmp_path):
     assert again == planned
 
 
+def test_a_fitted_run_replans_only_on_its_plateau():
+    from engine.train.loop import lr_factor, refit
+    cfg = TRAIN_RECIPES["default"]                      # decay over the last 40% of the plan
+    faster = refit(120, 643, per_step=0.3, seconds_left=200.0, cfg=cfg)
+    assert faster == 120 + int(0.92 * 200 / 0.3)        # steps sped up: the plan grows to fill the time
+    # every step taken so far had the learning rate the new plan gives it
+    assert all(lr_factor(s, 643, cfg) == lr_factor(s, faster, cfg) for s in range(121))
+    assert refit(480, 643, per_step=0.1, seconds_left=100.0, cfg=cfg) == 643   # already decaying
+    assert refit(240, 643, per_step=1.0, seconds_left=50.0, cfg=cfg) == 643    # it would be decaying
+
+
 def _one_step_from(source: Path, vae_final: Path, work: Path):
     """A DiT stage on vae_final started from source's DiT: one step at a vanishing learning rate.
     Returns the written checkpoint's (DiT, card)."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import time
 from dataclasses import fields, replace
 from functools import partial
 from pathlib import Path
@@ -95,13 +96,29 @@ def train_dit(dit: DiT, vae: VideoVAE, text: TextEncoder, cfg: TrainConfig, work
     draw = _source(partial(dit_group, cfg=cfg, multiple=mult, temporal_factor=tf,
                            patch_t=dit.cfg.patch_t, clips=cfg.group_clips), workers)
 
+    # Where a step's time goes, logged beside the losses: waiting for rendered clips, encoding
+    # them, captions and packing (the rest is the DiT's forward and backward pass). An H100 step
+    # of the small DiT took 460 ms, and rendering is ~0.03 s a clip on one core: these say which
+    # part sets the pace. On CUDA each part is synchronised before it is timed.
+    spent = dict.fromkeys(("wait_s", "encode_s", "pack_s"), 0.0)
+
+    def timed(part, t0):
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        spent[part] += time.perf_counter() - t0
+
     def fresh(rng):
         """One rendered group, encoded as one batch: [(latent (C, t, h, w), caption, fps, fg)]."""
+        t0 = time.perf_counter()
         videos, captions, f, fgs = draw(rng)                                   # (k, 3, T, H, W)
+        timed("wait_s", t0)
+        t0 = time.perf_counter()
         z = vae.encode(videos.to(device), chunk_frames=None).float()           # (k, C, t, h, w)
+        timed("encode_s", t0)
         return [(z[i], captions[i], f, fgs[i]) for i in range(len(captions))]
 
     def step_fn(rng, gen):
+        spent.update(dict.fromkeys(spent, 0.0))
         while len(replay) < cfg.dit_clips:
             replay.extend(fresh(rng))
         added = 0
@@ -119,12 +136,14 @@ def train_dit(dit: DiT, vae: VideoVAE, text: TextEncoder, cfg: TrainConfig, work
                 cap = ""
             latents.append(z); caps.append(cap); fps.append(f); fgs.append(fg)
             masks.append(train_mask(rng, z.shape[1]))
+        t0 = time.perf_counter()
         texts = text.encode_each(caps)  # the uncached captions run as one batch
         batch = make_dit_batch(latents, texts, fps, masks, dit.cfg.patch, cfg.max_tokens,
                                dit.cfg.base_tokens, gen, fgs, cfg.object_weight,
                                cfg.object_max_t)
         batch = PackedBatch(**{k: v if k == "clips" else v.to(device) for k, v in vars(batch).items()})
-        return dit_loss(dit, batch)
+        timed("pack_s", t0)
+        return {**dit_loss(dit, batch), **{k: torch.tensor(v) for k, v in spent.items()}}
 
     step, wall, planned = run_loop("dit", dit, ema, opt, work, cfg.dit_steps, minutes, seed, step_fn,
                                    cfg, cfg.dit_ema_decay, fit=fit)
