@@ -11,6 +11,12 @@
 #   RECIPE=small VAE_FROM=assets/default DIT_MIN=7 DEC_MIN=6.5 bash scripts/gpu_train.sh
 #     # ... and beside it, on the same GPU, VAE_FROM's decoder grown to read LOOKAHEAD (1) latent
 #     # ahead (--stage decoder), with DEC_WORKERS of the CPU cores rendering its clips
+#   VAE_FROM=assets/default INIT_DIT=assets/default DIT_MIN=9 DIT_SET="dit_lr=3e-4" bash scripts/gpu_train.sh
+#     # the shipped DiT trained on (--init-dit; it grows the recipe's newer parts), so GPU
+#     # sessions add up on the shipped model rather than each starting a DiT from scratch
+#
+# FRESH (16): clips rendered and encoded per DiT step; lower it if the log's encode_s or wait_s
+# takes much of a step (each clip in the replay buffer is then reused more often).
 #
 # Returns in $OUT: run.log (and dec.log), each finished checkpoint in fp16 (as it would ship) with
 # its log.jsonl, tarred and split into parts of at most 15 MiB: dit.tar.NN, and dec.tar.NN from the
@@ -20,6 +26,7 @@ set -u
 export PYTHONUNBUFFERED=1 TQDM_MININTERVAL=10
 : "${OUT:?set OUT to the folder that comes back}"
 VAE_MIN=${VAE_MIN:-2.5}; DIT_MIN=${DIT_MIN:-5}; WORKERS=${WORKERS:-12}; W=${WORK:-/tmp/run}
+FRESH=${FRESH:-16}; INIT_DIT=${INIT_DIT:-}; DIT_SET=${DIT_SET:-}
 DEC_MIN=${DEC_MIN:-}; LOOKAHEAD=${LOOKAHEAD:-1}; DEC_WORKERS=${DEC_WORKERS:-4}; D=/tmp/dec
 RECIPE=${RECIPE:-default}; DEVICE=${DEVICE:-cuda}   # RECIPE=tiny DEVICE=cpu: a dry run here
 LOG=$OUT/run.log
@@ -67,8 +74,11 @@ else
     --set vae_batch=24 --set save_every_s=60
 fi
 echo "== dit" >>"$LOG"
+extra=(); [ -n "$INIT_DIT" ] && extra+=(--init-dit "$INIT_DIT")
+for kv in $DIT_SET; do extra+=(--set "$kv"); done
 train --recipe $RECIPE --stage dit --work $W --out $W/checkpoint --workers $WORKERS --fit --minutes $DIT_MIN \
-  --set dit_clips=48 --set fresh_per_step=16 --set group_clips=8 --set replay_size=4096 --set save_every_s=60
+  --set dit_clips=48 --set fresh_per_step=$FRESH --set group_clips=8 --set replay_size=4096 --set save_every_s=60 \
+  ${extra[@]+"${extra[@]}"}
 done_dir=$W/checkpoint; [ -f $done_dir/config.json ] || done_dir=$W/vae_final
 pack $done_dir dit $W
 if [ -n "$DEC_MIN" ]; then
