@@ -64,8 +64,8 @@ def run_loop(name, model, ema, opt, work: Path, steps: int, minutes: float | Non
     schedule's decay, to what fills the time left. That is how a lent GPU of unknown speed gets a
     complete schedule instead of a run cut off mid-plateau. While the run is still on its plateau
     it re-times its steps at each doubling of the step count and plans again (`refit`): on an H100
-    steps ran 10-20% faster after the probe, while data workers filled their queues, and a plan
-    kept from the probe finished 17% early. A resumed run keeps its planned count.
+    the steps after the probe ran faster than the probe's, and a plan kept from the probe
+    finished 17% early. A resumed run keeps its planned count.
     Returns (steps done, wall seconds, steps planned)."""
     if fit and not minutes:
         raise ValueError("fit plans the run to fill --minutes; give minutes")
