@@ -80,6 +80,22 @@ def test_decoder_stage_grows_a_lookahead_decoder_on_the_same_latents(tiny_checkp
     assert "reading 1 latent ahead" in card1.trained_on
 
 
+def test_temporal_error_counts_only_frame_to_frame_change_between_noisy_tokens():
+    import torch
+    from engine.train.objectives import temporal_error
+    clips = torch.tensor([[0, 0, 12, 3, 2, 2], [0, 12, 4, 1, 2, 2]])  # a 3-frame clip and a still
+    noisy = torch.ones(1, 16)
+    shared = torch.ones(1, 16, 5)                       # the same error in every frame: no flicker
+    assert temporal_error(shared, noisy, clips) == 0
+    flicker = torch.zeros(1, 16, 5)
+    flicker[0, 4:8] = 1.0                               # frame 1 of the clip alone is off
+    flicker[0, 12:] = 9.0                               # the still has no neighbours to differ from
+    assert temporal_error(flicker, noisy, clips) == 1.0
+    known = noisy.clone()
+    known[0, 4:8] = 0.0                                 # frame 1 known: no noisy pair is left
+    assert temporal_error(flicker, known, clips) == 0
+
+
 def test_lr_schedule_warms_up_holds_then_decays_to_its_floor():
     cfg = TRAIN_RECIPES["default"]
     total = 1000

@@ -41,6 +41,10 @@ class TrainConfig:
     fresh_per_step: int = 1        # new clips rendered and encoded per step (encoding is costly)
     group_clips: int = 1           # clips rendered at one shape and VAE-encoded as one batch (GPU)
     dit_lr: float = 5e-4
+    # Weight of the DiT loss's temporal term (objectives.temporal_error): the prediction error's
+    # change from one latent frame to the next. Generated clips flicker ~3x as much as the world's
+    # renders, in step with the latent frames, and no decoder change took that out (issue 4).
+    dit_temporal_weight: float = 0.0
     long_sides: tuple[int, ...] = (128, 256)   # draft and full sizes
     seconds: tuple[float, ...] = (0.0, 1.0, 2.0, 3.0)  # 0.0 draws a still image
     fps: tuple[float, ...] = (8.0, 12.0, 16.0)

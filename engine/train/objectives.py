@@ -164,15 +164,44 @@ def make_dit_batch(latents: list[torch.Tensor], texts: list[TextBatch], fps: lis
                        text_segment, packed.valid, fg_tokens, clips)
 
 
-def dit_loss(dit: DiT, b: PackedBatch) -> dict:
+def dit_loss(dit: DiT, b: PackedBatch, temporal_weight: float = 0.0) -> dict:
     """Weighted velocity MSE over noisy tokens (known frames and padding carry no loss), plus
-    the plain MSE on object and on background tokens, for the log."""
+    the plain MSE on object and on background tokens, for the log.
+
+    temporal_weight: weight of the MSE of the error's change from one latent frame to the next
+    at the same place (logged as `temporal`). Its optimum is the same prediction; it weighs
+    errors that differ frame to frame, which decode as flicker, above errors shared by
+    neighbouring frames."""
     pred = dit.forward_tokens(b.tokens, b.pos, b.row_t, b.row_fps, b.row_pooled, b.token_row,
                               b.text, b.text_valid, b.token_segment, b.text_segment, b.valid,
                               b.clips)
-    err = (pred.float() - b.target).pow(2).mean(-1)                            # (B, N)
+    diff = pred.float() - b.target                                             # (B, N, Din)
+    err = diff.pow(2).mean(-1)                                                 # (B, N)
     noisy = (b.weight > 0).float()
     fg, bg = noisy * b.foreground, noisy * (1 - b.foreground)
-    return {"loss": (err * b.weight).sum() / b.weight.sum().clamp(min=1.0),
+    loss = (err * b.weight).sum() / b.weight.sum().clamp(min=1.0)
+    temporal = temporal_error(diff, noisy, b.clips)
+    if temporal_weight:  # else logged only
+        loss = loss + temporal_weight * temporal
+    return {"loss": loss,
             "object": ((err * fg).sum() / fg.sum().clamp(min=1.0)).detach(),
-            "background": ((err * bg).sum() / bg.sum().clamp(min=1.0)).detach()}
+            "background": ((err * bg).sum() / bg.sum().clamp(min=1.0)).detach(),
+            "temporal": temporal.detach()}
+
+
+def temporal_error(diff: torch.Tensor, noisy: torch.Tensor, clips) -> torch.Tensor:
+    """Mean squared change of the prediction error between consecutive latent frames at one
+    place, over pairs of noisy tokens. diff (B, N, Din); noisy (B, N); clips (K, 6) rows of
+    (row, start, length, Tp, hp, wp): a clip's tokens are frame-major, so frame k + 1 of a
+    place is hp * wp tokens on. Time patches span a frame each here (patch_t 1) or several."""
+    total = diff.new_zeros(())
+    pairs = diff.new_zeros(())
+    for r, s, n, Tp, hp, wp in (clips.tolist() if torch.is_tensor(clips) else clips):
+        if Tp < 2:
+            continue
+        e = diff[r, s:s + n].view(Tp, hp * wp, -1)
+        m = noisy[r, s:s + n].view(Tp, hp * wp)
+        both = m[1:] * m[:-1]                                                  # (Tp - 1, hp * wp)
+        total = total + ((e[1:] - e[:-1]).pow(2).mean(-1) * both).sum()
+        pairs = pairs + both.sum()
+    return total / pairs.clamp(min=1.0)

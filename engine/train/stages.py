@@ -143,7 +143,8 @@ def train_dit(dit: DiT, vae: VideoVAE, text: TextEncoder, cfg: TrainConfig, work
                                cfg.object_max_t)
         batch = PackedBatch(**{k: v if k == "clips" else v.to(device) for k, v in vars(batch).items()})
         timed("pack_s", t0)
-        return {**dit_loss(dit, batch), **{k: torch.tensor(v) for k, v in spent.items()}}
+        return {**dit_loss(dit, batch, cfg.dit_temporal_weight),
+                **{k: torch.tensor(v) for k, v in spent.items()}}
 
     step, wall, planned = run_loop("dit", dit, ema, opt, work, cfg.dit_steps, minutes, seed, step_fn,
                                    cfg, cfg.dit_ema_decay, fit=fit)
