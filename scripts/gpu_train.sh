@@ -20,7 +20,7 @@
 #
 # Returns in $OUT: run.log (and dec.log), each finished checkpoint in fp16 (as it would ship) with
 # its log.jsonl, tarred and split into parts of at most 15 MiB: dit.tar.NN, and dec.tar.NN from the
-# decoder run. Here: cat OUT/dit.tar.* | tar x -C runs/gpu/checkpoint. If the DiT stage fails, the
+# decoder run. Here: mkdir -p runs/gpu && cat OUT/dit.tar.* | tar x -C runs/gpu. If the DiT stage fails, the
 # finished VAE (vae_final) comes back instead, so the next call can run the DiT stage alone.
 set -u
 export PYTHONUNBUFFERED=1 TQDM_MININTERVAL=10

@@ -1,8 +1,7 @@
 """The pieces that let a lent GPU train the default model: render workers, clip groups encoded as
-one batch, runs that plan their length to fit a time budget, config overrides, DiT warm starts,
-and weights split under a file-size limit. All run on the CPU with the tiny recipe."""
+one batch, runs that plan their length to fit a time budget, config overrides and DiT warm starts.
+All run on the CPU with the tiny recipe."""
 import json
-import sys
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
@@ -17,9 +16,6 @@ from engine.train.data import dit_group
 from engine.train.loop import FIT_PROBE
 from engine.train.stages import override
 from engine.train.workers import stream
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
-import shards  # noqa: E402
 
 
 def _draw(rng):
@@ -132,19 +128,6 @@ def test_init_dit_grows_a_dit_from_before_fractional_positions(tmp_path):
     assert grown.refine.out.weight.abs().max() < 1e-4
     for k, v in legacy.state_dict().items():
         torch.testing.assert_close(grown.state_dict()[k], v, atol=1e-4, rtol=0)
-
-
-def test_shards_split_under_the_limit_and_join_to_the_same_tensors(tmp_path):
-    from safetensors.torch import load_file, save_file
-    tensors = {f"t{i}": torch.randn(64, 64, generator=torch.Generator().manual_seed(i)) for i in range(5)}
-    save_file(tensors, str(tmp_path / "model.safetensors"))
-    parts = shards.split(tmp_path / "model.safetensors", tmp_path / "out", limit_mib=40_000 / 2**20)
-    assert len(parts) == 3 and all(p.stat().st_size < 40_000 + 1_000 for p in parts)
-    shards.join(parts, tmp_path / "joined.safetensors")
-    joined = load_file(str(tmp_path / "joined.safetensors"))
-    assert joined.keys() == tensors.keys() and all(torch.equal(joined[k], tensors[k]) for k in tensors)
-    with pytest.raises(SystemExit):
-        shards.split(tmp_path / "model.safetensors", tmp_path / "small", limit_mib=1_000 / 2**20)
 
 
 def test_a_resume_under_other_settings_is_refused(tmp_path):
