@@ -228,6 +228,8 @@ def main(argv=None) -> int:
     p.add_argument("--only", nargs="+", choices=SECTIONS, help="run these sections only")
     p.add_argument("--transition-guide", type=float,
                    help="interpolate and loop: the crossfade guide instead of the engine's")
+    p.add_argument("--guidance-interval", type=float, nargs=2, metavar=("LO", "HI"),
+                   help="flow times lo < t <= hi where guidance applies, instead of the card's")
     args = p.parse_args(argv)
     from engine import operations
     from engine.io import write_json_atomic
@@ -235,8 +237,11 @@ def main(argv=None) -> int:
     engine = Engine.load(args.checkpoint, device=args.device)
     if args.transition_guide is not None:
         operations.TRANSITION_GUIDE = args.transition_guide
+    if args.guidance_interval is not None:
+        engine.card = replace(engine.card, guidance_interval=tuple(args.guidance_interval))
     rng = np.random.default_rng(2026)
-    report = {"checkpoint": engine.label, "transition_guide": operations.TRANSITION_GUIDE}
+    report = {"checkpoint": engine.label, "transition_guide": operations.TRANSITION_GUIDE,
+              "guidance_interval": list(engine.card.guidance_interval)}
     for name, fn in SECTIONS.items():
         if args.only and name not in args.only:
             continue

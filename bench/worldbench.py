@@ -18,6 +18,7 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -199,6 +200,8 @@ def main(argv=None) -> int:
     p.add_argument("--steps", type=int, help="sampler steps instead of the card's (both sizes)")
     p.add_argument("--guidance", type=float, help="guidance scale instead of the card's")
     p.add_argument("--sampler", choices=("euler", "heun"), help="instead of euler")
+    p.add_argument("--guidance-interval", type=float, nargs=2, metavar=("LO", "HI"),
+                   help="flow times lo < t <= hi where guidance applies, instead of the card's")
     p.add_argument("--json", default="bench/results/worldbench.json")
     args = p.parse_args(argv)
     if args.skip_vae and args.vae_only:
@@ -207,11 +210,13 @@ def main(argv=None) -> int:
                                   ("sampler", args.sampler)) if v is not None}
     from engine.runtime import Engine
     engine = Engine.load(args.checkpoint, device=args.device)
+    if args.guidance_interval is not None:
+        engine.card = replace(engine.card, guidance_interval=tuple(args.guidance_interval))
     items = prompt_list()
     if args.limit:
         items = items[:args.limit // 2] + items[24:24 + (args.limit + 1) // 2]
     report = {"checkpoint": engine.label, "card": engine.card.__dict__, "prompts": len(items) * 2,
-              "sampling": sampling}
+              "sampling": sampling, "guidance_interval": list(engine.card.guidance_interval)}
     card = engine.card
     # Calibration at full size, and at draft size too where drafts are scored: a draft's objects
     # are a few pixels wide, so its row says how much of a draft's gap the detector itself makes.
@@ -231,7 +236,7 @@ def main(argv=None) -> int:
         report[size]["wall_s"] = time.time() - t
         steps = sampling.get("steps", card.draft_steps if size == "draft" else card.steps)
         print_table(f"{size} ({'x'.join(map(str, _size(engine, size == 'draft')))}, {steps} steps, "
-                    f"guidance {sampling.get('guidance', card.guidance)}, "
+                    f"guidance {sampling.get('guidance', card.guidance)} at t in {card.guidance_interval}, "
                     f"{sampling.get('sampler', 'euler')})", report[size])
     if not args.skip_vae:
         report["vae_psnr"] = v = vae_psnr(engine)

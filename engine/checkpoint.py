@@ -36,12 +36,20 @@ class ModelCard:
     steps: int = 24
     draft_steps: int = 8
     guidance: float = 4.0
+    # flow times lo < t <= hi at which guidance applies; elsewhere one conditional forward
+    guidance_interval: tuple[float, float] = (0.0, 1.0)
     trained_on: str = ""           # hardware and wall time that produced the weights
     notes: str = ""
 
     @classmethod
     def from_dict(cls, d: dict) -> "ModelCard":
         check_keys(cls, d, "model card")
+        d = dict(d)
+        if "guidance_interval" in d:   # JSON gives a list
+            lo, hi = (float(v) for v in d["guidance_interval"])
+            if not (0.0 <= lo < hi <= 1.0):
+                raise ValueError(f"model card: guidance_interval must satisfy 0 <= lo < hi <= 1, got {d['guidance_interval']}")
+            d["guidance_interval"] = (lo, hi)
         return cls(**d)
 
 

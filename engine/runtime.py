@@ -237,7 +237,12 @@ class Engine(EditMethods):
 
         if guidance == 1.0:
             return velocity_rows
-        return classifier_free_guidance(velocity_rows, guidance)
+
+        def velocity_cond(x, t):  # the conditional rows alone, where guidance is off
+            return dit(x, t, text.states[:batch], text.valid[:batch], text.pooled[:batch], fps_t[:batch])
+
+        return classifier_free_guidance(velocity_rows, guidance, interval=self.card.guidance_interval,
+                                        velocity_cond=velocity_cond)
 
     def run(self, request: Request, plan: ConditioningPlan | operations.Edit, *,
             progress: Optional[Callable[[Progress], None]] = None,

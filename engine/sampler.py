@@ -89,12 +89,26 @@ def schedule(steps: int, shift: float, t_start: float = 1.0) -> torch.Tensor:
     return torch.cat([torch.tensor([t_start], dtype=torch.float64), tail])
 
 
-def classifier_free_guidance(velocity_pair: Velocity, scale: float) -> Velocity:
+def classifier_free_guidance(velocity_pair: Velocity, scale: float, *,
+                             interval: tuple[float, float] = (0.0, 1.0),
+                             velocity_cond: Optional[Velocity] = None) -> Velocity:
     """Guidance as a wrapper (Ho & Salimans 2022): one batched forward over [cond; uncond].
 
     velocity_pair(x2, t2) must treat the first half of the batch as conditional and the second
-    half as unconditional."""
+    half as unconditional. With an `interval` (lo, hi), guidance applies only at flow times
+    lo < t <= hi (Kynkaanniemi et al. 2024, "Applying guidance in a limited interval"); elsewhere
+    the conditional velocity is used alone, from `velocity_cond` (one forward of half the batch).
+    The time that decides is the latest frame's, t.max(): known frames wait at lower times."""
+    lo, hi = interval
+    if not (0.0 <= lo < hi <= 1.0):
+        raise ValueError(f"guidance interval must satisfy 0 <= lo < hi <= 1, got {interval}")
+    limited = (lo, hi) != (0.0, 1.0)
+    if limited and velocity_cond is None:
+        raise ValueError("a limited guidance interval needs velocity_cond for the unguided steps")
+
     def velocity(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        if limited and not (lo < float(t.max()) <= hi):
+            return velocity_cond(x, t)
         v = velocity_pair(torch.cat([x, x]), torch.cat([t, t]))  # (2B, C, T, h, w)
         v_cond, v_uncond = v.chunk(2)
         return v_uncond + scale * (v_cond - v_uncond)

@@ -1,6 +1,7 @@
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -83,6 +84,22 @@ def test_checkpoint_round_trip_and_refusals(tiny_checkpoint, tmp_path):
         ckpt.load(pickle_dir)
     with pytest.raises(FileNotFoundError):
         Engine.load(tmp_path / "nowhere")
+
+
+def test_guidance_interval_round_trips_and_changes_sampling(tiny_checkpoint, tmp_path):
+    vae, dit, card = ckpt.load(tiny_checkpoint)
+    out = ckpt.save(tmp_path / "limited", vae, dit, replace(card, guidance_interval=(0.2, 0.8)))
+    engine = Engine.load(out, device="cpu")
+    assert engine.card.guidance_interval == (0.2, 0.8)
+    options = dict(seconds=0.5, draft=True, seed=3, steps=6, guidance=5.0)
+    [limited] = engine.generate("a red ball", **options)
+    [full] = Engine.load(tiny_checkpoint, device="cpu").generate("a red ball", **options)
+    assert limited.frames.shape == full.frames.shape and not np.array_equal(limited.frames, full.frames)
+    config = json.loads((out / "config.json").read_text())
+    config["card"]["guidance_interval"] = [0.9, 0.1]
+    (out / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match="guidance_interval"):
+        ckpt.read_config(out)
 
 
 def test_text_encoder_caches_prompts(text_encoder):

@@ -90,6 +90,32 @@ def test_guidance_is_one_batched_call():
     assert calls == [4] and torch.allclose(v, torch.full_like(v, 3.0))
 
 
+def test_guidance_interval_runs_the_conditional_alone_outside_it():
+    calls = []
+
+    def pair(x, t):
+        calls.append(("pair", x.shape[0]))
+        half = x.shape[0] // 2
+        return torch.cat([torch.ones_like(x[:half]), torch.zeros_like(x[half:])])
+
+    def cond(x, t):
+        calls.append(("cond", x.shape[0]))
+        return torch.full_like(x, 7.0)
+
+    v = classifier_free_guidance(pair, 3.0, interval=(0.3, 0.9), velocity_cond=cond)
+    x = torch.zeros(1, 1, 2, 1, 1)
+    # the latest frame's time decides: a known frame waiting at t = 0 does not switch guidance off
+    assert torch.allclose(v(x, torch.tensor([[0.0, 0.5]])), torch.full_like(x, 3.0))
+    assert torch.allclose(v(x, torch.tensor([[0.0, 0.25]])), torch.full_like(x, 7.0))
+    assert torch.allclose(v(x, torch.tensor([[0.95, 0.95]])), torch.full_like(x, 7.0))
+    assert torch.allclose(v(x, torch.tensor([[0.85, 0.85]])), torch.full_like(x, 3.0))
+    assert calls == [("pair", 2), ("cond", 1), ("cond", 1), ("pair", 2)]
+    with pytest.raises(ValueError, match="velocity_cond"):
+        classifier_free_guidance(pair, 3.0, interval=(0.3, 1.0))
+    with pytest.raises(ValueError, match="interval"):
+        classifier_free_guidance(pair, 3.0, interval=(0.5, 0.5), velocity_cond=cond)
+
+
 def test_cancel_stops_within_one_step_and_callback_previews():
     steps_seen = []
     with pytest.raises(Cancelled):
