@@ -15,6 +15,7 @@ from safetensors.torch import load_file, save_file
 from engine.configs import check_keys
 from engine.dit import DiT, DiTConfig
 from engine.io import atomic_path, write_json_atomic
+from engine.sampler import guidance_interval
 from engine.vae import VAEConfig, VideoVAE
 
 FORMAT_VERSION = 1
@@ -46,10 +47,7 @@ class ModelCard:
         check_keys(cls, d, "model card")
         d = dict(d)
         if "guidance_interval" in d:   # JSON gives a list
-            lo, hi = (float(v) for v in d["guidance_interval"])
-            if not (0.0 <= lo < hi <= 1.0):
-                raise ValueError(f"model card: guidance_interval must satisfy 0 <= lo < hi <= 1, got {d['guidance_interval']}")
-            d["guidance_interval"] = (lo, hi)
+            d["guidance_interval"] = guidance_interval(d["guidance_interval"])
         return cls(**d)
 
 

@@ -89,6 +89,14 @@ def schedule(steps: int, shift: float, t_start: float = 1.0) -> torch.Tensor:
     return torch.cat([torch.tensor([t_start], dtype=torch.float64), tail])
 
 
+def guidance_interval(values) -> tuple[float, float]:
+    """(lo, hi) as floats, checked: the flow times lo < t <= hi where guidance applies."""
+    lo, hi = (float(v) for v in values)
+    if not (0.0 <= lo < hi <= 1.0):
+        raise ValueError(f"guidance_interval must satisfy 0 <= lo < hi <= 1, got {tuple(values)}")
+    return lo, hi
+
+
 def classifier_free_guidance(velocity_pair: Velocity, scale: float, *,
                              interval: tuple[float, float] = (0.0, 1.0),
                              velocity_cond: Optional[Velocity] = None) -> Velocity:
@@ -99,9 +107,7 @@ def classifier_free_guidance(velocity_pair: Velocity, scale: float, *,
     lo < t <= hi (Kynkaanniemi et al. 2024, "Applying guidance in a limited interval"); elsewhere
     the conditional velocity is used alone, from `velocity_cond` (one forward of half the batch).
     The time that decides is the latest frame's, t.max(): known frames wait at lower times."""
-    lo, hi = interval
-    if not (0.0 <= lo < hi <= 1.0):
-        raise ValueError(f"guidance interval must satisfy 0 <= lo < hi <= 1, got {interval}")
+    lo, hi = guidance_interval(interval)
     limited = (lo, hi) != (0.0, 1.0)
     if limited and velocity_cond is None:
         raise ValueError("a limited guidance interval needs velocity_cond for the unguided steps")

@@ -112,10 +112,10 @@ def run_loop(name, model, ema, opt, work: Path, steps: int, minutes: float | Non
             probe_start = time.time()
         elif planning and step == FIT_PROBE[1]:
             per_step = (time.time() - probe_start) / (FIT_PROBE[1] - FIT_PROBE[0])
-            # a margin for saves and slower later steps; and once planned, the run is let finish
-            # its decay: the deadline gets a grace of a tenth of the budget (on an H100 the VAE's
-            # steps slowed 8% after the probe and the deadline cut it 10 steps short of its plan)
-            steps = step + max(1, int(0.92 * (deadline - time.time()) / per_step))
+            # once planned, the run is let finish its decay: the deadline gets a grace of a tenth
+            # of the budget (on an H100 the VAE's steps slowed 8% after the probe and the
+            # deadline cut it 10 steps short of its plan)
+            steps = plan_steps(step, per_step, deadline - time.time())
             plan_deadline = deadline
             deadline += 0.1 * minutes * 60
             planning = False
@@ -171,11 +171,17 @@ def check_same_recipe(saved: dict | None, cfg: TrainConfig, state_path: Path) ->
                          f"same --recipe and --set options, or use another --work folder")
 
 
+def plan_steps(step: int, per_step: float, seconds_left: float) -> int:
+    """The step count that fills seconds_left at per_step from `step`, less a margin for saves
+    and slower later steps."""
+    return step + max(1, int(0.92 * seconds_left / per_step))
+
+
 def refit(step: int, planned: int, per_step: float, seconds_left: float, cfg: TrainConfig) -> int:
     """A fitted run's step count re-planned at `step` from its recent pace, or the old plan where
     the learning rate would change: only while `step` is on the plateau of both schedules does the
     new plan leave every step taken so far, and the warm-up, as they were."""
-    new = step + max(1, int(0.92 * seconds_left / per_step))
+    new = plan_steps(step, per_step, seconds_left)
     on_plateau = step < min(planned, new) * (1 - cfg.decay_frac)
     return new if on_plateau else planned
 
