@@ -17,6 +17,8 @@ import sys
 import time
 from pathlib import Path
 
+from engine.sizes import RENDER_STRENGTH
+
 VIDEO_SUFFIXES = (".mp4",)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 
@@ -74,11 +76,13 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("restyle", help="SDEdit a clip toward a new prompt")
     _common(r, sized=False)
     r.add_argument("--video", required=True)
-    r.add_argument("--strength", type=float, required=True, help="0 keeps the input, 1 ignores it")
+    r.add_argument("--strength", type=float, required=True,
+                   help="the fraction of the sampling schedule run again: 0 keeps the input, "
+                        "1 ignores it")
     rd = sub.add_parser("render", help="turn a chosen draft into the full-size clip")
     rd.add_argument("--draft-json", required=True, help="the --json record printed with the draft")
-    rd.add_argument("--strength", type=float, default=0.6,
-                    help="how much the full render may depart from the draft (0-1)")
+    rd.add_argument("--strength", type=float, default=RENDER_STRENGTH,
+                    help="how much the full render may depart from the draft (0-1, as restyle's)")
     rd.add_argument("--steps", type=int)
     rd.add_argument("--sampler", default="euler", choices=("euler", "heun"))
     rd.add_argument("--out", required=True)

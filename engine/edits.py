@@ -11,6 +11,7 @@ import torch
 
 from engine import conform, operations
 from engine.operations import pixel_frames
+from engine.sizes import RENDER_STRENGTH
 
 if TYPE_CHECKING:  # runtime imports this module; the names are only needed for annotations
     from engine.runtime import Result
@@ -150,16 +151,18 @@ class EditMethods:
 
     def restyle(self, frames: np.ndarray, input_fps: float, prompt: str, *, strength: float = 0.6,
                 context_seconds: float = 1.0, progress=None, cancel=None, **options) -> Result:
-        """SDEdit: re-noise the clip to `strength` and denoise it under the new prompt. A clip
-        longer than one generation is restyled in windows, each conditioned on the last
-        context_seconds of restyled material before it, so memory stays flat."""
+        """SDEdit: re-run the last `strength` of the sampling schedule under the new prompt (see
+        operations.restyle_edit). A clip longer than one generation is restyled in windows, each
+        conditioned on the last context_seconds of restyled material before it, so memory stays
+        flat."""
         s = self._settings(prompt, **_opts(options))
         clip, note = self._conform(frames, input_fps, s)
         tf = self.vae.cfg.temporal_factor
         most = 1 + (self.card.max_frames - 1) // tf * tf
         first = clip[:most]
-        edit = operations.restyle_edit(self._encode(first), first, strength, tf)
-        notes = {"video": note, "strength": strength}
+        edit = self._restyle_edit(first, strength)
+        notes = {"video": note, "strength": strength,
+                 "noise_level": round(1.0 - float(edit.plan.mask[-1]), 4)}
         result = self._run_edit("restyle", s, edit, notes, progress, cancel)
         if len(clip) == len(first):
             return result
@@ -170,8 +173,7 @@ class EditMethods:
             context, _ = self._split(tail, context_seconds, s["fps"], (most - 1) // tf, at_end=True)
             chunk = clip[done:done + (most - len(context)) // tf * tf]     # whole latent groups
             window = np.concatenate([context, chunk])
-            edit = operations.restyle_edit(self._encode(window), window, strength, tf,
-                                           context_latent=1 + (len(context) - 1) // tf)
+            edit = self._restyle_edit(window, strength, context_latent=1 + (len(context) - 1) // tf)
             part = self._run_edit("restyle", s, edit, notes, progress, cancel)
             parts.append(part.frames[len(context):])
             timings = {k: timings.get(k, 0.0) + v for k, v in part.timings.items()}
@@ -180,7 +182,13 @@ class EditMethods:
         result.timings, result.notes = timings, {**notes, "windows": len(parts)}
         return result
 
-    def render(self, draft_frames: np.ndarray, draft: dict, *, strength: float = 0.6,
+    def _restyle_edit(self, clip: np.ndarray, strength: float, context_latent: int = 0):
+        """restyle_edit for conformed frames, at the time shift the sampler uses for their grid."""
+        latent = self._encode(clip)
+        return operations.restyle_edit(latent, clip, strength, self.vae.cfg.temporal_factor,
+                                       context_latent, shift=self.shift_for(tuple(latent.shape)))
+
+    def render(self, draft_frames: np.ndarray, draft: dict, *, strength: float = RENDER_STRENGTH,
                progress=None, cancel=None, **options) -> Result:
         """A chosen draft -> the full-size clip with the draft's composition: the draft is
         upscaled to the full grid, re-noised part way (strength) and finished at full size with
@@ -192,10 +200,11 @@ class EditMethods:
                    **options, "draft": False}
         s = self._settings(draft["prompt"], **_opts(options))   # draft=False: the full grid
         clip, note = self._conform(draft_frames, s["fps"], s, max_frames=self.card.max_frames)
-        edit = operations.restyle_edit(self._encode(clip), clip, strength,
-                                       self.vae.cfg.temporal_factor)
+        edit = self._restyle_edit(clip, strength)
+        level = round(1.0 - float(edit.plan.mask[-1]), 4)
         return self._run_edit("render", s, edit, {"draft": {**note, "path": draft.get("path"),
-                                                            "strength": strength}}, progress, cancel)
+                                                            "strength": strength,
+                                                            "noise_level": level}}, progress, cancel)
 
 
 def _with_frames(result: Result, parts: list[np.ndarray]) -> Result:

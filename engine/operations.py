@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from engine.sampler import ConditioningPlan
+from engine.sampler import ConditioningPlan, shift_time
 
 
 @dataclass(frozen=True)
@@ -189,25 +189,35 @@ def loop_edit(end_latent: torch.Tensor, end: np.ndarray, head_latent: torch.Tens
 
 
 def restyle_edit(clip_latent: torch.Tensor, clip: np.ndarray, strength: float, f: int,
-                 context_latent: int = 0) -> Edit:
-    """SDEdit (Meng et al. 2021): every latent frame is known with mask 1 - strength, so it is
-    re-noised to t = strength and denoised under the new prompt. Strength 0 returns the input,
-    strength 1 ignores it.
+                 context_latent: int = 0, shift: float = 1.0) -> Edit:
+    """SDEdit (Meng et al. 2021): every latent frame is re-noised to one flow time and denoised
+    under the new prompt. Strength 0 returns the input, strength 1 ignores it.
+
+    Strength is the fraction of the sampling schedule that is run again (the img2img convention
+    of SD3 and Flux pipelines): the flow time is shift_time(strength, shift), with the shift the
+    sampler uses for this grid. A larger grid keeps more of its signal at a given t, which is why
+    the sampler shifts its times; reading strength through the same shift makes one strength
+    change a clip about as much at draft and at full size.
 
     context_latent: the first latent frames are already-restyled material (a long clip is
     restyled window by window) and are known exactly; their pixel frames are kept."""
     _check(clip_latent, clip, f, "restyle")
-    if not 0.0 <= strength <= 1.0:
-        raise ValueError(f"strength must be between 0 and 1, got {strength}")
     t = clip_latent.shape[1]
     if not 0 <= context_latent < t:
         raise ValueError(f"context_latent must leave frames to restyle: {context_latent} of {t}")
-    mask = torch.full((t,), 1.0 - float(strength))
+    mask = torch.full((t,), 1.0 - noise_level(strength, shift))
     mask[:context_latent] = 1.0
     keep = np.full(len(clip), strength == 0.0)
     if context_latent:
         keep[:pixel_frames(context_latent, f)] = True
     return Edit(ConditioningPlan(tuple(clip_latent.shape), clip_latent.clone(), mask), clip.copy(), keep)
+
+
+def noise_level(strength: float, shift: float) -> float:
+    """The flow time a restyle at `strength` re-noises to on a grid sampled with `shift`."""
+    if not 0.0 <= strength <= 1.0:
+        raise ValueError(f"strength must be between 0 and 1, got {strength}")
+    return float(shift_time(torch.tensor(float(strength), dtype=torch.float64), shift))
 
 
 OPERATIONS = ("generate", "image", "animate", "extend", "loop", "interpolate", "restyle")

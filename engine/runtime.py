@@ -244,6 +244,12 @@ class Engine(EditMethods):
         return classifier_free_guidance(velocity_rows, guidance, interval=self.card.guidance_interval,
                                         velocity_cond=velocity_cond)
 
+    def shift_for(self, latent_shape: tuple[int, int, int, int]) -> float:
+        """The sampler's time shift for a latent (C, T, h, w): it grows with the token count."""
+        dit = self.modules[1]
+        tokens = int(np.prod(latent_shape[1:])) // dit.cfg.patch.volume
+        return shift_for_tokens(tokens, dit.cfg.base_tokens)
+
     def run(self, request: Request, plan: ConditioningPlan | operations.Edit, *,
             progress: Optional[Callable[[Progress], None]] = None,
             cancel: Optional[Callable[[], bool]] = None, notes: Optional[dict] = None) -> Result:
@@ -255,14 +261,13 @@ class Engine(EditMethods):
         timings = {}
         start = time.perf_counter()
         up = upsample(request.prompt, seed=request.seed, duration_s=request.seconds)
-        vae, dit = self.modules
+        vae = self.modules[0]  # loads both modules: the load's time is counted here
         timings["load_s"] = time.perf_counter() - start
         t0 = time.perf_counter()
         velocity = self.velocity(up.caption, request.fps, request.guidance, batch=1)
         timings["text_s"] = time.perf_counter() - t0
 
-        grid_tokens = int(np.prod(plan.shape[1:])) // dit.cfg.patch.volume
-        shift = shift_for_tokens(grid_tokens, dit.cfg.base_tokens)
+        shift = self.shift_for(plan.shape)
         generator = torch.Generator().manual_seed(request.seed)
         t1 = time.perf_counter()
 

@@ -85,7 +85,7 @@ def schedule(steps: int, shift: float, t_start: float = 1.0) -> torch.Tensor:
     full = shift_time(torch.linspace(1.0, 0.0, steps + 1, dtype=torch.float64), shift)
     if t_start >= 1.0:
         return full
-    tail = full[full < t_start]
+    tail = full[full < t_start - 1e-6]  # a start on a schedule time takes no sliver of a step
     return torch.cat([torch.tensor([t_start], dtype=torch.float64), tail])
 
 

@@ -10,6 +10,10 @@ from __future__ import annotations
 import math
 
 ASPECTS = ("16:9", "9:16", "1:1", "4:3", "3:4")
+# Draft -> full render: the fraction of the full grid's schedule run again over the upscaled
+# draft (strength, as in operations.restyle_edit). 0.35 re-noises a 2-second 256x144 grid
+# (time shift 2.7) to t = 0.59, the level the draft-to-render figures were measured at.
+RENDER_STRENGTH = 0.35
 
 
 def parse_aspect(aspect: str) -> float:

@@ -15,6 +15,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from engine import io
+from engine.sizes import RENDER_STRENGTH
 from studio.config import StudioConfig
 from studio.library import ID, Entry, Library
 from studio.styles import Styles, with_style
@@ -151,7 +152,7 @@ class Studio:
             return out
         return self._submit("draft", f"Draft ×{variations}: {_short(text)}", compute, extra=extra)
 
-    def render(self, draft_id: str, *, strength: float = 0.6, steps=None) -> Job:
+    def render(self, draft_id: str, *, strength: float = RENDER_STRENGTH, steps=None) -> Job:
         entry = self.library.get(_id(draft_id))
         if entry.kind != "video":
             raise ValueError("Render turns a draft clip into a full clip; this is a still image")

@@ -4,6 +4,7 @@ import torch
 
 from engine import operations as ops
 from engine.edits import _opts
+from engine.sampler import schedule
 
 F = 4  # temporal factor of the plans below
 
@@ -77,11 +78,22 @@ def test_a_guided_transition_starts_from_a_latent_crossfade():
 
 
 @pytest.mark.parametrize("strength", [0.0, 0.3, 1.0])
-def test_restyle_is_a_uniform_mask_of_one_minus_strength(strength):
+@pytest.mark.parametrize("shift", [1.0, 2.7])
+def test_restyle_is_a_uniform_mask_at_the_shifted_strength(strength, shift):
     z, px = clip(3)
-    e = ops.restyle_edit(z, px, strength, F)
-    assert torch.allclose(e.plan.mask, torch.full((3,), 1 - strength))
+    e = ops.restyle_edit(z, px, strength, F, shift=shift)
+    level = shift * strength / (1 + (shift - 1) * strength)      # the sampler's shifted time
+    assert torch.allclose(e.plan.mask, torch.full((3,), 1 - level))
     assert e.keep.all() == (strength == 0.0)
+
+
+def test_restyle_strength_is_the_fraction_of_the_schedule_run_again():
+    """With the sampler's shift, strength s starts SDEdit on the shifted schedule's time at
+    fraction s, so it runs s of the steps at any grid size."""
+    for shift in (1.0, 1.4, 2.7):
+        for strength in (0.25, 0.5, 0.75):
+            level = 1 - float(ops.restyle_edit(*clip(2), strength, F, shift=shift).plan.mask[0])
+            assert len(schedule(24, shift, t_start=level)) - 1 == round(24 * strength)
 
 
 def test_restyle_window_knows_its_restyled_context_exactly():
@@ -156,6 +168,7 @@ def test_engine_interpolate_and_restyle_keep_their_inputs(tiny_engine):
     assert np.array_equal(same.frames, a)
     changed = tiny_engine.restyle(a, 12.0, "a blue ball", strength=0.8, seed=3)
     assert changed.frames.shape == a.shape and not np.array_equal(changed.frames, a)
+    assert 0.8 <= changed.notes["noise_level"] < 1.0       # the shift only ever raises the level
 
 
 def test_engine_loop_starts_with_the_clip_and_is_reproducible(tiny_engine):

@@ -60,6 +60,8 @@ def test_strength_zero_returns_input_and_sdedit_runs_fewer_steps():
                  generator=torch.Generator().manual_seed(0))
     assert torch.equal(out[0], known) and not calls
     assert len(schedule(10, 1.0, t_start=0.5)) - 1 == 5
+    on_grid = float(shift_time(torch.tensor(0.5, dtype=torch.float64), 3.0)) + 1e-7
+    assert len(schedule(10, 3.0, t_start=on_grid)) - 1 == 5    # no sliver of a step first
     assert schedule(10, 3.0)[0] == 1.0 and schedule(10, 3.0)[-1] == 0.0
 
 

@@ -6,6 +6,7 @@ from types import SimpleNamespace
 
 import gradio as gr
 
+from engine.sizes import RENDER_STRENGTH
 from studio.actions import ASPECTS, MAX_SEED, Studio
 from studio.ui.common import SKIP, call, entry_json, follow, friendly, one_result, outcome, send_buttons
 
@@ -57,7 +58,7 @@ def build(studio: Studio) -> SimpleNamespace:
     with gr.Row():
         with gr.Column():
             c.chosen = gr.Textbox(label="Chosen draft", info="The id of the draft Render will finish.")
-            c.strength = gr.Slider(0.2, 1.0, value=0.6, step=0.05, label="Render strength",
+            c.strength = gr.Slider(0.1, 1.0, value=RENDER_STRENGTH, step=0.05, label="Render strength",
                                    info="Low keeps the draft's composition closely; 1 starts afresh.")
             c.render = gr.Button("Render full size", variant="primary")
         c.chosen_video = gr.Video(label="Chosen draft", interactive=False, loop=True, autoplay=True)
