@@ -39,6 +39,9 @@ class ModelCard:
     guidance: float = 4.0
     # flow times lo < t <= hi at which guidance applies; elsewhere one conditional forward
     guidance_interval: tuple[float, float] = (0.0, 1.0)
+    # the sampler's time shift grows with the grid's tokens but never falls below this, so small
+    # grids (drafts, stills) still spend their few steps where the layout forms
+    min_shift: float = 1.0
     trained_on: str = ""           # hardware and wall time that produced the weights
     notes: str = ""
 
@@ -48,7 +51,10 @@ class ModelCard:
         d = dict(d)
         if "guidance_interval" in d:   # JSON gives a list
             d["guidance_interval"] = guidance_interval(d["guidance_interval"])
-        return cls(**d)
+        card = cls(**d)
+        if not card.min_shift >= 1.0:
+            raise ValueError(f"min_shift must be at least 1, got {card.min_shift}")
+        return card
 
 
 def upgrade_config(config: dict) -> dict:

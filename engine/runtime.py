@@ -248,7 +248,7 @@ class Engine(EditMethods):
         """The sampler's time shift for a latent (C, T, h, w): it grows with the token count."""
         dit = self.modules[1]
         tokens = int(np.prod(latent_shape[1:])) // dit.cfg.patch.volume
-        return shift_for_tokens(tokens, dit.cfg.base_tokens)
+        return shift_for_tokens(tokens, dit.cfg.base_tokens, min_shift=self.card.min_shift)
 
     def run(self, request: Request, plan: ConditioningPlan | operations.Edit, *,
             progress: Optional[Callable[[Progress], None]] = None,

@@ -72,9 +72,13 @@ def shift_time(t: torch.Tensor, shift: float) -> torch.Tensor:
     return shift * t / (1 + (shift - 1) * t)
 
 
-def shift_for_tokens(num_tokens: int, base_tokens: int, max_shift: float = 6.0) -> float:
-    """The shift grows with the square root of the token count relative to the training base."""
-    return float(min(max_shift, max(1.0, math.sqrt(num_tokens / base_tokens))))
+def shift_for_tokens(num_tokens: int, base_tokens: int, max_shift: float = 6.0,
+                     min_shift: float = 1.0) -> float:
+    """The shift grows with the square root of the token count relative to the training base,
+    within [min_shift, max_shift] (Flux's schedule, too, never shifts less than about 1.6)."""
+    if min_shift < 1.0 or min_shift > max_shift:
+        raise ValueError(f"need 1 <= min_shift <= max_shift, got {min_shift} and {max_shift}")
+    return float(min(max_shift, max(min_shift, math.sqrt(num_tokens / base_tokens))))
 
 
 def schedule(steps: int, shift: float, t_start: float = 1.0) -> torch.Tensor:

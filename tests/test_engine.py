@@ -102,6 +102,22 @@ def test_guidance_interval_round_trips_and_changes_sampling(tiny_checkpoint, tmp
         ckpt.read_config(out)
 
 
+def test_min_shift_round_trips_and_floors_small_grids(tiny_checkpoint, tmp_path):
+    vae, dit, card = ckpt.load(tiny_checkpoint)
+    out = ckpt.save(tmp_path / "floored", vae, dit, replace(card, min_shift=2.5))
+    floored, plain = Engine.load(out, device="cpu"), Engine.load(tiny_checkpoint, device="cpu")
+    small = (vae.cfg.latent_channels, 1, 2, 2)                 # far fewer tokens than the base
+    assert plain.shift_for(small) == 1.0 and floored.shift_for(small) == 2.5
+    options = dict(seconds=0.5, draft=True, seed=3, steps=6)
+    [a], [b] = floored.generate("a red ball", **options), plain.generate("a red ball", **options)
+    assert a.frames.shape == b.frames.shape and not np.array_equal(a.frames, b.frames)
+    config = json.loads((out / "config.json").read_text())
+    config["card"]["min_shift"] = 0.5
+    (out / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match="min_shift"):
+        ckpt.read_config(out)
+
+
 def test_text_encoder_caches_prompts(text_encoder):
     before = text_encoder.encode_calls
     a = text_encoder.encode(["a green triangle rises slowly"])

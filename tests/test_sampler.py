@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from engine.sampler import (Cancelled, ConditioningPlan, classifier_free_guidance, sample,
-                            schedule, shift_time)
+                            schedule, shift_for_tokens, shift_time)
 
 
 def oracle(x0):
@@ -68,6 +68,15 @@ def test_strength_zero_returns_input_and_sdedit_runs_fewer_steps():
 def test_shift_pushes_times_toward_noise():
     t = torch.tensor([0.25, 0.5, 0.75])
     assert (shift_time(t, 3.0) > t).all() and torch.equal(shift_time(t, 1.0), t)
+
+
+def test_shift_for_tokens_grows_with_the_grid_within_its_bounds():
+    assert shift_for_tokens(256, 256) == 1.0 and shift_for_tokens(1024, 256) == 2.0
+    assert shift_for_tokens(64, 256) == 1.0 and shift_for_tokens(10**6, 256) == 6.0
+    assert shift_for_tokens(64, 256, min_shift=2.0) == 2.0
+    assert shift_for_tokens(4096, 256, min_shift=2.0) == 4.0   # the floor leaves large grids be
+    with pytest.raises(ValueError, match="min_shift"):
+        shift_for_tokens(64, 256, min_shift=0.5)
 
 
 def test_same_seed_same_sample_and_explicit_generator():
