@@ -15,7 +15,7 @@ from safetensors.torch import load_file, save_file
 from engine.configs import check_keys
 from engine.dit import DiT, DiTConfig
 from engine.io import atomic_path, write_json_atomic
-from engine.sampler import guidance_interval
+from engine.sampler import guidance_interval, min_shift_checked
 from engine.vae import VAEConfig, VideoVAE
 
 FORMAT_VERSION = 1
@@ -51,10 +51,9 @@ class ModelCard:
         d = dict(d)
         if "guidance_interval" in d:   # JSON gives a list
             d["guidance_interval"] = guidance_interval(d["guidance_interval"])
-        card = cls(**d)
-        if not card.min_shift >= 1.0:
-            raise ValueError(f"min_shift must be at least 1, got {card.min_shift}")
-        return card
+        if "min_shift" in d:
+            d["min_shift"] = min_shift_checked(d["min_shift"])
+        return cls(**d)
 
 
 def upgrade_config(config: dict) -> dict:

@@ -161,8 +161,7 @@ class EditMethods:
         most = 1 + (self.card.max_frames - 1) // tf * tf
         first = clip[:most]
         edit = self._restyle_edit(first, strength)
-        notes = {"video": note, "strength": strength,
-                 "noise_level": round(1.0 - float(edit.plan.mask[-1]), 4)}
+        notes = {"video": note, "strength": strength, **edit.notes}
         result = self._run_edit("restyle", s, edit, notes, progress, cancel)
         if len(clip) == len(first):
             return result
@@ -201,10 +200,9 @@ class EditMethods:
         s = self._settings(draft["prompt"], **_opts(options))   # draft=False: the full grid
         clip, note = self._conform(draft_frames, s["fps"], s, max_frames=self.card.max_frames)
         edit = self._restyle_edit(clip, strength)
-        level = round(1.0 - float(edit.plan.mask[-1]), 4)
         return self._run_edit("render", s, edit, {"draft": {**note, "path": draft.get("path"),
-                                                            "strength": strength,
-                                                            "noise_level": level}}, progress, cancel)
+                                                            "strength": strength, **edit.notes}},
+                              progress, cancel)
 
 
 def _with_frames(result: Result, parts: list[np.ndarray]) -> Result:

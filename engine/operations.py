@@ -205,12 +205,14 @@ def restyle_edit(clip_latent: torch.Tensor, clip: np.ndarray, strength: float, f
     t = clip_latent.shape[1]
     if not 0 <= context_latent < t:
         raise ValueError(f"context_latent must leave frames to restyle: {context_latent} of {t}")
-    mask = torch.full((t,), 1.0 - noise_level(strength, shift))
+    level = noise_level(strength, shift)
+    mask = torch.full((t,), 1.0 - level)
     mask[:context_latent] = 1.0
     keep = np.full(len(clip), strength == 0.0)
     if context_latent:
         keep[:pixel_frames(context_latent, f)] = True
-    return Edit(ConditioningPlan(tuple(clip_latent.shape), clip_latent.clone(), mask), clip.copy(), keep)
+    return Edit(ConditioningPlan(tuple(clip_latent.shape), clip_latent.clone(), mask), clip.copy(), keep,
+                notes={"noise_level": round(level, 4)})
 
 
 def noise_level(strength: float, shift: float) -> float:

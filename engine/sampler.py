@@ -72,12 +72,21 @@ def shift_time(t: torch.Tensor, shift: float) -> torch.Tensor:
     return shift * t / (1 + (shift - 1) * t)
 
 
-def shift_for_tokens(num_tokens: int, base_tokens: int, max_shift: float = 6.0,
+MAX_SHIFT = 6.0
+
+
+def min_shift_checked(min_shift: float, max_shift: float = MAX_SHIFT) -> float:
+    """min_shift as a float, checked: 1 <= min_shift <= max_shift."""
+    if not 1.0 <= float(min_shift) <= max_shift:
+        raise ValueError(f"need 1 <= min_shift <= max_shift, got {min_shift} and {max_shift}")
+    return float(min_shift)
+
+
+def shift_for_tokens(num_tokens: int, base_tokens: int, max_shift: float = MAX_SHIFT,
                      min_shift: float = 1.0) -> float:
     """The shift grows with the square root of the token count relative to the training base,
     within [min_shift, max_shift] (Flux's schedule, too, never shifts less than about 1.6)."""
-    if min_shift < 1.0 or min_shift > max_shift:
-        raise ValueError(f"need 1 <= min_shift <= max_shift, got {min_shift} and {max_shift}")
+    min_shift = min_shift_checked(min_shift, max_shift)
     return float(min(max_shift, max(min_shift, math.sqrt(num_tokens / base_tokens))))
 
 
