@@ -10,7 +10,14 @@ A lower error is not prompt adherence (worldbench measures that), but it tells w
 still improves the denoiser, and where: near t = 1 the model lays out the scene and objects,
 at middle times it shapes them.
 
+With --swap, it asks which words of a caption the DiT uses: each clip is scored twice at high
+flow times, under its own canonical caption and under the caption of the same scene with one
+attribute changed (the object's colour, shape or motion, the camera or the background). A model
+that reads the attribute denoises worse under the wrong caption; one that ignores it scores the
+same under both.
+
     python bench/flow_loss.py [--checkpoint DIR ...] [--clips 24] [--context] [--json FILE]
+    python bench/flow_loss.py --swap colour shape motion camera background [--checkpoint DIR ...]
 """
 from __future__ import annotations
 
@@ -69,18 +76,106 @@ def flow_errors(vae, dit, text, clips: int, times=TIMES, seed: int = 777_000,
     return {k: {t: s / max(n, 1) for t, (s, n) in v.items()} for k, v in sums.items()}
 
 
+SWAPS = ("colour", "shape", "motion", "camera", "background")
+SWAP_TIMES = (0.9, 0.7, 0.5)
+
+
+def swapped_scene(scene, attribute: str, rng: np.random.Generator):
+    """The scene with one attribute changed to another value of its vocabulary (first object)."""
+    from dataclasses import replace
+    from engine.world import scene as world
+    vocab = {"colour": world.COLOURS, "shape": world.SHAPES, "motion": world.MOTIONS,
+             "camera": world.CAMERAS, "background": world.BACKGROUNDS}[attribute]
+    if attribute in ("camera", "background"):
+        old = getattr(scene, attribute)
+        return replace(scene, **{attribute: str(rng.choice([v for v in vocab if v != old]))})
+    first = scene.objects[0]
+    new = str(rng.choice([v for v in vocab if v != getattr(first, attribute)]))
+    return replace(scene, objects=(replace(first, **{attribute: new}),) + scene.objects[1:])
+
+
+@torch.no_grad()
+def caption_use(vae, dit, text, clips: int, attribute: str, times=SWAP_TIMES, seed: int = 778_000,
+                recipe: str = "default") -> dict:
+    """{'object' | 'background': {t: (mse under the true caption, mse under the swapped one)}}
+    over `clips` world clips with motion (stills are skipped: motion and camera do not show in
+    them), each noised once per time and scored under both canonical captions."""
+    from engine.patches import patchify
+    from engine.train import TRAIN_RECIPES
+    from engine.train.data import draw_scene_clip, token_foreground
+    from engine.world import caption
+    cfg = TRAIN_RECIPES[recipe]
+    multiple = vae.cfg.spatial_factor * max(dit.cfg.patch_h, dit.cfg.patch_w)
+    rng = np.random.default_rng(seed)
+    gen = torch.Generator().manual_seed(seed)
+    sums = {k: {t: [0.0, 0.0, 0] for t in times} for k in ("object", "background")}
+    seconds = tuple(s for s in cfg.seconds if s > 0)
+    for _ in range(clips):
+        video, scene, fps, masks = draw_scene_clip(rng, cfg.long_sides, seconds, cfg.fps, cfg.aspects,
+                                                   multiple, vae.cfg.temporal_factor,
+                                                   max_tokens=cfg.max_tokens, with_masks=True)
+        fg = token_foreground(masks, multiple, vae.cfg.temporal_factor, dit.cfg.patch_t).reshape(-1).bool()
+        z = vae.encode(video[None], chunk_frames=None).float()                 # (1, C, t, h, w)
+        encs = text.encode([caption(scene), caption(swapped_scene(scene, attribute, rng))])
+        for t in times:
+            noise = torch.randn(z.shape, generator=gen)
+            frame_t = torch.full((1, z.shape[2]), float(t))
+            x = (1 - t) * z + t * noise
+            errs = []
+            for row in range(2):
+                v = dit(x, frame_t, encs.states[row:row + 1], encs.valid[row:row + 1],
+                        encs.pooled[row:row + 1], torch.tensor([fps]))
+                errs.append(patchify(v.float() - (noise - z), dit.cfg.patch)[0].pow(2).mean(-1))  # (N,)
+            for key, sel in (("object", fg), ("background", ~fg)):
+                if sel.any():
+                    acc = sums[key][t]
+                    acc[0] += float(errs[0][sel].sum())
+                    acc[1] += float(errs[1][sel].sum())
+                    acc[2] += int(sel.sum())
+    return {k: {t: (a / max(n, 1), b / max(n, 1)) for t, (a, b, n) in v.items()} for k, v in sums.items()}
+
+
+def main_swap(args, text) -> int:
+    from engine import checkpoint as ckpt
+    from engine.io import write_json_atomic
+    report = {}
+    print("velocity error under the true caption -> under a caption with one attribute changed "
+          "(+% the rise)")
+    print(f"{'checkpoint':30}{'changed':>11}{'tokens':>11}" + "".join(f"{'t=' + str(t):>22}" for t in SWAP_TIMES))
+    for directory in args.checkpoint:
+        vae, dit, _ = ckpt.load(directory)
+        vae.float().eval(), dit.float().eval()
+        report[directory] = {}
+        for attribute in args.swap:
+            errors = caption_use(vae, dit, text, args.clips, attribute)
+            report[directory][attribute] = {k: {str(t): e for t, e in v.items()} for k, v in errors.items()}
+            for key, row in errors.items():
+                cells = "".join(f"{a:>8.3f} ->{b:>6.3f} {100 * (b / a - 1):+4.0f}%" for a, b in row.values())
+                print(f"{directory[-30:]:30}{attribute:>11}{key:>11}{cells}")
+    if args.json:
+        write_json_atomic(report, args.json)
+    return 0
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--checkpoint", nargs="+", default=["assets/default"])
     p.add_argument("--clips", type=int, default=24)
     p.add_argument("--context", action="store_true",
                    help="give the first half of each clip's latent frames clean, score the rest")
+    p.add_argument("--swap", nargs="+", choices=SWAPS,
+                   help="instead: the error under the true caption against a caption with this "
+                        "attribute changed (which words the DiT uses)")
     p.add_argument("--json", help="also write the table here")
     args = p.parse_args(argv)
+    if args.swap and args.context:
+        raise SystemExit("--swap and --context measure different things: give one")
     from engine import checkpoint as ckpt
     from engine.io import write_json_atomic
     from engine.text import TextEncoder
     text = TextEncoder()
+    if args.swap:
+        return main_swap(args, text)
     report = {}
     print(f"{'checkpoint':34}{'tokens':>12}" + "".join(f"{'t=' + str(t):>8}" for t in TIMES))
     for directory in args.checkpoint:

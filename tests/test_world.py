@@ -193,3 +193,24 @@ def test_sampled_scenes_cover_the_vocabulary():
     assert 0.3 < np.mean([s.camera == "static" for s in scenes]) < 0.7
     assert any(occlusions(s) for s in scenes)
     assert np.mean([len(s.objects) == 1 for s in scenes]) > 0.4
+
+
+def test_caption_probe_swaps_exactly_one_attribute():
+    """bench/flow_loss.py --swap scores a clip under its caption with one attribute changed."""
+    import sys
+    from dataclasses import asdict
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+    from flow_loss import SWAPS, swapped_scene
+    rng = np.random.default_rng(5)
+    for seed in range(20):
+        scene = sample_scene(np.random.default_rng(seed), 2.0)
+        for attribute in SWAPS:
+            new = swapped_scene(scene, attribute, rng)
+            before, after = asdict(scene), asdict(new)
+            if attribute in ("camera", "background"):
+                assert after.pop(attribute) != before.pop(attribute)
+            else:
+                assert after["objects"][0].pop(attribute) != before["objects"][0].pop(attribute)
+            assert after == before
+            assert caption(new) != caption(scene)
