@@ -33,6 +33,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 TIMES = (0.1, 0.2, 0.35, 0.5, 0.7, 0.9)
 
 
+def token_errors(dit, x, frame_t, text, fps: float, target) -> torch.Tensor:
+    """The velocity MSE of each token (N,) for one clip: x and target (1, C, t, h, w), frame_t
+    (1, t), text a one-row TextBatch."""
+    from engine.patches import patchify
+    v = dit(x, frame_t, text.states, text.valid, text.pooled, torch.tensor([fps]))
+    return patchify(v.float() - target, dit.cfg.patch)[0].pow(2).mean(-1)
+
+
 @torch.no_grad()
 def flow_errors(vae, dit, text, clips: int, times=TIMES, seed: int = 777_000,
                 recipe: str = "default", context: bool = False) -> dict:
@@ -42,7 +50,7 @@ def flow_errors(vae, dit, text, clips: int, times=TIMES, seed: int = 777_000,
     context: the first half of each clip's latent frames is given clean (an extend plan) and the
     error is taken on the other half only; stills, with nothing to give, are skipped. Against the
     plain figures on the same clips this shows how much the model uses the frames it is given."""
-    from engine.patches import frame_values_to_tokens, patchify
+    from engine.patches import frame_values_to_tokens
     from engine.train import TRAIN_RECIPES
     from engine.train.data import dit_group
     cfg = TRAIN_RECIPES[recipe]
@@ -67,8 +75,7 @@ def flow_errors(vae, dit, text, clips: int, times=TIMES, seed: int = 777_000,
             frame_t = t * (1 - given)                                          # (1, T)
             ft = frame_t[:, None, :, None, None]
             x = (1 - ft) * z + ft * noise
-            v = dit(x, frame_t, enc.states, enc.valid, enc.pooled, torch.tensor([fps]))
-            err = patchify(v.float() - (noise - z), dit.cfg.patch)[0].pow(2).mean(-1)   # (N,)
+            err = token_errors(dit, x, frame_t, enc, fps, noise - z)                 # (N,)
             for key, sel in (("object", fg & free), ("background", ~fg & free)):
                 if sel.any():
                     sums[key][t][0] += float(err[sel].sum())
@@ -100,7 +107,7 @@ def caption_use(vae, dit, text, clips: int, attribute: str, times=SWAP_TIMES, se
     """{'object' | 'background': {t: (mse under the true caption, mse under the swapped one)}}
     over `clips` world clips with motion (stills are skipped: motion and camera do not show in
     them), each noised once per time and scored under both canonical captions."""
-    from engine.patches import patchify
+    from engine.text import TextBatch
     from engine.train import TRAIN_RECIPES
     from engine.train.data import draw_scene_clip, token_foreground
     from engine.world import caption
@@ -121,11 +128,9 @@ def caption_use(vae, dit, text, clips: int, attribute: str, times=SWAP_TIMES, se
             noise = torch.randn(z.shape, generator=gen)
             frame_t = torch.full((1, z.shape[2]), float(t))
             x = (1 - t) * z + t * noise
-            errs = []
-            for row in range(2):
-                v = dit(x, frame_t, encs.states[row:row + 1], encs.valid[row:row + 1],
-                        encs.pooled[row:row + 1], torch.tensor([fps]))
-                errs.append(patchify(v.float() - (noise - z), dit.cfg.patch)[0].pow(2).mean(-1))  # (N,)
+            errs = [token_errors(dit, x, frame_t, TextBatch(encs.states[r:r + 1], encs.valid[r:r + 1],
+                                                            encs.pooled[r:r + 1]), fps, noise - z)
+                    for r in range(2)]                                         # true, swapped (N,)
             for key, sel in (("object", fg), ("background", ~fg)):
                 if sel.any():
                     acc = sums[key][t]
