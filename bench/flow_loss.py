@@ -17,7 +17,7 @@ that reads the attribute denoises worse under the wrong caption; one that ignore
 same under both.
 
     python bench/flow_loss.py [--checkpoint DIR ...] [--clips 24] [--context] [--json FILE]
-    python bench/flow_loss.py --swap colour shape motion camera background [--checkpoint DIR ...]
+    python bench/flow_loss.py --swap colour shape motion camera background [--known K] [--checkpoint DIR ...]
 """
 from __future__ import annotations
 
@@ -103,10 +103,16 @@ def swapped_scene(scene, attribute: str, rng: np.random.Generator):
 
 @torch.no_grad()
 def caption_use(vae, dit, text, clips: int, attribute: str, times=SWAP_TIMES, seed: int = 778_000,
-                recipe: str = "default") -> dict:
+                recipe: str = "default", known: int = 0) -> dict:
     """{'object' | 'background': {t: (mse under the true caption, mse under the swapped one)}}
     over `clips` world clips with motion (stills are skipped: motion and camera do not show in
-    them), each noised once per time and scored under both canonical captions."""
+    them), each noised once per time and scored under both canonical captions.
+
+    known: this many leading latent frames are given clean (1: animate a still) and the error is
+    taken on the others. Without a given frame, where an object starts is unknown at high flow
+    times and visible in the noisy input at low ones, so a motion word barely changes the best
+    prediction; with the first frame given, it says where the object goes."""
+    from engine.patches import frame_values_to_tokens
     from engine.text import TextBatch
     from engine.train import TRAIN_RECIPES
     from engine.train.data import draw_scene_clip, token_foreground
@@ -121,17 +127,21 @@ def caption_use(vae, dit, text, clips: int, attribute: str, times=SWAP_TIMES, se
         video, scene, fps, masks = draw_scene_clip(rng, cfg.long_sides, seconds, cfg.fps, cfg.aspects,
                                                    multiple, vae.cfg.temporal_factor,
                                                    max_tokens=cfg.max_tokens, with_masks=True)
-        fg = token_foreground(masks, multiple, vae.cfg.temporal_factor, dit.cfg.patch_t).reshape(-1).bool()
+        grid = token_foreground(masks, multiple, vae.cfg.temporal_factor, dit.cfg.patch_t)
+        fg = grid.reshape(-1).bool()
         z = vae.encode(video[None], chunk_frames=None).float()                 # (1, C, t, h, w)
+        given = (torch.arange(z.shape[2]) < known).float()[None]               # (1, t)
+        free = frame_values_to_tokens(given, tuple(grid.shape), dit.cfg.patch)[0] == 0  # (N,)
         encs = text.encode([caption(scene), caption(swapped_scene(scene, attribute, rng))])
         for t in times:
             noise = torch.randn(z.shape, generator=gen)
-            frame_t = torch.full((1, z.shape[2]), float(t))
-            x = (1 - t) * z + t * noise
+            frame_t = t * (1 - given)                                          # (1, t)
+            ft = frame_t[:, None, :, None, None]
+            x = (1 - ft) * z + ft * noise
             errs = [token_errors(dit, x, frame_t, TextBatch(encs.states[r:r + 1], encs.valid[r:r + 1],
                                                             encs.pooled[r:r + 1]), fps, noise - z)
                     for r in range(2)]                                         # true, swapped (N,)
-            for key, sel in (("object", fg), ("background", ~fg)):
+            for key, sel in (("object", fg & free), ("background", ~fg & free)):
                 if sel.any():
                     acc = sums[key][t]
                     acc[0] += float(errs[0][sel].sum())
@@ -152,7 +162,7 @@ def main_swap(args, text) -> int:
         vae.float().eval(), dit.float().eval()
         report[directory] = {}
         for attribute in args.swap:
-            errors = caption_use(vae, dit, text, args.clips, attribute)
+            errors = caption_use(vae, dit, text, args.clips, attribute, known=args.known)
             report[directory][attribute] = {k: {str(t): e for t, e in v.items()} for k, v in errors.items()}
             for key, row in errors.items():
                 cells = "".join(f"{a:>8.3f} ->{b:>6.3f} {100 * (b / a - 1):+4.0f}%" for a, b in row.values())
@@ -171,10 +181,16 @@ def main(argv=None) -> int:
     p.add_argument("--swap", nargs="+", choices=SWAPS,
                    help="instead: the error under the true caption against a caption with this "
                         "attribute changed (which words the DiT uses)")
+    p.add_argument("--known", type=int, default=0, metavar="K",
+                   help="with --swap: give each clip's first K latent frames clean (1: animate) and "
+                        "score the rest")
     p.add_argument("--json", help="also write the table here")
     args = p.parse_args(argv)
     if args.swap and args.context:
-        raise SystemExit("--swap and --context measure different things: give one")
+        raise SystemExit("--swap and --context measure different things: give one (with --swap, "
+                         "--known gives leading frames)")
+    if args.known and not args.swap:
+        raise SystemExit("--known goes with --swap (without it, --context gives half the frames)")
     from engine import checkpoint as ckpt
     from engine.io import write_json_atomic
     from engine.text import TextEncoder

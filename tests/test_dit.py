@@ -153,6 +153,18 @@ def test_object_tokens_weigh_more_only_where_noisy(text_encoder):
                            [np.array([1.0, 0.0], np.float32)], tiny_dit().cfg.patch, 16, 8,
                            torch.Generator().manual_seed(0), [fg], object_weight=4.0, object_max_t=0.0)
     assert gated.weight[0, 4:8].tolist() == [1, 1, 1, 1]
+    # ... unless a frame is given: its own gate (object_max_t_given) keeps the object's weight
+    given = make_dit_batch(latents, [text_encoder.encode(["a red ball"])], [12.0],
+                           [np.array([1.0, 0.0], np.float32)], tiny_dit().cfg.patch, 16, 8,
+                           torch.Generator().manual_seed(0), [fg], object_weight=4.0, object_max_t=0.0,
+                           object_max_t_given=1.01)
+    assert given.weight[0, 4:8].tolist() == [1, 1, 5, 1]
+    # a clip with no clean frame (restyle's partial mask) keeps object_max_t's gate
+    partial = make_dit_batch(latents, [text_encoder.encode(["a red ball"])], [12.0],
+                             [np.array([0.5, 0.5], np.float32)], tiny_dit().cfg.patch, 16, 8,
+                             torch.Generator().manual_seed(0), [fg], object_weight=4.0, object_max_t=0.0,
+                             object_max_t_given=1.01)
+    assert partial.weight[0, :8].tolist() == [1] * 8
 
 
 def test_token_foreground_follows_the_causal_frame_groups():

@@ -30,6 +30,21 @@ def test_train_masks_cover_every_operation():
     assert not train_mask(rng, 1).any()  # an image is only ever generated
 
 
+def test_plan_shares_choose_the_plans():
+    rng = np.random.default_rng(0)
+    only_animate = (0, 1, 0, 0, 0, 0)
+    for _ in range(50):
+        m = train_mask(rng, 5, only_animate)
+        assert m.tolist() == [1, 0, 0, 0, 0]
+    assert not any(train_mask(rng, 5, (1, 0, 0, 0, 0, 0)).any() for _ in range(50))
+    # the default shares draw exactly as the explicit tuple of the recipe does
+    a, b = np.random.default_rng(3), np.random.default_rng(3)
+    shares = TRAIN_RECIPES["default"].plan_shares
+    assert all(np.array_equal(train_mask(a, 6), train_mask(b, 6, shares)) for _ in range(100))
+    with pytest.raises(ValueError, match="plan shares"):
+        train_mask(rng, 5, (1, 0, 0))
+
+
 def test_tiny_recipe_trains_writes_checkpoint_and_resumes(tmp_path):
     work = tmp_path / "run"
     assert main(["--recipe", "tiny", "--work", str(work), "--device", "cpu"]) == 0

@@ -60,6 +60,17 @@ class TrainConfig:
     # object content everywhere (ungated, samples were sprinkled with object-coloured patches).
     object_weight: float = 4.0
     object_max_t: float = 0.5
+    # The same gate for clips with a given latent frame (animate, extend, interpolate, loop). With
+    # no frame given a motion word barely changes the best prediction (where an object starts is
+    # unknown at high flow times, and visible in the noisy input at low ones); with the first
+    # frame given it says where the object goes. The shipped model reads it there hardly at all
+    # (bench/flow_loss.py --swap motion --known 1: +1-2% object error under a wrong motion word),
+    # and above object_max_t objects carry ~1/20 of the loss. A given frame and the caption fix
+    # where objects are, so the target-dependent weight biases little there.
+    object_max_t_given: float = 0.5
+    # Shares of the conditioning plans drawn for clips with motion (objectives.PLANS: generate,
+    # animate, forward, backward, ends, restyle).
+    plan_shares: tuple[float, ...] = (0.45, 0.15, 0.10, 0.08, 0.10, 0.12)
     # EMA horizons fit to CPU-length runs: at 0.999 (a 1,000-step horizon) the VAE's EMA after
     # 1,800 steps lagged its raw weights by 4-6 dB PSNR, still averaging early weights.
     vae_ema_decay: float = 0.99

@@ -52,21 +52,30 @@ def vae_loss(vae: VideoVAE, video: torch.Tensor, kl_weight: float, generator=Non
             "temporal": temporal.detach()}
 
 
-def train_mask(rng: np.random.Generator, t: int) -> np.ndarray:
-    """A conditioning plan's mask over t latent frames, drawn like the operations use them."""
+PLANS = ("generate", "animate", "forward", "backward", "ends", "restyle")
+
+
+def train_mask(rng: np.random.Generator, t: int,
+               shares: tuple[float, ...] = (0.45, 0.15, 0.10, 0.08, 0.10, 0.12)) -> np.ndarray:
+    """A conditioning plan's mask over t latent frames, drawn like the operations use them, each
+    plan (PLANS) with its share of the draws (normalised)."""
+    if len(shares) != len(PLANS) or min(shares) < 0 or sum(shares) <= 0:
+        raise ValueError(f"plan shares must be {len(PLANS)} non-negative numbers ({', '.join(PLANS)}), "
+                         f"got {shares}")
     mask = np.zeros(t, dtype=np.float32)
     if t == 1:
         return mask
+    edges = np.cumsum(shares) / sum(shares)
     u = rng.random()
-    if u < 0.45:
+    if u < edges[0]:
         pass                                                   # generate
-    elif u < 0.60:
+    elif u < edges[1]:
         mask[0] = 1                                            # animate an image
-    elif u < 0.70:
+    elif u < edges[2]:
         mask[:rng.integers(1, t)] = 1                          # extend forward
-    elif u < 0.78:
+    elif u < edges[3]:
         mask[t - rng.integers(1, t):] = 1                      # extend backward
-    elif u < 0.88:
+    elif u < edges[4]:
         k = max(1, (t - 1) // 3)                               # interpolate / loop: both ends
         mask[:rng.integers(1, k + 1)] = 1
         mask[t - rng.integers(1, k + 1):] = 1
@@ -87,14 +96,19 @@ class PackedBatch:
 def make_dit_batch(latents: list[torch.Tensor], texts: list[TextBatch], fps: list[float],
                    masks: list[np.ndarray], patch, max_tokens: int, base_tokens: int,
                    generator: torch.Generator, foreground: list[torch.Tensor] | None = None,
-                   object_weight: float = 0.0, object_max_t: float = 1.0) -> PackedBatch:
+                   object_weight: float = 0.0, object_max_t: float = 1.0,
+                   object_max_t_given: float | None = None) -> PackedBatch:
     """Noise each clip under its plan and pack all clips into rows of max_tokens tokens.
 
     latents: list of (C, t, h, w) normalised latents, on one device (the packed tokens and
     targets come back there; the rest of the batch is on the CPU); foreground: per clip, its
     token grid (Tp, hp, wp) with 1 where an object is (token_foreground). Loss weight is 0 on
     known frames and padding, and on noisy tokens (frame time > 0) 1, or 1 + object_weight on
-    objects while their frame time is below object_max_t."""
+    objects while their frame time is below object_max_t, or below object_max_t_given (default:
+    object_max_t) in a clip with a given (clean) latent frame: there the given frame and the
+    caption's motion say where objects go, so a weight from the target's mask biases little."""
+    if object_max_t_given is None:
+        object_max_t_given = object_max_t
     device = latents[0].device
     us = torch.sigmoid(torch.randn(len(latents), generator=generator))        # logit-normal (SD3)
     # All clips' noise in one draw, on the latents' device. Drawn and reshaped clip by clip on
@@ -152,7 +166,8 @@ def make_dit_batch(latents: list[torch.Tensor], texts: list[TextBatch], fps: lis
                 if fg.numel() != n:
                     raise ValueError(f"clip {i}: foreground has {fg.numel()} tokens, latents {n}")
                 fg_tokens[r, start:start + n] = fg
-                weight[r, start:start + n] *= 1 + object_weight * fg * (token_t < object_max_t).float()
+                max_t = object_max_t_given if bool((masks[i] >= 1).any()) else object_max_t
+                weight[r, start:start + n] *= 1 + object_weight * fg * (token_t < max_t).float()
             m = texts[i].states.shape[1]
             text[r, m0:m0 + m] = texts[i].states[0]
             text_valid[r, m0:m0 + m] = texts[i].valid[0]

@@ -135,12 +135,12 @@ def train_dit(dit: DiT, vae: VideoVAE, text: TextEncoder, cfg: TrainConfig, work
             if rng.random() < cfg.caption_dropout:
                 cap = ""
             latents.append(z); caps.append(cap); fps.append(f); fgs.append(fg)
-            masks.append(train_mask(rng, z.shape[1]))
+            masks.append(train_mask(rng, z.shape[1], cfg.plan_shares))
         t0 = time.perf_counter()
         texts = text.encode_each(caps)  # the uncached captions run as one batch
         batch = make_dit_batch(latents, texts, fps, masks, dit.cfg.patch, cfg.max_tokens,
                                dit.cfg.base_tokens, gen, fgs, cfg.object_weight,
-                               cfg.object_max_t)
+                               cfg.object_max_t, cfg.object_max_t_given)
         batch = PackedBatch(**{k: v if k == "clips" else v.to(device) for k, v in vars(batch).items()})
         timed("pack_s", t0)
         return {**dit_loss(dit, batch, cfg.dit_temporal_weight),
