@@ -316,13 +316,18 @@ class DiT(nn.Module):
         groups: dict[tuple, list] = {}   # clips of one grid run as one batch (GPU runs group them)
         for r, start, n, *grid in clips:
             groups.setdefault(tuple(grid), []).append((r, start, n))
-        fixes = torch.zeros_like(out)
+        # Each group's tokens are gathered, and its corrections scattered back, by one index each
+        # (slices per clip were a few kernel launches per clip, on a GPU the pace of a step).
+        B, N, Din = out.shape
+        flat_h, flat_tok = h.reshape(B * N, -1), tokens.reshape(B * N, -1)
+        fixes = out.new_zeros(B * N, Din)
         for grid, members in groups.items():
-            y = self.refine(torch.stack([h[r, s:s + n] for r, s, n in members]),
-                            torch.stack([tokens[r, s:s + n] for r, s, n in members]), grid)
-            for k, (r, s, n) in enumerate(members):
-                fixes[r, s:s + n] = y[k]
-        return out + fixes
+            idx = torch.cat([torch.arange(r * N + s, r * N + s + n) for r, s, n in members]).to(out.device)
+            k, n = len(members), members[0][2]
+            y = self.refine(flat_h.index_select(0, idx).view(k, n, -1),
+                            flat_tok.index_select(0, idx).view(k, n, -1), grid)   # (k, n, Din)
+            fixes = fixes.index_copy(0, idx, y.reshape(k * n, Din).to(fixes.dtype))
+        return out + fixes.view(B, N, Din)
 
     def forward(self, latent: torch.Tensor, t: torch.Tensor, text: torch.Tensor,
                 text_valid: torch.Tensor, pooled: torch.Tensor, fps: torch.Tensor) -> torch.Tensor:

@@ -133,22 +133,24 @@ def pack(sequences: list[torch.Tensor], grids: list[tuple[int, int, int]],
     device, dtype = sequences[0].device, sequences[0].dtype
     B = len(rows)
     tokens = torch.zeros(B, max_len, D, device=device, dtype=dtype)
-    pos = torch.zeros(B, max_len, POS_COLUMNS, device=device)
-    valid = torch.zeros(B, max_len, dtype=torch.bool, device=device)
-    segment = torch.full((B, max_len), -1, dtype=torch.long, device=device)
+    # The bookkeeping is built on the CPU and moved once: per clip on a GPU it was a dozen small
+    # kernel launches (a training step there is bound by launches, not arithmetic; issue 3).
+    pos = torch.zeros(B, max_len, POS_COLUMNS)
+    valid = torch.zeros(B, max_len, dtype=torch.bool)
+    segment = torch.full((B, max_len), -1, dtype=torch.long)
     layout = []
     for r, members in enumerate(rows):
         start, row_layout = 0, []
         for seg, i in enumerate(members):
             n = sequences[i].shape[0]
             tokens[r, start:start + n] = sequences[i]
-            pos[r, start:start + n] = positions(grids[i], device=device)
+            pos[r, start:start + n] = positions(grids[i])
             valid[r, start:start + n] = True
             segment[r, start:start + n] = seg
             row_layout.append((i, start, n, seg))
             start += n
         layout.append(tuple(row_layout))
-    return Packed(tokens, pos, valid, segment, tuple(layout))
+    return Packed(tokens, pos.to(device), valid.to(device), segment.to(device), tuple(layout))
 
 
 def unpack(batch: torch.Tensor, packed: Packed) -> list[torch.Tensor]:

@@ -119,15 +119,20 @@ def make_dit_batch(latents: list[torch.Tensor], texts: list[TextBatch], fps: lis
         int(torch.randint(2**62, (), generator=generator)))
     numels = [z.numel() for z in latents]
     noises = torch.randn(sum(numels), generator=noise_gen, device=device).split(numels)
+    frame_ts = []                                      # each clip's flow time per latent frame (t,)
+    for z, mask, u in zip(latents, masks, us):
+        C, t, h, w = z.shape
+        n_tok = (t // patch.t) * (h // patch.h) * (w // patch.w)
+        u = shift_time(u, shift_for_tokens(n_tok, base_tokens))
+        frame_ts.append(torch.minimum(u.expand(t), 1 - torch.from_numpy(mask)))
+    # one copy to the device for all clips (a copy per clip was a launch and a wait each)
+    device_ts = torch.cat(frame_ts).to(device).split([len(f) for f in frame_ts])
     seqs, grids, meta = [], [], []
-    for z, mask, u, noise in zip(latents, masks, us, noises):
+    for z, frame_t, ft, noise in zip(latents, frame_ts, device_ts, noises):
         C, t, h, w = z.shape
         grid = (t // patch.t, h // patch.h, w // patch.w)
-        n_tok = grid[0] * grid[1] * grid[2]
-        u = shift_time(u, shift_for_tokens(n_tok, base_tokens))
-        frame_t = torch.minimum(u.expand(t), 1 - torch.from_numpy(mask))       # (t,)
         noise = noise.view(z.shape)
-        ft = frame_t.to(device)[None, :, None, None]
+        ft = ft[None, :, None, None]
         x_t = (1 - ft) * z + ft * noise
         v = noise - z
         tok_in = patchify(x_t[None], patch)[0]                                 # (N, Din)
