@@ -14,6 +14,15 @@
 #   VAE_FROM=assets/default INIT_DIT=assets/default DIT_MIN=9 DIT_SET="dit_lr=3e-4" bash scripts/gpu_train.sh
 #     # the shipped DiT trained on (--init-dit; it grows the recipe's newer parts), so GPU
 #     # sessions add up on the shipped model rather than each starting a DiT from scratch
+#   SMOKE=0 VAE_FROM=assets/default INIT_DIT=assets/default DIT_MIN=8 \
+#     DIT_SET="dit_lr=3e-4 plan_shares=0.35,0.25,0.10,0.08,0.10,0.12 object_max_t_given=1.01" bash scripts/gpu_train.sh
+#     # the run of the 2026-11-28 session on an H200 (1,184 steps in 7.2 min), then on the same warm
+#     # machine WORK=/tmp/run2 INIT_DIT=/tmp/run/checkpoint DIT_MIN=4.3 dit_lr=2e-4 (578 steps)
+#
+# A step of 48 clips took ~0.36 s on an H200, ~0.11 s of it rendering, encoding and packing: the
+# rest is launch-bound (about 5,000 kernels for forward and backward, where the arithmetic is a few
+# ms). The DiT's launches grow more slowly than its clips (python bench/dit_step_ops.py), so more
+# clips a step (--set dit_clips=96 or more, FRESH in step) should buy clips nearly free; untried.
 #
 # FRESH (16): clips rendered and encoded per DiT step; lower it if the log's encode_s or wait_s
 # takes much of a step (each clip in the replay buffer is then reused more often).

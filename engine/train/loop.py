@@ -51,7 +51,7 @@ def load_state(path: Path, model, ema, opt, rng: np.random.Generator, gen: torch
 
 @torch.no_grad()
 def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
-    # one fused call over all parameters: per-parameter lerps are ~150 kernel launches a step
+    # one fused call over all parameters (on CUDA): a lerp per parameter was 160 launches a step
     torch._foreach_lerp_(list(ema.parameters()), [p.detach() for p in model.parameters()], 1 - decay)
 
 

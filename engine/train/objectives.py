@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from engine.dit import DiT
 from engine.patches import pack, patchify
 from engine.sampler import shift_for_tokens, shift_time
+from engine.train.config import PLAN_SHARES
 from engine.text import TextBatch
 from engine.vae import VideoVAE, kl_divergence, preview_target
 
@@ -55,8 +56,7 @@ def vae_loss(vae: VideoVAE, video: torch.Tensor, kl_weight: float, generator=Non
 PLANS = ("generate", "animate", "forward", "backward", "ends", "restyle")
 
 
-def train_mask(rng: np.random.Generator, t: int,
-               shares: tuple[float, ...] = (0.45, 0.15, 0.10, 0.08, 0.10, 0.12)) -> np.ndarray:
+def train_mask(rng: np.random.Generator, t: int, shares: tuple[float, ...] = PLAN_SHARES) -> np.ndarray:
     """A conditioning plan's mask over t latent frames, drawn like the operations use them, each
     plan (PLANS) with its share of the draws (normalised)."""
     if len(shares) != len(PLANS) or min(shares) < 0 or sum(shares) <= 0:
