@@ -206,6 +206,24 @@ def test_flow_loss_bench_gives_every_checkpoint_the_same_clips_and_noise(tiny_ch
     assert given != a and all(np.isfinite(e) for row in given.values() for e in row.values())
 
 
+def test_caption_probe_scores_both_captions_on_the_same_noise(tiny_checkpoint):
+    """bench/flow_loss.py --swap [--known K]: repeatable, and giving frames changes the figures."""
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+    from flow_loss import caption_use
+    from engine import checkpoint as ckpt
+    from engine.text import TextEncoder
+    vae, dit, _ = ckpt.load(tiny_checkpoint)
+    text = TextEncoder()
+    a = caption_use(vae, dit, text, clips=2, attribute="motion", times=(0.9,), recipe="tiny")
+    assert a == caption_use(vae, dit, text, clips=2, attribute="motion", times=(0.9,), recipe="tiny")
+    pairs = [pair for row in a.values() for pair in row.values()]
+    assert pairs and all(np.isfinite(e) and e > 0 for pair in pairs for e in pair)
+    given = caption_use(vae, dit, text, clips=2, attribute="motion", times=(0.9,), recipe="tiny", known=1)
+    assert given != a and all(np.isfinite(e) for row in given.values() for pair in row.values() for e in pair)
+
+
 def test_every_training_recipe_names_a_model_recipe_with_the_default_grid():
     from engine.recipes import RECIPES, build
     assert set(TRAIN_RECIPES) == set(RECIPES)
