@@ -20,9 +20,10 @@
 #     # machine WORK=/tmp/run2 INIT_DIT=/tmp/run/checkpoint DIT_MIN=4.3 dit_lr=2e-4 (578 steps)
 #
 # A step of 48 clips took ~0.36 s on an H200, ~0.11 s of it rendering, encoding and packing: the
-# rest is launch-bound (about 5,000 kernels for forward and backward, where the arithmetic is a few
-# ms). The DiT's launches grow more slowly than its clips (python bench/dit_step_ops.py), so more
-# clips a step (--set dit_clips=96 or more, FRESH in step) should buy clips nearly free; untried.
+# rest is launch-bound: forward and backward ran about 4,800 operations (3,800 since this session's
+# cuts, python bench/dit_step_ops.py) where the arithmetic is a few ms. Operations grow far more
+# slowly than clips, so more clips a step (--set dit_clips=96 or more, FRESH in step) should buy
+# clips nearly free; untried.
 #
 # FRESH (16): clips rendered and encoded per DiT step; lower it if the log's encode_s or wait_s
 # takes much of a step (each clip in the replay buffer is then reused more often).
