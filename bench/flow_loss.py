@@ -33,12 +33,23 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 TIMES = (0.1, 0.2, 0.35, 0.5, 0.7, 0.9)
 
 
-def token_errors(dit, x, frame_t, text, fps: float, target) -> torch.Tensor:
-    """The velocity MSE of each token (N,) for one clip: x and target (1, C, t, h, w), frame_t
-    (1, t), text a one-row TextBatch."""
+def given_frames(frames: int, known: int, grid: tuple[int, int, int], patch):
+    """The first `known` of a clip's latent frames given clean: (given (1, frames) with 1 on
+    them, free (N,) bool, True on the tokens left to denoise)."""
+    from engine.patches import frame_values_to_tokens
+    given = (torch.arange(frames) < known).float()[None]                   # (1, T)
+    return given, frame_values_to_tokens(given, grid, patch)[0] == 0
+
+
+def token_errors(dit, z, noise, t: float, given, text, fps: float) -> torch.Tensor:
+    """The velocity MSE of each token (N,) for one clip noised to flow time t except on its given
+    frames: z and noise (1, C, T, h, w), given (1, T), text a one-row TextBatch."""
     from engine.patches import patchify
+    frame_t = t * (1 - given)                                              # (1, T)
+    ft = frame_t[:, None, :, None, None]
+    x = (1 - ft) * z + ft * noise
     v = dit(x, frame_t, text.states, text.valid, text.pooled, torch.tensor([fps]))
-    return patchify(v.float() - target, dit.cfg.patch)[0].pow(2).mean(-1)
+    return patchify(v.float() - (noise - z), dit.cfg.patch)[0].pow(2).mean(-1)
 
 
 @torch.no_grad()
@@ -50,7 +61,6 @@ def flow_errors(vae, dit, text, clips: int, times=TIMES, seed: int = 777_000,
     context: the first half of each clip's latent frames is given clean (an extend plan) and the
     error is taken on the other half only; stills, with nothing to give, are skipped. Against the
     plain figures on the same clips this shows how much the model uses the frames it is given."""
-    from engine.patches import frame_values_to_tokens
     from engine.train import TRAIN_RECIPES
     from engine.train.data import dit_group
     cfg = TRAIN_RECIPES[recipe]
@@ -66,16 +76,12 @@ def flow_errors(vae, dit, text, clips: int, times=TIMES, seed: int = 777_000,
         fg = fgs[0].reshape(-1).bool()                                         # (N,) token order
         T, pt = z.shape[2], dit.cfg.patch_t
         known = (T // 2) // pt * pt if context else 0                          # latent frames given
-        given = (torch.arange(T) < known).float()[None]                        # (1, T)
-        free = frame_values_to_tokens(given, tuple(fgs[0].shape), dit.cfg.patch)[0] == 0  # (N,)
+        given, free = given_frames(T, known, tuple(fgs[0].shape), dit.cfg.patch)
         for t in times:
             noise = torch.randn(z.shape, generator=gen)
             if context and known == 0:
                 continue                             # a still: nothing to give (noise drawn alike)
-            frame_t = t * (1 - given)                                          # (1, T)
-            ft = frame_t[:, None, :, None, None]
-            x = (1 - ft) * z + ft * noise
-            err = token_errors(dit, x, frame_t, enc, fps, noise - z)                 # (N,)
+            err = token_errors(dit, z, noise, t, given, enc, fps)                 # (N,)
             for key, sel in (("object", fg & free), ("background", ~fg & free)):
                 if sel.any():
                     sums[key][t][0] += float(err[sel].sum())
@@ -112,8 +118,6 @@ def caption_use(vae, dit, text, clips: int, attribute: str, times=SWAP_TIMES, se
     taken on the others. Without a given frame, where an object starts is unknown at high flow
     times and visible in the noisy input at low ones, so a motion word barely changes the best
     prediction; with the first frame given, it says where the object goes."""
-    from engine.patches import frame_values_to_tokens
-    from engine.text import TextBatch
     from engine.train import TRAIN_RECIPES
     from engine.train.data import draw_scene_clip, token_foreground
     from engine.world import caption
@@ -130,17 +134,11 @@ def caption_use(vae, dit, text, clips: int, attribute: str, times=SWAP_TIMES, se
         grid = token_foreground(masks, multiple, vae.cfg.temporal_factor, dit.cfg.patch_t)
         fg = grid.reshape(-1).bool()
         z = vae.encode(video[None], chunk_frames=None).float()                 # (1, C, t, h, w)
-        given = (torch.arange(z.shape[2]) < known).float()[None]               # (1, t)
-        free = frame_values_to_tokens(given, tuple(grid.shape), dit.cfg.patch)[0] == 0  # (N,)
-        encs = text.encode([caption(scene), caption(swapped_scene(scene, attribute, rng))])
+        given, free = given_frames(z.shape[2], known, tuple(grid.shape), dit.cfg.patch)
+        encs = text.encode_each([caption(scene), caption(swapped_scene(scene, attribute, rng))])
         for t in times:
             noise = torch.randn(z.shape, generator=gen)
-            frame_t = t * (1 - given)                                          # (1, t)
-            ft = frame_t[:, None, :, None, None]
-            x = (1 - ft) * z + ft * noise
-            errs = [token_errors(dit, x, frame_t, TextBatch(encs.states[r:r + 1], encs.valid[r:r + 1],
-                                                            encs.pooled[r:r + 1]), fps, noise - z)
-                    for r in range(2)]                                         # true, swapped (N,)
+            errs = [token_errors(dit, z, noise, t, given, enc, fps) for enc in encs]  # true, swapped (N,)
             for key, sel in (("object", fg & free), ("background", ~fg & free)):
                 if sel.any():
                     acc = sums[key][t]

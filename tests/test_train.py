@@ -37,10 +37,9 @@ def test_plan_shares_choose_the_plans():
         m = train_mask(rng, 5, only_animate)
         assert m.tolist() == [1, 0, 0, 0, 0]
     assert not any(train_mask(rng, 5, (1, 0, 0, 0, 0, 0)).any() for _ in range(50))
-    # the default shares draw exactly as the explicit tuple of the recipe does
-    a, b = np.random.default_rng(3), np.random.default_rng(3)
+    # the default shares keep the plan thresholds the shipped model trained under
     shares = TRAIN_RECIPES["default"].plan_shares
-    assert all(np.array_equal(train_mask(a, 6), train_mask(b, 6, shares)) for _ in range(100))
+    assert np.allclose(np.cumsum(shares) / sum(shares), [0.45, 0.60, 0.70, 0.78, 0.88, 1.0])
     with pytest.raises(ValueError, match="plan shares"):
         train_mask(rng, 5, (1, 0, 0))
 

@@ -119,18 +119,16 @@ def make_dit_batch(latents: list[torch.Tensor], texts: list[TextBatch], fps: lis
         int(torch.randint(2**62, (), generator=generator)))
     numels = [z.numel() for z in latents]
     noises = torch.randn(sum(numels), generator=noise_gen, device=device).split(numels)
-    frame_ts = []                                      # each clip's flow time per latent frame (t,)
+    grids, frame_ts = [], []                  # each clip's token grid, flow time per latent frame (t,)
     for z, mask, u in zip(latents, masks, us):
         C, t, h, w = z.shape
-        n_tok = (t // patch.t) * (h // patch.h) * (w // patch.w)
-        u = shift_time(u, shift_for_tokens(n_tok, base_tokens))
+        grids.append((t // patch.t, h // patch.h, w // patch.w))
+        u = shift_time(u, shift_for_tokens(grids[-1][0] * grids[-1][1] * grids[-1][2], base_tokens))
         frame_ts.append(torch.minimum(u.expand(t), 1 - torch.from_numpy(mask)))
     # one copy to the device for all clips (a copy per clip was a launch and a wait each)
     device_ts = torch.cat(frame_ts).to(device).split([len(f) for f in frame_ts])
-    seqs, grids, meta = [], [], []
-    for z, frame_t, ft, noise in zip(latents, frame_ts, device_ts, noises):
-        C, t, h, w = z.shape
-        grid = (t // patch.t, h // patch.h, w // patch.w)
+    seqs, meta = [], []
+    for z, grid, frame_t, ft, noise in zip(latents, grids, frame_ts, device_ts, noises):
         noise = noise.view(z.shape)
         ft = ft[None, :, None, None]
         x_t = (1 - ft) * z + ft * noise
@@ -139,7 +137,6 @@ def make_dit_batch(latents: list[torch.Tensor], texts: list[TextBatch], fps: lis
         tok_v = patchify(v[None], patch)[0]
         row_t = frame_t.reshape(grid[0], patch.t).amax(-1)                     # (Tp,)
         seqs.append(torch.cat([tok_in, tok_v], dim=-1))
-        grids.append(grid)
         meta.append((row_t, grid))
     packed = pack(seqs, grids, max_tokens)
     D = seqs[0].shape[1] // 2
