@@ -32,18 +32,36 @@ def background_palette(background: str, k: int = 24) -> np.ndarray:
     return centres
 
 
+# An object colour is read on a background only when it lies farther than this (0-255 levels,
+# RGB distance) from every colour the background itself shows. Black at night lies 6 levels from
+# the dark hills, white 11 from the clouds over grass and the sea: a few levels of decoding error
+# turn background into "object" there. Through the shipped VAE an empty night scene read as a
+# black object, and every night prompt's colour came out black (issue 3).
+SEPARABLE_LEVELS = 15.0
+
+
+@lru_cache(maxsize=None)
+def readable_colours(background: str) -> tuple[str, ...]:
+    """The object colours that can be told from `background` by colour alone."""
+    palette = background_palette(background)
+    return tuple(c for c, rgb in COLOUR_RGB.items()
+                 if np.linalg.norm(palette - np.array(rgb, np.float32), axis=-1).min() > SEPARABLE_LEVELS)
+
+
 def colour_maps(frames: np.ndarray, background: str, threshold: float = 70.0) -> np.ndarray:
     """Per pixel, which object colour it is (index into COLOUR_RGB order) or -1 for background.
 
     A pixel counts as object colour c when c is its nearest object colour, closer than
-    `threshold`, and closer than every colour the background itself shows."""
+    `threshold`, closer than every colour the background itself shows, and c is readable on
+    this background (readable_colours)."""
     names = list(COLOUR_RGB)
     palette = np.array([COLOUR_RGB[c] for c in names], np.float32)                # (8, 3)
     px = frames.reshape(-1, 3).astype(np.float32)
     d_obj = np.linalg.norm(px[:, None] - palette[None], axis=-1)                   # (P, 8)
     d_bg = np.linalg.norm(px[:, None] - background_palette(background)[None], axis=-1).min(1)
     best = d_obj.argmin(1)
-    ok = (d_obj.min(1) < threshold) & (d_obj.min(1) < d_bg)
+    readable = np.array([c in readable_colours(background) for c in names])
+    ok = (d_obj.min(1) < threshold) & (d_obj.min(1) < d_bg) & readable[best]
     return np.where(ok, best, -1).reshape(frames.shape[:-1])                      # (T, H, W)
 
 

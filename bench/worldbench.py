@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from engine.world import render, upsample  # noqa: E402
-from world_metrics import measure  # noqa: E402
+from world_metrics import measure, readable_colours  # noqa: E402
 
 COLOURS = ("red", "orange", "yellow", "green", "blue", "purple", "white", "black")
 SYN = {
@@ -72,14 +72,19 @@ def prompt_list(seed: int = 2026) -> list[dict]:
 
 
 def score(rows: list[dict]) -> dict:
-    """Percentages over rows; motion over motion prompts, camera over all prompts."""
+    """Percentages over rows. The object's figures (colour, shape, motion, persistence) count the
+    prompts whose colour the detector can read on their background (n_object; a white box over
+    the sea cannot be told from the clouds by colour); motion counts the moving ones among them;
+    camera and flicker count every prompt."""
     def pct(key, subset):
         subset = list(subset)
         return 100.0 * np.mean([r["got"][key] == r["expect"][key] for r in subset]) if subset else float("nan")
-    motion_rows = [r for r in rows if r["expect"]["motion"] != "still"]
-    return {"n": len(rows), "colour": pct("colour", rows), "shape": pct("shape", rows),
-            "motion": pct("motion", motion_rows), "camera": pct("camera", rows),
-            "persistence": 100.0 * float(np.mean([r["got"]["persistence"] for r in rows])),
+    objects = [r for r in rows if r["expect"]["colour"] in readable_colours(r["expect"]["background"])]
+    motion_rows = [r for r in objects if r["expect"]["motion"] != "still"]
+    return {"n": len(rows), "n_object": len(objects), "colour": pct("colour", objects),
+            "shape": pct("shape", objects), "motion": pct("motion", motion_rows),
+            "camera": pct("camera", rows),
+            "persistence": 100.0 * float(np.mean([r["got"]["persistence"] for r in objects])),
             "flicker": float(np.mean([r["got"]["flicker"] for r in rows]))}
 
 
@@ -179,10 +184,10 @@ def vae_psnr(engine, n_clips: int = 8, seed: int = 777_000) -> dict:
 
 def print_table(name: str, result: dict) -> None:
     print(f"\n== {name} ==")
-    print(f"{'wording':12}{'n':>4}{'colour':>8}{'shape':>8}{'motion':>8}{'camera':>8}{'persist':>9}{'flicker':>9}")
+    print(f"{'wording':12}{'n':>4}{'n_obj':>6}{'colour':>8}{'shape':>8}{'motion':>8}{'camera':>8}{'persist':>9}{'flicker':>9}")
     for key in ("canonical", "paraphrase", "all"):
         s = result[key]
-        print(f"{key:12}{s['n']:>4}{s['colour']:>7.1f}%{s['shape']:>7.1f}%{s['motion']:>7.1f}%"
+        print(f"{key:12}{s['n']:>4}{s['n_object']:>6}{s['colour']:>7.1f}%{s['shape']:>7.1f}%{s['motion']:>7.1f}%"
               f"{s['camera']:>7.1f}%{s['persistence']:>8.1f}%{s['flicker']:>9.2f}")
 
 

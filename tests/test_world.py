@@ -214,3 +214,45 @@ def test_caption_probe_swaps_exactly_one_attribute():
                 assert after["objects"][0].pop(attribute) != before["objects"][0].pop(attribute)
             assert after == before
             assert caption(new) != caption(scene)
+
+
+def _bench(name):
+    import importlib
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+    return importlib.import_module(name)
+
+
+def _as_decoded(frames):
+    """A few levels of decoding error where it misled worldbench: everything a little darker,
+    blue most (the shipped VAE renders the night hills' (15, 21, 25) as about (11, 15, 13))."""
+    f = frames.astype(np.int16) - np.array([3, 4, 11], np.int16)
+    return np.clip(f, 0, 255).astype(np.uint8)
+
+
+def test_detector_reads_no_object_in_a_decoded_empty_night_and_the_object_in_a_full_one():
+    """bench/world_metrics.py: black lies 6 levels from the night hills, so a decoder's slightly
+    darker hills must not read as a black object, while a green ball there still reads green."""
+    wm = _bench("world_metrics")
+    assert "black" not in wm.readable_colours("night") and "white" not in wm.readable_colours("ocean")
+    assert set(wm.readable_colours("studio")) == set(wm.COLOUR_RGB)
+    empty = render(Scene("night", (), "static", 2.0, seed=3), 128, 72, 5, 4.0)
+    assert wm.measure(empty, "night")["colour"] is None
+    assert wm.measure(_as_decoded(empty), "night")["colour"] is None
+    scene = fill_scene(np.random.default_rng(0), 2.0, background="night", camera="static",
+                       objects=[{"colour": "green", "shape": "ball", "motion": "right"}])
+    got = wm.measure(_as_decoded(render(scene, 128, 72, 5, 4.0)), "night")
+    assert (got["colour"], got["motion"]) == ("green", "right")
+
+
+def test_worldbench_scores_the_object_only_where_its_colour_is_readable():
+    wb = _bench("worldbench")
+    seen = dict(colour="red", shape="box", motion="up", camera="static", persistence=1.0, flicker=1.0)
+    rows = [{"expect": dict(colour="white", shape="box", motion="up", camera="static", background="ocean"),
+             "got": dict(seen, colour=None, shape=None, motion=None, persistence=0.0)},
+            {"expect": dict(colour="red", shape="box", motion="up", camera="static", background="ocean"),
+             "got": seen}]
+    s = wb.score(rows)
+    assert (s["n"], s["n_object"]) == (2, 1)
+    assert s["colour"] == s["shape"] == s["motion"] == s["camera"] == s["persistence"] == 100.0
