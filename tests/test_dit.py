@@ -192,9 +192,6 @@ def test_batches_are_noised_on_the_latents_device_and_reproducibly(text_encoder)
 
 
 def test_dit_cost_bench_parses_shapes_and_refuses_bad_ones():
-    import sys
-    from pathlib import Path
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
     from dit_cost import parse_shape
     assert parse_shape("256x8/4") == dict(dim=256, depth=8, heads=4, patch_h=4, patch_w=4)
     for bad in ("256x8", "250x8/4", "256x0/4", "wide"):

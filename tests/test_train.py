@@ -187,9 +187,6 @@ def test_latent_noise_is_for_a_decoder_on_a_frozen_encoder_and_flicker_costs_los
 
 
 def test_flow_loss_bench_gives_every_checkpoint_the_same_clips_and_noise(tiny_checkpoint):
-    import sys
-    from pathlib import Path
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
     from flow_loss import flow_errors
     from engine import checkpoint as ckpt
     from engine.text import TextEncoder
@@ -207,9 +204,6 @@ def test_flow_loss_bench_gives_every_checkpoint_the_same_clips_and_noise(tiny_ch
 
 def test_caption_probe_scores_both_captions_on_the_same_noise(tiny_checkpoint):
     """bench/flow_loss.py --swap [--known K]: repeatable, and giving frames changes the figures."""
-    import sys
-    from pathlib import Path
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
     from flow_loss import caption_use
     from engine import checkpoint as ckpt
     from engine.text import TextEncoder
@@ -232,9 +226,6 @@ def test_every_training_recipe_names_a_model_recipe_with_the_default_grid():
 
 
 def test_worldbench_takes_sampler_overrides_and_can_skip_the_vae(tiny_checkpoint, tmp_path):
-    import sys
-    from pathlib import Path
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
     import worldbench
     out = tmp_path / "wb.json"
     assert worldbench.main(["--checkpoint", str(tiny_checkpoint), "--limit", "2", "--sizes", "draft",

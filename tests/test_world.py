@@ -197,10 +197,7 @@ def test_sampled_scenes_cover_the_vocabulary():
 
 def test_caption_probe_swaps_exactly_one_attribute():
     """bench/flow_loss.py --swap scores a clip under its caption with one attribute changed."""
-    import sys
     from dataclasses import asdict
-    from pathlib import Path
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
     from flow_loss import SWAPS, swapped_scene
     rng = np.random.default_rng(5)
     for seed in range(20):
@@ -216,14 +213,6 @@ def test_caption_probe_swaps_exactly_one_attribute():
             assert caption(new) != caption(scene)
 
 
-def _bench(name):
-    import importlib
-    import sys
-    from pathlib import Path
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
-    return importlib.import_module(name)
-
-
 def _as_decoded(frames):
     """A few levels of decoding error where it misled worldbench: everything a little darker,
     blue most (the shipped VAE renders the night hills' (15, 21, 25) as about (11, 15, 13))."""
@@ -234,7 +223,7 @@ def _as_decoded(frames):
 def test_detector_reads_no_object_in_a_decoded_empty_night_and_the_object_in_a_full_one():
     """bench/world_metrics.py: black lies 6 levels from the night hills, so a decoder's slightly
     darker hills must not read as a black object, while a green ball there still reads green."""
-    wm = _bench("world_metrics")
+    import world_metrics as wm
     assert "black" not in wm.readable_colours("night") and "white" not in wm.readable_colours("ocean")
     assert set(wm.readable_colours("studio")) == set(wm.COLOUR_RGB)
     empty = render(Scene("night", (), "static", 2.0, seed=3), 128, 72, 5, 4.0)
@@ -247,7 +236,7 @@ def test_detector_reads_no_object_in_a_decoded_empty_night_and_the_object_in_a_f
 
 
 def test_worldbench_scores_the_object_only_where_its_colour_is_readable():
-    wb = _bench("worldbench")
+    import worldbench as wb
     seen = dict(colour="red", shape="box", motion="up", camera="static", persistence=1.0, flicker=1.0)
     rows = [{"expect": dict(colour="white", shape="box", motion="up", camera="static", background="ocean"),
              "got": dict(seen, colour=None, shape=None, motion=None, persistence=0.0)},
