@@ -85,7 +85,9 @@ def score(rows: list[dict]) -> dict:
             "shape": pct("shape", objects), "motion": pct("motion", motion_rows),
             "camera": pct("camera", rows),
             "persistence": 100.0 * float(np.mean([r["got"]["persistence"] for r in objects])),
-            "flicker": float(np.mean([r["got"]["flicker"] for r in rows]))}
+            "flicker": float(np.mean([r["got"]["flicker"] for r in rows])),
+            **({"seams": float(np.mean([r["got"]["seams"] for r in rows]))}
+               if all("seams" in r["got"] for r in rows) else {})}
 
 
 def run_size(engine, items, draft: bool, seed: int, sampling: dict | None = None) -> dict:
@@ -103,7 +105,8 @@ def run_size(engine, items, draft: bool, seed: int, sampling: dict | None = None
                 if res.caption != caption:
                     raise RuntimeError(f"the engine upsampled {item[wording]!r} differently: "
                                        f"{res.caption!r} vs {caption!r}")
-                made[caption, seed + i] = (res, measure(res.frames, item["expect"]["background"]))
+                made[caption, seed + i] = (res, measure(res.frames, item["expect"]["background"],
+                                                        cell=engine.grid_multiple()))
             res, got = made[caption, seed + i]
             rows.append({"wording": wording, "prompt": item[wording], "expect": item["expect"],
                          "got": got, "caption": res.caption, "reused": reused,
@@ -114,7 +117,7 @@ def run_size(engine, items, draft: bool, seed: int, sampling: dict | None = None
             "paraphrase": score([r for r in rows if r["wording"] == "paraphrase"]), "rows": rows}
 
 
-def calibration(items, width: int, height: int, fps: float, seed: int, vae=None) -> dict:
+def calibration(items, width: int, height: int, fps: float, seed: int, vae=None, cell: int | None = None) -> dict:
     """The detector on the world's own renders of each prompt (the right answer is on screen).
     With `vae`, on their reconstructions instead: the most the model can score through its VAE."""
     rows = []
@@ -124,7 +127,7 @@ def calibration(items, width: int, height: int, fps: float, seed: int, vae=None)
         if vae is not None:
             frames = roundtrip(vae, frames)
         rows.append({"wording": "canonical", "expect": item["expect"],
-                     "got": measure(frames, item["expect"]["background"])})
+                     "got": measure(frames, item["expect"]["background"], cell=cell)})
     return score(rows)
 
 
@@ -184,11 +187,12 @@ def vae_psnr(engine, n_clips: int = 8, seed: int = 777_000) -> dict:
 
 def print_table(name: str, result: dict) -> None:
     print(f"\n== {name} ==")
-    print(f"{'wording':12}{'n':>4}{'n_obj':>6}{'colour':>8}{'shape':>8}{'motion':>8}{'camera':>8}{'persist':>9}{'flicker':>9}")
+    print(f"{'wording':12}{'n':>4}{'n_obj':>6}{'colour':>8}{'shape':>8}{'motion':>8}{'camera':>8}{'persist':>9}"
+          f"{'flicker':>9}{'seams':>7}")
     for key in ("canonical", "paraphrase", "all"):
         s = result[key]
         print(f"{key:12}{s['n']:>4}{s['n_object']:>6}{s['colour']:>7.1f}%{s['shape']:>7.1f}%{s['motion']:>7.1f}%"
-              f"{s['camera']:>7.1f}%{s['persistence']:>8.1f}%{s['flicker']:>9.2f}")
+              f"{s['camera']:>7.1f}%{s['persistence']:>8.1f}%{s['flicker']:>9.2f}{s.get('seams', float('nan')):>7.2f}")
 
 
 def main(argv=None) -> int:
@@ -207,6 +211,11 @@ def main(argv=None) -> int:
     p.add_argument("--sampler", choices=("euler", "heun"), help="instead of euler")
     p.add_argument("--guidance-interval", type=float, nargs=2, metavar=("LO", "HI"),
                    help="flow times lo < t <= hi where guidance applies, instead of the card's")
+    p.add_argument("--grid-shift", type=int, metavar="CELLS",
+                   help="move the token grid by this many latent cells on every second model call "
+                        "instead of the card's grid_shift (0: never)")
+    p.add_argument("--grid-shift-below", type=float, metavar="T",
+                   help="... only at flow times t <= T (instead of the card's grid_shift_below)")
     p.add_argument("--json", default="bench/results/worldbench.json")
     args = p.parse_args(argv)
     if args.skip_vae and args.vae_only:
@@ -217,6 +226,10 @@ def main(argv=None) -> int:
     engine = Engine.load(args.checkpoint, device=args.device)
     if args.guidance_interval is not None:
         engine.card = replace(engine.card, guidance_interval=tuple(args.guidance_interval))
+    if args.grid_shift is not None:
+        engine.card = replace(engine.card, grid_shift=args.grid_shift)
+    if args.grid_shift_below is not None:
+        engine.card = replace(engine.card, grid_shift_below=args.grid_shift_below)
     items = prompt_list()
     if args.limit:
         items = items[:args.limit // 2] + items[24:24 + (args.limit + 1) // 2]
@@ -227,11 +240,12 @@ def main(argv=None) -> int:
     # are a few pixels wide, so its row says how much of a draft's gap the detector itself makes.
     for size in ["full"] + (["draft"] if "draft" in args.sizes else []):
         suffix, wh = ("" if size == "full" else "_draft"), _size(engine, draft=size == "draft")
-        report["calibration" + suffix] = calibration(items, *wh, card.fps, args.seed)
+        report["calibration" + suffix] = calibration(items, *wh, card.fps, args.seed, cell=engine.grid_multiple())
         print(f"calibration at {size} size (world renders, detector only): "
               f"{json.dumps(report['calibration' + suffix])}")
         if not args.skip_vae:
-            report["calibration_vae" + suffix] = calibration(items, *wh, card.fps, args.seed, vae=engine.vae)
+            report["calibration_vae" + suffix] = calibration(items, *wh, card.fps, args.seed, vae=engine.vae,
+                                                             cell=engine.grid_multiple())
             print(f"through the VAE at {size} size (world renders encoded and decoded, the model's "
                   f"ceiling): {json.dumps(report['calibration_vae' + suffix])}")
     sizes = [] if args.vae_only else args.sizes

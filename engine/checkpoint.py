@@ -42,6 +42,10 @@ class ModelCard:
     # the sampler's time shift grows with the grid's tokens but never falls below this, so small
     # grids (drafts, stills) still spend their few steps where the layout forms
     min_shift: float = 1.0
+    # every second model call at flow times t <= grid_shift_below sees the token grid moved by
+    # grid_shift latent cells (0: never; patches.alternate_grid), so the DiT's token seams fade
+    grid_shift: int = 0
+    grid_shift_below: float = 1.0
     trained_on: str = ""           # hardware and wall time that produced the weights
     notes: str = ""
 
@@ -53,6 +57,10 @@ class ModelCard:
             d["guidance_interval"] = guidance_interval(d["guidance_interval"])
         if "min_shift" in d:
             d["min_shift"] = min_shift_checked(d["min_shift"])
+        if "grid_shift" in d and (not isinstance(d["grid_shift"], int) or d["grid_shift"] < 0):
+            raise ValueError(f"grid_shift must be a whole number of latent cells >= 0, got {d['grid_shift']!r}")
+        if "grid_shift_below" in d and not 0.0 < float(d["grid_shift_below"]) <= 1.0:
+            raise ValueError(f"grid_shift_below must be a flow time in (0, 1], got {d['grid_shift_below']!r}")
         return cls(**d)
 
 
@@ -92,8 +100,12 @@ def read_config(directory: str | Path) -> tuple[VAEConfig, DiTConfig, ModelCard]
     unknown = set(config) - {"format", "vae", "dit", "card"}
     if unknown:
         raise ValueError(f"unknown checkpoint config sections: {sorted(unknown)}")
-    return (VAEConfig.from_dict(config["vae"]), DiTConfig.from_dict(config["dit"]),
-            ModelCard.from_dict(config.get("card", {})))
+    vae_cfg, dit_cfg = VAEConfig.from_dict(config["vae"]), DiTConfig.from_dict(config["dit"])
+    card = ModelCard.from_dict(config.get("card", {}))
+    if card.grid_shift and card.grid_shift >= min(dit_cfg.patch_h, dit_cfg.patch_w):
+        raise ValueError(f"grid_shift {card.grid_shift} must be smaller than the DiT's patch "
+                         f"({dit_cfg.patch_h}x{dit_cfg.patch_w} latent cells)")
+    return vae_cfg, dit_cfg, card
 
 
 def load(directory: str | Path, device="cpu") -> tuple[VideoVAE, DiT, ModelCard]:

@@ -17,6 +17,7 @@ import torch
 
 from engine import checkpoint as ckpt
 from engine import operations, sizes
+from engine.patches import alternate_grid
 from engine.edits import EditMethods, _opts  # noqa: F401  (_opts: part of the edit API)
 from engine.sampler import (ConditioningPlan, classifier_free_guidance, sample,
                             shift_for_tokens)
@@ -231,15 +232,17 @@ class Engine(EditMethods):
             text = TextBatch.cat([cond, self.text.null(batch)]).to(self.device, self.dtype)
         rows = text.states.shape[0]
         fps_t = torch.full((rows,), fps, device=self.device)
+        model = alternate_grid(dit, self.card.grid_shift, dit.cfg.patch,  # one count per run
+                               below=self.card.grid_shift_below)
 
         def velocity_rows(x, t):
-            return dit(x, t, text.states, text.valid, text.pooled, fps_t)
+            return model(x, t, text.states, text.valid, text.pooled, fps_t)
 
         if guidance == 1.0:
             return velocity_rows
 
         def velocity_cond(x, t):  # the conditional rows alone, where guidance is off
-            return dit(x, t, text.states[:batch], text.valid[:batch], text.pooled[:batch], fps_t[:batch])
+            return model(x, t, text.states[:batch], text.valid[:batch], text.pooled[:batch], fps_t[:batch])
 
         return classifier_free_guidance(velocity_rows, guidance, interval=self.card.guidance_interval,
                                         velocity_cond=velocity_cond)

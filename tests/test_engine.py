@@ -118,6 +118,32 @@ def test_min_shift_round_trips_and_floors_small_grids(tiny_checkpoint, tmp_path)
         ckpt.read_config(out)
 
 
+def test_grid_shift_round_trips_and_changes_the_sample(tiny_checkpoint, tmp_path):
+    from engine.dit import DiT
+    vae, dit, card = ckpt.load(tiny_checkpoint)
+    torch.manual_seed(0)
+    dit = DiT(replace(dit.cfg, patch_h=2, patch_w=2))   # the tiny recipe's 1x1 patch has no grid to move
+    with torch.no_grad():
+        dit.final.weight.normal_(std=0.02)
+        for block in dit.blocks:
+            block.ada[1].weight.normal_(std=0.02)
+    shifted = Engine.load(ckpt.save(tmp_path / "shifted", vae, dit, replace(card, grid_shift=1)), device="cpu")
+    plain = Engine.load(ckpt.save(tmp_path / "plain", vae, dit, card), device="cpu")
+    assert shifted.card.grid_shift == 1 and plain.card.grid_shift == 0
+    options = dict(seconds=0.5, draft=True, seed=3, steps=4)
+    [a], [b] = shifted.generate("a red ball", **options), plain.generate("a red ball", **options)
+    [again] = shifted.generate("a red ball", **options)     # the alternation restarts every run
+    assert a.frames.shape == b.frames.shape and not np.array_equal(a.frames, b.frames)
+    assert np.array_equal(a.frames, again.frames)
+    config = json.loads((tmp_path / "shifted" / "config.json").read_text())
+    # below zero; not smaller than the patch; a flow time outside (0, 1]
+    for key, bad in (("grid_shift", -2), ("grid_shift", 2), ("grid_shift_below", 0.0), ("grid_shift_below", 1.5)):
+        broken = {**config, "card": {**config["card"], key: bad}}
+        (tmp_path / "shifted" / "config.json").write_text(json.dumps(broken))
+        with pytest.raises(ValueError, match=key):
+            ckpt.read_config(tmp_path / "shifted")
+
+
 def test_text_encoder_caches_prompts(text_encoder):
     before = text_encoder.encode_calls
     a = text_encoder.encode(["a green triangle rises slowly"])

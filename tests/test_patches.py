@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from engine.patches import PatchSize, frame_values_to_tokens, pack, patchify, positions, unpack, unpatchify
+from engine.patches import (PatchSize, alternate_grid, frame_values_to_tokens, pack, patchify, positions, unpack,
+                            unpatchify)
 
 
 @pytest.mark.parametrize("shape,patch", [
@@ -54,3 +55,41 @@ def test_pack_unpack_and_mask_keep_clips_apart():
             assert block[:, start:start + n].all()
             assert block.sum() == n * n  # nothing outside its own clip
     assert mask.any(-1).all()  # no row is fully masked (padding attends to itself)
+
+
+def _token_means(latent, *args):
+    """A model whose output shows its grid: each token's cells replaced by their mean."""
+    patch = PatchSize(1, 4, 4)
+    tokens = patchify(latent, patch)
+    grid = (latent.shape[2], latent.shape[3] // 4, latent.shape[4] // 4)
+    return unpatchify(tokens.view(*tokens.shape[:2], latent.shape[1], 16).mean(-1, keepdim=True)
+                      .expand(-1, -1, -1, 16).reshape(tokens.shape), grid, latent.shape[1], patch)
+
+
+def test_alternate_grid_moves_the_token_grid_on_every_second_call():
+    patch = PatchSize(1, 4, 4)
+    x = torch.randn(2, 3, 2, 8, 12)
+    low, high = torch.full((2, 2), 0.5), torch.full((2, 2), 0.95)     # flow times (B, T)
+    assert alternate_grid(_token_means, 0, patch) is _token_means
+    seen = []
+    model = alternate_grid(lambda z, t, tag: seen.append((tuple(z.shape), tag)) or _token_means(z, t),
+                           2, patch, below=0.9)
+    early, first, second, third = model(x, high, "e"), model(x, low, "a"), model(x, low, "b"), model(x, low, "c")
+    assert first.shape == second.shape == x.shape
+    # Above `below` nothing moves and the call is not counted; below it every second call sees
+    # one token row and column more.
+    assert seen == [((2, 3, 2, 8, 12), "e"), ((2, 3, 2, 8, 12), "a"), ((2, 3, 2, 12, 16), "b"),
+                    ((2, 3, 2, 8, 12), "c")]
+    assert torch.equal(first, _token_means(x)) and torch.equal(third, first) and torch.equal(early, first)
+    # The moved call's blocks sit 2 cells down and right: constant on [2:6, 2:6], not on [0:4, 0:4].
+    assert torch.allclose(second[..., 2:6, 2:6], second[..., 2:3, 2:3].expand_as(second[..., 2:6, 2:6]))
+    assert not torch.allclose(second[..., 0:4, 0:4], second[..., 0:1, 0:1].expand_as(second[..., 0:4, 0:4]))
+    # A model that knows no grid gives the same answer either way.
+    same = alternate_grid(lambda z, t: z * 2, 2, patch)
+    assert torch.equal(same(x, low), x * 2) and torch.equal(same(x, low), x * 2)
+
+
+@pytest.mark.parametrize("offset", [-1, 4, 7])
+def test_alternate_grid_refuses_offsets_outside_a_patch(offset):
+    with pytest.raises(ValueError, match="grid offset"):
+        alternate_grid(_token_means, offset, PatchSize(1, 4, 4))

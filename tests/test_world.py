@@ -245,3 +245,14 @@ def test_worldbench_scores_the_object_only_where_its_colour_is_readable():
     s = wb.score(rows)
     assert (s["n"], s["n_object"]) == (2, 1)
     assert s["colour"] == s["shape"] == s["motion"] == s["camera"] == s["persistence"] == 100.0
+
+
+def test_seams_reads_a_token_grid_and_not_smooth_content():
+    from world_metrics import seams
+    yy, xx = np.mgrid[0:64, 0:96]
+    smooth = np.stack([(xx * 2 + yy) % 256] * 3, -1).astype(np.uint8)[None].repeat(3, 0)   # (3, 64, 96, 3)
+    rng = np.random.default_rng(0)
+    blocks = rng.integers(0, 256, (3, 4, 6, 3)).repeat(16, 1).repeat(16, 2).astype(np.uint8)
+    textured = np.clip(blocks.astype(int) + rng.integers(-20, 21, blocks.shape), 0, 255).astype(np.uint8)
+    assert abs(seams(smooth, 16) - 1.0) < 0.2
+    assert seams(textured, 16) > 3.0           # the change sits on the 16-pixel lines
