@@ -168,8 +168,8 @@ def alternate_grid(call, offset: int, patch: PatchSize, below: float = 1.0):
     latent cells down and right: the latent is padded by edge replication (offset cells before,
     patch - offset after: one token row and column more) and the output cropped back. Token edges
     then fall in other places on alternate sampler steps, and the 16-pixel grid that the shipped
-    DiT leaves in its samples (worldbench's `seams`: 2.1, against 1.1 for the world through the
-    VAE) mostly goes (1.25-1.3); it forms in the first steps (t > 0.8). Measured on the shipped
+    DiT leaves in its samples mostly goes (worldbench's `seams` at full size: 1.79 -> 1.25, the
+    world's own renders 1.01); it forms in the first steps (t > 0.8). Measured on the shipped
     model it also costs colour adherence (README), so its card leaves it off. offset 0 returns
     `call` itself. One wrapper per sampling run: its count of calls is the alternation, so a seed
     still gives one result."""
