@@ -238,14 +238,14 @@ def main(argv=None) -> int:
     card = engine.card
     # Calibration at full size, and at draft size too where drafts are scored: a draft's objects
     # are a few pixels wide, so its row says how much of a draft's gap the detector itself makes.
+    cell = engine.grid_multiple()   # a token's size in pixels, for the seams figure
     for size in ["full"] + (["draft"] if "draft" in args.sizes else []):
         suffix, wh = ("" if size == "full" else "_draft"), _size(engine, draft=size == "draft")
-        report["calibration" + suffix] = calibration(items, *wh, card.fps, args.seed, cell=engine.grid_multiple())
+        report["calibration" + suffix] = calibration(items, *wh, card.fps, args.seed, cell=cell)
         print(f"calibration at {size} size (world renders, detector only): "
               f"{json.dumps(report['calibration' + suffix])}")
         if not args.skip_vae:
-            report["calibration_vae" + suffix] = calibration(items, *wh, card.fps, args.seed, vae=engine.vae,
-                                                             cell=engine.grid_multiple())
+            report["calibration_vae" + suffix] = calibration(items, *wh, card.fps, args.seed, vae=engine.vae, cell=cell)
             print(f"through the VAE at {size} size (world renders encoded and decoded, the model's "
                   f"ceiling): {json.dumps(report['calibration_vae' + suffix])}")
     sizes = [] if args.vae_only else args.sizes

@@ -15,6 +15,7 @@ from safetensors.torch import load_file, save_file
 from engine.configs import check_keys
 from engine.dit import DiT, DiTConfig
 from engine.io import atomic_path, write_json_atomic
+from engine.patches import check_grid_offset
 from engine.sampler import guidance_interval, min_shift_checked
 from engine.vae import VAEConfig, VideoVAE
 
@@ -57,8 +58,8 @@ class ModelCard:
             d["guidance_interval"] = guidance_interval(d["guidance_interval"])
         if "min_shift" in d:
             d["min_shift"] = min_shift_checked(d["min_shift"])
-        if "grid_shift" in d and (not isinstance(d["grid_shift"], int) or d["grid_shift"] < 0):
-            raise ValueError(f"grid_shift must be a whole number of latent cells >= 0, got {d['grid_shift']!r}")
+        if "grid_shift" in d and not isinstance(d["grid_shift"], int):
+            raise ValueError(f"grid_shift must be a whole number of latent cells, got {d['grid_shift']!r}")
         if "grid_shift_below" in d and not 0.0 < float(d["grid_shift_below"]) <= 1.0:
             raise ValueError(f"grid_shift_below must be a flow time in (0, 1], got {d['grid_shift_below']!r}")
         return cls(**d)
@@ -102,9 +103,7 @@ def read_config(directory: str | Path) -> tuple[VAEConfig, DiTConfig, ModelCard]
         raise ValueError(f"unknown checkpoint config sections: {sorted(unknown)}")
     vae_cfg, dit_cfg = VAEConfig.from_dict(config["vae"]), DiTConfig.from_dict(config["dit"])
     card = ModelCard.from_dict(config.get("card", {}))
-    if card.grid_shift and card.grid_shift >= min(dit_cfg.patch_h, dit_cfg.patch_w):
-        raise ValueError(f"grid_shift {card.grid_shift} must be smaller than the DiT's patch "
-                         f"({dit_cfg.patch_h}x{dit_cfg.patch_w} latent cells)")
+    check_grid_offset(card.grid_shift, dit_cfg.patch)
     return vae_cfg, dit_cfg, card
 
 

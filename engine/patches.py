@@ -162,6 +162,13 @@ def unpack(batch: torch.Tensor, packed: Packed) -> list[torch.Tensor]:
     return [out[i] for i in range(len(out))]
 
 
+def check_grid_offset(offset: int, patch: PatchSize) -> None:
+    """A token grid can move by 0 .. patch - 1 latent cells (a card's grid_shift)."""
+    if not 0 <= offset < min(patch.h, patch.w):
+        raise ValueError(f"grid offset (the card's grid_shift) must be between 0 and "
+                         f"{min(patch.h, patch.w) - 1} latent cells for a {patch.h}x{patch.w} patch, got {offset}")
+
+
 def alternate_grid(call, offset: int, patch: PatchSize, below: float = 1.0):
     """Wrap a model call `call(latent (B, C, T, h, w), t (B, T), *rest) -> (B, C, T, h, w)` so
     that every second call at flow times t <= `below` sees the token grid moved by `offset`
@@ -173,10 +180,9 @@ def alternate_grid(call, offset: int, patch: PatchSize, below: float = 1.0):
     model it also costs colour adherence (README), so its card leaves it off. offset 0 returns
     `call` itself. One wrapper per sampling run: its count of calls is the alternation, so a seed
     still gives one result."""
+    check_grid_offset(offset, patch)
     if offset == 0:
         return call
-    if not 0 < offset < min(patch.h, patch.w):
-        raise ValueError(f"grid offset must be between 0 and {min(patch.h, patch.w) - 1} latent cells, got {offset}")
     calls = [0]
 
     def shifted(latent: torch.Tensor, t: torch.Tensor, *rest):

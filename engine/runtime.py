@@ -17,8 +17,8 @@ import torch
 
 from engine import checkpoint as ckpt
 from engine import operations, sizes
-from engine.patches import alternate_grid
 from engine.edits import EditMethods, _opts  # noqa: F401  (_opts: part of the edit API)
+from engine.patches import alternate_grid
 from engine.sampler import (ConditioningPlan, classifier_free_guidance, sample,
                             shift_for_tokens)
 from engine.text import TextBatch, TextEncoder
