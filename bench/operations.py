@@ -2,6 +2,7 @@
 
     python bench/operations.py [--checkpoint DIR] [--n 8] [--long-seconds 60] [--json ...]
                                [--only interpolate loop ...] [--transition-guide G]
+                               [--extend-hold HOLD DECAY] [--decode-phases P]
 
 Inputs: world clips and stills (scenes drawn from a fixed seed) and real photographs shipped by
 scikit-learn / scikit-image. Prints one table; all figures also go to the JSON file.
@@ -75,7 +76,9 @@ def first_jump(frames: np.ndarray) -> float:
 
 
 def bench_extend(engine, rng, n, direction):
-    ok_unchanged, seam_ratio, colour_ok = [], [], []
+    """Also whether the new frames move the object the way the clip did (where the clip's own
+    motion reads as a direction): a continuation, not only a clean seam."""
+    ok_unchanged, seam_ratio, colour_ok, motion_ok = [], [], [], []
     for i in range(n):
         frames, scene = world_clip(rng)
         colour = scene.objects[0].colour
@@ -88,11 +91,16 @@ def bench_extend(engine, rng, n, direction):
                 else jumps(r.frames[-len(frames) - 1:-len(frames) + 1]))[0]
         seam_ratio.append(seam / max(inside, 1e-6))
         new = r.frames[len(frames):] if direction == "forward" else r.frames[:-len(frames)]
-        colour_ok.append(measure(new, scene.background)["colour"] == colour)
+        got, was = measure(new, scene.background), measure(frames, scene.background)
+        colour_ok.append(got["colour"] == colour)
+        if was["motion"] in MOTIONS:
+            motion_ok.append(got["motion"] == was["motion"])
     return {"original_unchanged_%": 100 * float(np.mean(ok_unchanged)),
             "seam_over_median_jump": float(np.median(seam_ratio)),
             "seam_ok_%": 100 * float(np.mean(np.array(seam_ratio) <= 2.0)),
-            "colour_kept_%": 100 * float(np.mean(colour_ok)), "n": n}
+            "colour_kept_%": 100 * float(np.mean(colour_ok)),
+            "motion_continued_%": 100 * float(np.mean(motion_ok)) if motion_ok else None,
+            "n_moving": len(motion_ok), "n": n}
 
 
 def bench_loop(engine, rng, n):
@@ -230,6 +238,10 @@ def main(argv=None) -> int:
                    help="interpolate and loop: the crossfade guide instead of the engine's")
     p.add_argument("--guidance-interval", type=float, nargs=2, metavar=("LO", "HI"),
                    help="flow times lo < t <= hi where guidance applies, instead of the card's")
+    p.add_argument("--extend-hold", type=float, nargs=2, metavar=("HOLD", "DECAY"),
+                   help="forward extension's hold on the last latent frame instead of the engine's")
+    p.add_argument("--decode-phases", type=int, metavar="P",
+                   help="average P phase-shifted decodes instead of the card's decode_phases")
     args = p.parse_args(argv)
     from engine import operations
     from engine.io import write_json_atomic
@@ -239,9 +251,15 @@ def main(argv=None) -> int:
         operations.TRANSITION_GUIDE = args.transition_guide
     if args.guidance_interval is not None:
         engine.card = replace(engine.card, guidance_interval=tuple(args.guidance_interval))
+    if args.extend_hold is not None:
+        operations.EXTEND_HOLD, operations.EXTEND_HOLD_DECAY = args.extend_hold
+    if args.decode_phases is not None:
+        engine.card = replace(engine.card, decode_phases=args.decode_phases)
     rng = np.random.default_rng(2026)
     report = {"checkpoint": engine.label, "transition_guide": operations.TRANSITION_GUIDE,
-              "guidance_interval": list(engine.card.guidance_interval)}
+              "guidance_interval": list(engine.card.guidance_interval),
+              "extend_hold": [operations.EXTEND_HOLD, operations.EXTEND_HOLD_DECAY],
+              "decode_phases": engine.card.decode_phases}
     for name, fn in SECTIONS.items():
         if args.only and name not in args.only:
             continue

@@ -216,6 +216,8 @@ def main(argv=None) -> int:
                         "instead of the card's grid_shift (0: never)")
     p.add_argument("--grid-shift-below", type=float, metavar="T",
                    help="... only at flow times t <= T (instead of the card's grid_shift_below)")
+    p.add_argument("--decode-phases", type=int, metavar="P",
+                   help="average P phase-shifted decodes instead of the card's decode_phases")
     p.add_argument("--json", default="bench/results/worldbench.json")
     args = p.parse_args(argv)
     if args.skip_vae and args.vae_only:
@@ -226,6 +228,8 @@ def main(argv=None) -> int:
     engine = Engine.load(args.checkpoint, device=args.device)
     if args.guidance_interval is not None:
         engine.card = replace(engine.card, guidance_interval=tuple(args.guidance_interval))
+    if args.decode_phases is not None:
+        engine.card = replace(engine.card, decode_phases=args.decode_phases)
     if args.grid_shift is not None:
         engine.card = replace(engine.card, grid_shift=args.grid_shift)
     if args.grid_shift_below is not None:

@@ -47,6 +47,9 @@ class ModelCard:
     # grid_shift latent cells (0: never; patches.alternate_grid), so the DiT's token seams fade
     grid_shift: int = 0
     grid_shift_below: float = 1.0
+    # decodes averaged, each with its latent frames moved k / decode_phases of a frame in time
+    # (VideoVAE.decode), so a generated clip does not pulse in step with its latent groups
+    decode_phases: int = 1
     trained_on: str = ""           # hardware and wall time that produced the weights
     notes: str = ""
 
@@ -62,6 +65,8 @@ class ModelCard:
             raise ValueError(f"grid_shift must be a whole number of latent cells, got {d['grid_shift']!r}")
         if "grid_shift_below" in d and not 0.0 < float(d["grid_shift_below"]) <= 1.0:
             raise ValueError(f"grid_shift_below must be a flow time in (0, 1], got {d['grid_shift_below']!r}")
+        if "decode_phases" in d and (not isinstance(d["decode_phases"], int) or d["decode_phases"] < 1):
+            raise ValueError(f"decode_phases must be a whole number >= 1, got {d['decode_phases']!r}")
         return cls(**d)
 
 
@@ -104,6 +109,9 @@ def read_config(directory: str | Path) -> tuple[VAEConfig, DiTConfig, ModelCard]
     vae_cfg, dit_cfg = VAEConfig.from_dict(config["vae"]), DiTConfig.from_dict(config["dit"])
     card = ModelCard.from_dict(config.get("card", {}))
     check_grid_offset(card.grid_shift, dit_cfg.patch)
+    if vae_cfg.temporal_factor % card.decode_phases:
+        raise ValueError(f"decode_phases {card.decode_phases} must divide the VAE's temporal "
+                         f"factor {vae_cfg.temporal_factor}")
     return vae_cfg, dit_cfg, card
 
 

@@ -100,7 +100,8 @@ class EditMethods:
         new = self._new_latents(seconds, s["fps"])
         context, rest = self._split(clip, context_seconds, s["fps"], self._room(new, seconds),
                                     at_end=direction == "forward")
-        edit = operations.extend_edit(self._encode(context), context, new, tf, direction)
+        edit = operations.extend_edit(self._encode(context), context, new, tf, direction,
+                                      operations.EXTEND_HOLD, operations.EXTEND_HOLD_DECAY)
         result = self._run_edit("extend", s, edit, {"video": note, "direction": direction,
                                                     "context_frames": len(context)}, progress, cancel)
         return _with_frames(result, [rest, result.frames] if direction == "forward"

@@ -39,6 +39,13 @@ SEAM_FADE_FRAMES = 8  # generated frames over which a seam's correction fades ou
 # Transitions (interpolate, loop) start from a latent crossfade known at this mask: enough to keep
 # a weak model from holding A and cutting to B, little enough that the model makes the motion.
 TRANSITION_GUIDE = 0.3
+# A forward extension's i-th new latent frame starts from the clip's last latent frame, known at
+# mask EXTEND_HOLD * EXTEND_HOLD_DECAY ** i (LTX-Video's conditioning strength below 1): the first
+# new frames begin near where the clip stopped and the later ones are free. Left free, the first
+# new latent frame jumped away from the clip and the seam jumped 4.2x the clip's median frame
+# change (`python bench/operations.py --only extend_forward --n 8`); held so, 1.6x.
+EXTEND_HOLD = 0.7
+EXTEND_HOLD_DECAY = 0.7
 
 
 def splice(decoded: np.ndarray, pixels: np.ndarray, keep: np.ndarray,
@@ -121,16 +128,26 @@ def animate_edit(image_latent: torch.Tensor, image: np.ndarray, num_latent: int,
 
 
 def extend_edit(clip_latent: torch.Tensor, clip: np.ndarray, new_latent: int, f: int,
-                direction: str) -> Edit:
+                direction: str, hold: float = 0.0, hold_decay: float = 1.0) -> Edit:
     """The clip unchanged, then (forward) or before it (backward) new_latent latent frames of new
-    material. clip_latent (C, 1+m, h, w); clip (1+f*m, H, W, 3)."""
+    material. clip_latent (C, 1+m, h, w); clip (1+f*m, H, W, 3).
+
+    hold in [0, 1) (forward only): new latent frame i starts from the clip's last latent frame,
+    known at mask hold * hold_decay ** i (partly noised, like SDEdit), so the continuation leaves
+    from where the clip stopped. A backward extension's seam is the last frame of a latent group,
+    where a causal decoder changes least, and it needs no hold."""
     _check(clip_latent, clip, f, "extend")
     if new_latent < 1:
         raise ValueError("extend needs at least one new latent frame")
+    if not (0.0 <= hold < 1.0 and 0.0 <= hold_decay <= 1.0):
+        raise ValueError(f"hold must be in [0, 1) and hold_decay in [0, 1], got {hold}, {hold_decay}")
     C, t_clip, h, w = clip_latent.shape
     if direction == "forward":
         known, mask, pixels, keep = _blank(C, t_clip + new_latent, h, w, f, *clip.shape[1:3])
         known[:, :t_clip], mask[:t_clip] = clip_latent, 1.0
+        if hold > 0:
+            known[:, t_clip:] = clip_latent[:, -1:]
+            mask[t_clip:] = hold * hold_decay ** torch.arange(new_latent, dtype=mask.dtype)
         pixels[:len(clip)], keep[:len(clip)] = clip, True
     elif direction == "backward":
         m = t_clip - 1

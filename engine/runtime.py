@@ -286,7 +286,7 @@ class Engine(EditMethods):
                              device=self.device, dtype=self.dtype)
             timings["sample_s"] = time.perf_counter() - t1
             t2 = time.perf_counter()
-            frames = to_uint8(vae.decode(latents))[0]                  # (T, H, W, 3)
+            frames = to_uint8(vae.decode(latents, phases=self.card.decode_phases))[0]  # (T, H, W, 3)
             timings["decode_s"] = time.perf_counter() - t2
         if edit is not None:
             frames = operations.splice(frames, edit.pixels, edit.keep)[edit.output]

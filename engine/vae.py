@@ -371,14 +371,52 @@ class VideoVAE(nn.Module):
         return self.normalize(mean)
 
     @torch.no_grad()
-    def decode(self, latent: torch.Tensor, chunk_latents: Optional[int] = 4) -> torch.Tensor:
-        """Normalised latents (B, z, t, h, w) -> pixels (B, 3, T, H, W) clamped to [-1, 1]."""
-        return self.decode_raw(self.denormalize(latent), chunk_latents).clamp(-1, 1)
+    def decode(self, latent: torch.Tensor, chunk_latents: Optional[int] = 4,
+               phases: int = 1) -> torch.Tensor:
+        """Normalised latents (B, z, t, h, w) -> pixels (B, 3, T, H, W) clamped to [-1, 1].
+
+        phases > 1 averages that many decodes whose latent frames are moved in time by k / phases
+        of a frame (see phase_shifted), each put back in step with the first: a generated latent's
+        frame-to-frame error otherwise comes out on the first frames of its f-frame group."""
+        if phases == 1 or latent.shape[2] == 1:
+            return self.decode_raw(self.denormalize(latent), chunk_latents).clamp(-1, 1)
+        shifted, offsets = phase_shifted(latent, phases, self.cfg.temporal_factor)
+        B = latent.shape[0]
+        video = self.decode_raw(self.denormalize(shifted), chunk_latents).clamp(-1, 1)
+        T = video.shape[2]
+        total = torch.zeros_like(video[:B])                                 # (B, 3, T, H, W)
+        count = torch.zeros(T, dtype=video.dtype, device=video.device)
+        for k, o in enumerate(offsets):     # decode k shows frame j at j + o
+            total[:, :, :T - o] += video[k * B:(k + 1) * B, :, o:]
+            count[:T - o] += 1
+        return total / count.view(1, 1, T, 1, 1)
 
     @torch.no_grad()
     def preview_rgb(self, latent: torch.Tensor) -> torch.Tensor:
         """Normalised latents (B, z, t, h, w) -> a cheap low-resolution RGB (B, 3, t, h, w)."""
         return self.preview(self.denormalize(latent)).clamp(-1, 1)
+
+
+def phase_shifted(latent: torch.Tensor, phases: int, f: int) -> tuple[torch.Tensor, list[int]]:
+    """Latents (B, z, t, h, w) -> (phases * B, z, t, h, w): copy k has each latent frame i >= 1
+    moved k / phases of a frame back in time (the linear blend of frames i - 1 and i), so its
+    decode shows pixel frame j at j + k f / phases; frame 0 codes one pixel frame and stays.
+    Returns the stacked copies and those pixel offsets.
+
+    Why: a causal decoder puts the change between latent frames i - 1 and i on the first pixel
+    frames of group i. The DiT's latents change more from frame to frame than real clips' do, so
+    its clips pulse in step with the groups (issue 4; bench/latent_noise.py). Averaging decodes
+    whose groups start at different pixel frames spreads each change over the group, the way
+    tiled decoders blend their overlaps."""
+    if phases < 1 or f % phases:
+        raise ValueError(f"phases must divide the temporal factor {f}, got {phases}")
+    copies = [latent]
+    for k in range(1, phases):
+        s = k / phases
+        moved = latent.clone()
+        moved[:, :, 1:] = (1 - s) * latent[:, :, 1:] + s * latent[:, :, :-1]
+        copies.append(moved)
+    return torch.cat(copies), [k * f // phases for k in range(phases)]
 
 
 def grow_lookahead(vae: VideoVAE, lookahead: int) -> VideoVAE:

@@ -136,12 +136,23 @@ def test_grid_shift_round_trips_and_changes_the_sample(tiny_checkpoint, tmp_path
     assert a.frames.shape == b.frames.shape and not np.array_equal(a.frames, b.frames)
     assert np.array_equal(a.frames, again.frames)
     config = json.loads((tmp_path / "shifted" / "config.json").read_text())
-    # below zero; not smaller than the patch; a flow time outside (0, 1]
-    for key, bad in (("grid_shift", -2), ("grid_shift", 2), ("grid_shift_below", 0.0), ("grid_shift_below", 1.5)):
+    # below zero; not smaller than the patch; a flow time outside (0, 1]; decode phases that are
+    # not a whole number or do not divide the VAE's temporal factor
+    for key, bad in (("grid_shift", -2), ("grid_shift", 2), ("grid_shift_below", 0.0), ("grid_shift_below", 1.5),
+                     ("decode_phases", 0), ("decode_phases", 1.5), ("decode_phases", 3)):
         broken = {**config, "card": {**config["card"], key: bad}}
         (tmp_path / "shifted" / "config.json").write_text(json.dumps(broken))
         with pytest.raises(ValueError, match=key):
             ckpt.read_config(tmp_path / "shifted")
+
+
+def test_card_decode_phases_reach_the_decoder(tiny_checkpoint, tmp_path):
+    vae, dit, card = ckpt.load(tiny_checkpoint)
+    phased = Engine.load(ckpt.save(tmp_path / "phased", vae, dit, replace(card, decode_phases=2)), device="cpu")
+    plain = Engine.load(tiny_checkpoint, device="cpu")
+    options = dict(seconds=1.0, draft=True, seed=3, steps=2)
+    [a], [b] = phased.generate("a red ball", **options), plain.generate("a red ball", **options)
+    assert a.frames.shape == b.frames.shape and not np.array_equal(a.frames, b.frames)
 
 
 def test_text_encoder_caches_prompts(text_encoder):

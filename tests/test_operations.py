@@ -30,6 +30,19 @@ def test_extend_forward_keeps_the_clip_at_the_start():
     assert e.keep[:9].all() and not e.keep[9:].any() and np.array_equal(e.pixels[:9], px)
 
 
+def test_extend_forward_hold_starts_new_frames_from_the_last_one():
+    z, px = clip(3)
+    e = ops.extend_edit(z, px, new_latent=3, f=F, direction="forward", hold=0.6, hold_decay=0.5)
+    assert e.plan.mask.tolist() == pytest.approx([1, 1, 1, 0.6, 0.3, 0.15])
+    for i in range(3):
+        torch.testing.assert_close(e.plan.known[:, 3 + i], z[:, -1])
+    assert e.keep.sum() == 9  # held frames are generated material, not kept
+    back = ops.extend_edit(z, px, new_latent=2, f=F, direction="backward", hold=0.6, hold_decay=0.5)
+    assert back.plan.mask.tolist() == [0, 0, 1, 1]
+    with pytest.raises(ValueError, match="hold"):
+        ops.extend_edit(z, px, 1, F, "forward", hold=1.0)
+
+
 def test_extend_backward_puts_the_clip_at_the_end():
     z, px = clip(3)
     e = ops.extend_edit(z, px, new_latent=2, f=F, direction="backward")

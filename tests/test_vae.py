@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from engine.vae import VideoVAE, num_latent_frames, num_pixel_frames, vae_config
+from engine.vae import VideoVAE, num_latent_frames, num_pixel_frames, phase_shifted, vae_config
 
 
 @pytest.fixture(scope="module")
@@ -91,3 +91,28 @@ def test_lookahead_decoder_grows_unchanged_reaches_one_group_back_and_streams():
         changed = (ahead.decode_raw(moved) - x).abs().amax(dim=(0, 1, 3, 4)) > 1e-6
     # one group earlier (frames 5..8, latent 2's) sees it; nothing before that does
     assert not changed[:5].any() and changed[5:].all()
+
+
+def test_phase_shifted_copies_move_latent_frames_back_in_time():
+    z = torch.arange(4.0).view(1, 1, 4, 1, 1).expand(2, 3, 4, 2, 2).clone()   # frame i holds i
+    copies, offsets = phase_shifted(z, 2, 4)
+    assert copies.shape == (4, 3, 4, 2, 2) and offsets == [0, 2]
+    torch.testing.assert_close(copies[:2], z)                        # copy 0 is the latent itself
+    torch.testing.assert_close(copies[2:, 0, :, 0, 0], torch.tensor([[0.0, 0.5, 1.5, 2.5]] * 2))
+    with pytest.raises(ValueError, match="divide"):
+        phase_shifted(z, 3, 4)
+
+
+def test_phased_decode_averages_aligned_decodes(vae):
+    z = torch.randn(2, 4, 4, 4, 6)
+    with torch.no_grad():
+        plain = vae.decode(z)
+        moved = z.clone()
+        moved[:, :, 1:] = 0.5 * (z[:, :, 1:] + z[:, :, :-1])
+        later = vae.decode(moved)                    # shows pixel frame j at j + 2
+        phased = vae.decode(z, phases=2)
+        image = torch.randn(1, 4, 1, 4, 6)
+        torch.testing.assert_close(vae.decode(image, phases=2), vae.decode(image))
+    assert phased.shape == plain.shape
+    torch.testing.assert_close(phased[:, :, :-2], 0.5 * (plain[:, :, :-2] + later[:, :, 2:]), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(phased[:, :, -2:], plain[:, :, -2:])   # the last two: one decode only
