@@ -3,6 +3,7 @@
     python bench/operations.py [--checkpoint DIR] [--n 8] [--long-seconds 60] [--json ...]
                                [--only interpolate loop ...] [--transition-guide G]
                                [--extend-hold HOLD DECAY] [--decode-phases P]
+                               [--transition-seconds S]
 
 Inputs: world clips and stills (scenes drawn from a fixed seed) and real photographs shipped by
 scikit-learn / scikit-image. Prints one table; all figures also go to the JSON file.
@@ -115,7 +116,7 @@ def bench_loop(engine, rng, n):
             "wrap_ok_%": 100 * float(np.mean(np.array(ratios) <= 2.0)), "n": n}
 
 
-def bench_interpolate(engine, rng, n):
+def bench_interpolate(engine, rng, n, seconds=1.0):
     """Also the same ratio for a plain linear crossfade over the same frames from A's last frame
     to B's first: between two different scenes no transition of that length can jump less (the
     change is spread over a fixed number of frames), so it is the floor the bar is read against."""
@@ -123,14 +124,14 @@ def bench_interpolate(engine, rng, n):
     for i in range(n):
         a, _ = world_clip(rng, 1.0)
         b, scene_b = world_clip(rng, 1.0)
-        r = engine.interpolate(a, 12.0, b, 12.0, caption(scene_b), seconds=1.0, seed=i)
+        r = engine.interpolate(a, 12.0, b, 12.0, caption(scene_b), seconds=seconds, seed=i)
         a, b = on_grid(a, r.frames), on_grid(b, r.frames)
         unchanged.append(np.array_equal(r.frames[:len(a)], a) and np.array_equal(r.frames[-len(b):], b))
         inside = np.median(np.concatenate([jumps(a), jumps(b)]))
         ratios.append(jumps(r.frames[len(a) - 1:len(r.frames) - len(b) + 1]).max() / max(inside, 1e-6))
         gaps = len(r.frames) - len(a) - len(b) + 1                 # frame changes from A to B
         floors.append(jumps(np.stack([a[-1], b[0]]))[0] / gaps / max(inside, 1e-6))
-    return {"inputs_unchanged_%": 100 * float(np.mean(unchanged)),
+    return {"inputs_unchanged_%": 100 * float(np.mean(unchanged)), "transition_s": seconds,
             "max_transition_jump_over_median": float(np.median(ratios)),
             "crossfade_jump_over_median": float(np.median(floors)),
             "transition_ok_%": 100 * float(np.mean(np.array(ratios) <= 2.5)), "n": n}
@@ -219,7 +220,7 @@ SECTIONS = {
     "extend_forward": lambda engine, rng, args: bench_extend(engine, rng, args.n, "forward"),
     "extend_backward": lambda engine, rng, args: bench_extend(engine, rng, args.n, "backward"),
     "loop": lambda engine, rng, args: bench_loop(engine, rng, args.n),
-    "interpolate": lambda engine, rng, args: bench_interpolate(engine, rng, args.n),
+    "interpolate": lambda engine, rng, args: bench_interpolate(engine, rng, args.n, args.transition_seconds),
     "restyle": lambda engine, rng, args: bench_restyle(engine, rng, args.n),
     "draft_to_render": lambda engine, rng, args: bench_render(engine, args.n),
     "long_video": lambda engine, rng, args: bench_long(engine, args.long_seconds),
@@ -238,6 +239,8 @@ def main(argv=None) -> int:
                    help="interpolate and loop: the crossfade guide instead of the engine's")
     p.add_argument("--guidance-interval", type=float, nargs=2, metavar=("LO", "HI"),
                    help="flow times lo < t <= hi where guidance applies, instead of the card's")
+    p.add_argument("--transition-seconds", type=float, default=1.0,
+                   help="interpolate: the generated transition's length")
     p.add_argument("--extend-hold", type=float, nargs=2, metavar=("HOLD", "DECAY"),
                    help="forward extension's hold on the last latent frame instead of the engine's")
     p.add_argument("--decode-phases", type=int, metavar="P",
