@@ -102,8 +102,10 @@ class EditMethods:
                                     at_end=direction == "forward")
         edit = operations.extend_edit(self._encode(context), context, new, tf, direction,
                                       operations.EXTEND_HOLD, operations.EXTEND_HOLD_DECAY)
-        result = self._run_edit("extend", s, edit, {"video": note, "direction": direction,
-                                                    "context_frames": len(context)}, progress, cancel)
+        notes = {"video": note, "direction": direction, "context_frames": len(context)}
+        if direction == "forward":
+            notes["hold"] = [operations.EXTEND_HOLD, operations.EXTEND_HOLD_DECAY]
+        result = self._run_edit("extend", s, edit, notes, progress, cancel)
         return _with_frames(result, [rest, result.frames] if direction == "forward"
                             else [result.frames, rest])
 

@@ -43,7 +43,8 @@ TRANSITION_GUIDE = 0.3
 # mask EXTEND_HOLD * EXTEND_HOLD_DECAY ** i (LTX-Video's conditioning strength below 1): the first
 # new frames begin near where the clip stopped and the later ones are free. Left free, the first
 # new latent frame jumped away from the clip and the seam jumped 4.2x the clip's median frame
-# change (`python bench/operations.py --only extend_forward --n 8`); held so, 1.6x.
+# change (`python bench/operations.py --only extend_forward --n 8`); held so, 1.6x. On a second
+# set of eight (after `animate`'s draws) 3.5x -> 1.7x, and one clip's colour was lost (README).
 EXTEND_HOLD = 0.7
 EXTEND_HOLD_DECAY = 0.7
 
