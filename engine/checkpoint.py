@@ -17,7 +17,7 @@ from engine.dit import DiT, DiTConfig
 from engine.io import atomic_path, write_json_atomic
 from engine.patches import check_grid_offset
 from engine.sampler import guidance_interval, min_shift_checked
-from engine.vae import VAEConfig, VideoVAE
+from engine.vae import VAEConfig, VideoVAE, check_decode_phases
 
 FORMAT_VERSION = 1
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -65,8 +65,6 @@ class ModelCard:
             raise ValueError(f"grid_shift must be a whole number of latent cells, got {d['grid_shift']!r}")
         if "grid_shift_below" in d and not 0.0 < float(d["grid_shift_below"]) <= 1.0:
             raise ValueError(f"grid_shift_below must be a flow time in (0, 1], got {d['grid_shift_below']!r}")
-        if "decode_phases" in d and (not isinstance(d["decode_phases"], int) or d["decode_phases"] < 1):
-            raise ValueError(f"decode_phases must be a whole number >= 1, got {d['decode_phases']!r}")
         return cls(**d)
 
 
@@ -109,9 +107,7 @@ def read_config(directory: str | Path) -> tuple[VAEConfig, DiTConfig, ModelCard]
     vae_cfg, dit_cfg = VAEConfig.from_dict(config["vae"]), DiTConfig.from_dict(config["dit"])
     card = ModelCard.from_dict(config.get("card", {}))
     check_grid_offset(card.grid_shift, dit_cfg.patch)
-    if vae_cfg.temporal_factor % card.decode_phases:
-        raise ValueError(f"decode_phases {card.decode_phases} must divide the VAE's temporal "
-                         f"factor {vae_cfg.temporal_factor}")
+    check_decode_phases(card.decode_phases, vae_cfg.temporal_factor)
     return vae_cfg, dit_cfg, card
 
 

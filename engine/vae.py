@@ -397,6 +397,14 @@ class VideoVAE(nn.Module):
         return self.preview(self.denormalize(latent)).clamp(-1, 1)
 
 
+def check_decode_phases(phases, f: int) -> None:
+    """Decode phases (a card's decode_phases) are a whole number >= 1 that divides the temporal
+    factor f, so every phase moves its decode by whole pixel frames."""
+    if not isinstance(phases, int) or phases < 1 or f % phases:
+        raise ValueError(f"decode_phases must be a whole number >= 1 that divides the VAE's "
+                         f"temporal factor {f}, got {phases!r}")
+
+
 def phase_shifted(latent: torch.Tensor, phases: int, f: int) -> tuple[torch.Tensor, list[int]]:
     """Latents (B, z, t, h, w) -> (phases * B, z, t, h, w): copy k has each latent frame i >= 1
     moved k / phases of a frame back in time (the linear blend of frames i - 1 and i), so its
@@ -408,8 +416,7 @@ def phase_shifted(latent: torch.Tensor, phases: int, f: int) -> tuple[torch.Tens
     its clips pulse in step with the groups (issue 4; bench/latent_noise.py). Averaging decodes
     whose groups start at different pixel frames spreads each change over the group, the way
     tiled decoders blend their overlaps."""
-    if phases < 1 or f % phases:
-        raise ValueError(f"phases must divide the temporal factor {f}, got {phases}")
+    check_decode_phases(phases, f)
     copies = [latent]
     for k in range(1, phases):
         s = k / phases
