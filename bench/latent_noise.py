@@ -7,9 +7,12 @@ PSNR than another, its latent space is harder to generate in, whatever its clean
 Flicker is the decoded clip's median frame-to-frame change over the clip's own, and the mean
 change at each position in the 4-frame latent group (a decoder that turns latent error into
 flicker does it in step with the groups). Last, a straight latent path between two clips is
-decoded with no DiT in the loop: how smoothly the decoder renders a smooth latent change.
+decoded with no DiT in the loop: how smoothly the decoder renders a smooth latent change; and a
+pixel dissolve between two clips is encoded and decoded, with one decode phase and with all f
+(VideoVAE.decode): how much of a dissolve's smoothness survives the VAE.
 
     python bench/latent_noise.py [--checkpoint DIR ...] [--sigmas 0 0.1 0.2 0.4] [--clips 4]
+                                 [--dissolves 3]
 """
 from __future__ import annotations
 
@@ -84,11 +87,38 @@ def crossfade_figures(vae, clips: int, steps: int = 3, seed: int = 778_000) -> d
             "change_by_group_position": np.mean(by_position, axis=0).round(3).tolist()}
 
 
+@torch.no_grad()
+def dissolve_figures(vae, pairs: int, seconds: float = 2.0, seed: int = 779_000) -> dict:
+    """A pixel dissolve from A's last frame to B's first over `seconds` (what interpolate's
+    transition should at best look like), between clips A and B, encoded and decoded with one
+    phase and with all f. Per pair, the round trip's largest frame change in the dissolve over the
+    dissolve's own largest change (1 = as smooth as the dissolve), and the mean over pairs."""
+    from engine.train import draw_clip
+    rng = np.random.default_rng(seed)
+    f = vae.cfg.temporal_factor
+    rows = {1: [], f: []}
+    for _ in range(pairs):
+        a, b = (draw_clip(rng, (256,), (1.0,), (12.0,), ("16:9",), vae.cfg.spatial_factor, f)[0]
+                for _ in range(2))                                     # (3, T, H, W) each
+        n = f * max(1, round(seconds * 12.0 / f))                      # frame changes A -> B
+        s = torch.arange(1, n).float().view(1, -1, 1, 1) / n
+        fade = (1 - s) * a[:, -1:] + s * b[:, :1]                      # (3, n - 1, H, W)
+        video = torch.cat([a, fade, b], 1)[None]                       # (1, 3, T, H, W)
+        span = slice(a.shape[1] - 1, a.shape[1] - 1 + n)                # the n changes A -> B
+        own = float(frame_changes(video)[span].max())
+        z = vae.encode(video)
+        for phases in rows:
+            rows[phases].append(float(frame_changes(vae.decode(z, phases=phases))[span].max()) / own)
+    return {f"phases_{p}": {"largest_over_dissolve": float(np.mean(v)), "per_pair": np.round(v, 2).tolist()}
+            for p, v in rows.items()}
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--checkpoint", nargs="+", default=["assets/default"])
     p.add_argument("--sigmas", type=float, nargs="+", default=[0.0, 0.1, 0.2, 0.4])
     p.add_argument("--clips", type=int, default=4)
+    p.add_argument("--dissolves", type=int, default=3, help="pairs for the dissolve round trip")
     p.add_argument("--json", help="also write the table here")
     args = p.parse_args(argv)
     from engine import checkpoint as ckpt
@@ -109,6 +139,12 @@ def main(argv=None) -> int:
         print(f"  latent crossfade A -> B: largest change {fade['largest_over_median']:.2f}x the "
               "clips' median; by position in the latent group "
               + " ".join(f"{c:.2f}" for c in fade["change_by_group_position"]))
+        if args.dissolves:
+            dissolve = dissolve_figures(vae, args.dissolves)
+            report[directory]["dissolve"] = dissolve
+            print("  pixel dissolve A -> B through the VAE: largest change over the dissolve's own, "
+                  + ", ".join(f"{k.replace('_', ' ')} {v['largest_over_dissolve']:.2f}x {v['per_pair']}"
+                              for k, v in dissolve.items()))
     if args.json:
         write_json_atomic(report, args.json)
     return 0

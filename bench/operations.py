@@ -244,7 +244,8 @@ def main(argv=None) -> int:
     p.add_argument("--extend-hold", type=float, nargs=2, metavar=("HOLD", "DECAY"),
                    help="forward extension's hold on the last latent frame instead of the engine's")
     p.add_argument("--decode-phases", type=int, metavar="P",
-                   help="average P phase-shifted decodes instead of the card's decode_phases")
+                   help="average P phase-shifted decodes instead of the card's decode_phases "
+                        "(interpolate always decodes with every phase)")
     args = p.parse_args(argv)
     from engine import operations
     from engine.io import write_json_atomic

@@ -286,7 +286,8 @@ class Engine(EditMethods):
                              device=self.device, dtype=self.dtype)
             timings["sample_s"] = time.perf_counter() - t1
             t2 = time.perf_counter()
-            frames = to_uint8(vae.decode(latents, phases=self.card.decode_phases))[0]  # (T, H, W, 3)
+            phases = edit.decode_phases if edit and edit.decode_phases else self.card.decode_phases
+            frames = to_uint8(vae.decode(latents, phases=phases))[0]  # (T, H, W, 3)
             timings["decode_s"] = time.perf_counter() - t2
         if edit is not None:
             frames = operations.splice(frames, edit.pixels, edit.keep)[edit.output]

@@ -62,6 +62,7 @@ def test_interpolate_knows_both_ends_and_generates_the_middle():
     assert torch.equal(e.plan.known[:, 4:], zb[:, 1:])
     assert np.array_equal(e.pixels[:5], pa) and np.array_equal(e.pixels[-9:], pb)
     assert e.keep.sum() == 5 + 9
+    assert e.decode_phases == F         # a scene change is spread over every frame of a group
     with pytest.raises(ValueError, match="one frame size"):
         ops.interpolate_edit(za, pa, zb, pb[:, :2], 2, F)
 
@@ -76,6 +77,7 @@ def test_loop_ends_on_a_transition_into_the_clip_start():
     assert out[0] == 0 and len(out) == 9 + 2 * F - 1
     assert e.plan.mask.tolist() == [1, 1, 1, 0, 0, 1, 1]
     assert torch.equal(e.plan.known[:, -2:], z[:, 1:3])  # the clip's opening is the target
+    assert e.decode_phases is None      # one scene: the card's decode
 
 
 def test_a_guided_transition_starts_from_a_latent_crossfade():
@@ -182,6 +184,17 @@ def test_engine_interpolate_and_restyle_keep_their_inputs(tiny_engine):
     changed = tiny_engine.restyle(a, 12.0, "a blue ball", strength=0.8, seed=3)
     assert changed.frames.shape == a.shape and not np.array_equal(changed.frames, a)
     assert 0.8 <= changed.notes["noise_level"] < 1.0       # the shift only ever raises the level
+
+
+def test_engine_decodes_each_edit_with_its_own_phases(tiny_engine, monkeypatch):
+    vae = tiny_engine.vae
+    seen, decode = [], vae.decode
+    monkeypatch.setattr(vae, "decode", lambda z, *a, phases=1, **k: seen.append(phases) or decode(z, *a, phases=phases, **k))
+    a, b = world_clip(9, 64, 36), world_clip(9, 64, 36)
+    tiny_engine.interpolate(a, 12.0, b, 12.0, "a blend", seconds=0.5, seed=2)
+    tiny_engine.loop(a, 12.0, "a red ball", seconds=0.5, seed=4)
+    tiny_engine.extend(a, 12.0, "a red ball", seconds=0.5, seed=1)
+    assert seen == [vae.cfg.temporal_factor, tiny_engine.card.decode_phases, tiny_engine.card.decode_phases]
 
 
 def test_engine_loop_starts_with_the_clip_and_is_reproducible(tiny_engine):
