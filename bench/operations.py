@@ -17,13 +17,14 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from engine.world import caption, render, sample_scene, upsample  # noqa: E402
-from world_metrics import jumps, measure  # noqa: E402
+from world_metrics import jumps, measure, path_distance, readable_colours  # noqa: E402
 from worldbench import photographs, psnr  # noqa: E402
 
 MOTIONS = ("left", "right", "up", "down")
@@ -162,18 +163,47 @@ def bench_restyle(engine, rng, n):
     return out
 
 
-def bench_render(engine, n):
-    keep_colour, keep_motion = [], []
+PLACES = {"grass": "on green grass", "ocean": "over the ocean", "desert": "on desert sand dunes",
+          "night": "at night", "studio": "in a studio"}
+
+
+def render_prompts(n: int) -> list[tuple[str, str]]:
+    """(prompt, background) pairs: colours, motions and places in turn, each colour on a place
+    where the detector can read it (readable_colours: not white on grass or over the sea)."""
+    out, places = [], list(PLACES)
     for i in range(n):
-        prompt = f"a {COLOURS[i % 8]} ball moves {MOTIONS[i % 4]} on green grass"
+        colour, motion = COLOURS[i % 8], MOTIONS[i % 4]
+        place = next(p for k in range(len(places)) if colour in readable_colours(p := places[(i + k) % len(places)]))
+        out.append((f"a {colour} ball moves {motion} {PLACES[place]}", place))
+    return out
+
+
+def bench_render(engine, n):
+    """Draft, then render it; the render scaled down to the draft's size against the draft.
+    Agreement is scored where the draft shows something to keep: colour where a colour reads in
+    the draft, the class of motion where one reads, and the object's path (its centre in each
+    frame) where it is tracked in at least half the frames of both; the counts are reported."""
+    colour, motion, path, distances = [], [], [], []
+    for i, (prompt, background) in enumerate(render_prompts(n)):
         [draft] = engine.generate(prompt, seconds=2.0, draft=True, seed=i)
         full = engine.render(draft.frames, draft.record(), seed=i)
-        bg = upsample(prompt, i).scene.background
-        d, f = measure(draft.frames, bg), measure(full.frames, bg)
-        keep_colour.append(d["colour"] is not None and d["colour"] == f["colour"])
-        keep_motion.append(d["motion"] is not None and d["motion"] == f["motion"])
-    return {"colour_kept_%": 100 * float(np.mean(keep_colour)),
-            "motion_kept_%": 100 * float(np.mean(keep_motion)), "n": n}
+        small = np.stack([cv2.resize(f, draft.frames.shape[2:0:-1], interpolation=cv2.INTER_AREA)
+                          for f in full.frames])
+        d, f = measure(draft.frames, background, track=True), measure(small, background, track=True)
+        if d["colour"] is not None:
+            colour.append(d["colour"] == f["colour"])
+        if d["motion"] is not None:
+            motion.append(d["motion"] == f["motion"])
+        if d["track"] is not None and f["track"] is not None:
+            gap = path_distance(d["track"], f["track"])
+            if gap is not None:
+                distances.append(gap)
+                path.append(gap <= 0.05)
+    pct = lambda v: 100 * float(np.mean(v)) if v else None  # noqa: E731
+    return {"colour_kept_%": pct(colour), "n_colour": len(colour),
+            "motion_kept_%": pct(motion), "n_motion": len(motion),
+            "path_kept_%": pct(path), "n_path": len(path),
+            "path_distance_median": float(np.median(distances)) if distances else None, "n": n}
 
 
 def bench_long(engine, seconds_total: float, step_seconds: float = 2.0):

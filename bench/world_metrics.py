@@ -179,9 +179,10 @@ def seams(frames: np.ndarray, cell: int) -> float:
 
 
 def measure(frames: np.ndarray, background: str, min_short_side: int = 144,
-            cell: int | None = None) -> dict:
+            cell: int | None = None, track: bool = False) -> dict:
     """Everything worldbench scores, from the pixels of one clip (T, H, W, 3) uint8; with `cell`
-    (the model's token size in pixels) also how much its token grid shows (`seams`).
+    (the model's token size in pixels) also how much its token grid shows (`seams`); with
+    `track` also the object's centre in each frame (`track`, see object_track; None if no object).
 
     Small clips (drafts) are upscaled first, so that shape outlines have enough pixels."""
     grid = {"seams": seams(frames, cell)} if cell else {}
@@ -196,6 +197,8 @@ def measure(frames: np.ndarray, background: str, min_short_side: int = 144,
     colour = names[int(counts.argmax())] if counts.max() > 0.002 * cmap.size else None
     out = {"colour": colour, "shape": None, "motion": None, "persistence": 0.0,
            "camera": None, "flicker": flicker(frames), "centre": None, **grid}
+    if track:
+        out["track"] = None
     if colour is None:
         out["camera"] = camera_motion(frames)
         return out
@@ -205,17 +208,37 @@ def measure(frames: np.ndarray, background: str, min_short_side: int = 144,
     out["shape"] = classify_shape(mask[len(mask) // 2]) if areas[len(mask) // 2] else classify_shape(mask[np.argmax(areas)])
     out["motion"] = object_motion(mask)
     out["camera"] = camera_motion(frames, mask)
-    out["centre"] = object_centre(mask)
+    centres = object_track(mask)
+    out["centre"] = object_centre(centres)
+    if track:
+        out["track"] = centres
     return out
 
 
-def object_centre(mask: np.ndarray) -> tuple[float, float] | None:
-    """(x, y) of one object's mask track (T, H, W) in frame units, averaged over the frames
-    where it is present (None if it never is)."""
+def object_track(mask: np.ndarray) -> np.ndarray:
+    """(T, 2) centre (x, y) of one object's mask track (T, H, W) in frame units, NaN in the
+    frames where it is absent: the same numbers at any frame size."""
     T, H, W = mask.shape
-    present = [m for m in mask if m.any()]
-    if not present:
-        return None
     ys, xs = np.mgrid[0:H, 0:W]
-    return (float(np.mean([(xs * m).sum() / m.sum() for m in present]) / W),
-            float(np.mean([(ys * m).sum() / m.sum() for m in present]) / H))
+    area = mask.reshape(T, -1).sum(1).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cx = (mask * xs).reshape(T, -1).sum(1) / area / W
+        cy = (mask * ys).reshape(T, -1).sum(1) / area / H
+    return np.stack([cx, cy], 1)
+
+
+def object_centre(track: np.ndarray) -> tuple[float, float] | None:
+    """(x, y) of an object_track averaged over the frames where it is present (None if never)."""
+    present = track[~np.isnan(track[:, 0])]
+    if not len(present):
+        return None
+    return float(present[:, 0].mean()), float(present[:, 1].mean())
+
+
+def path_distance(a: np.ndarray, b: np.ndarray, min_shared: float = 0.5) -> float | None:
+    """Mean distance (frame units, per axis the larger) between two object tracks of one clip
+    length over the frames where both are present; None if that is under `min_shared` of them."""
+    both = ~np.isnan(a[:, 0]) & ~np.isnan(b[:, 0])
+    if both.sum() < max(1, min_shared * len(a)):
+        return None
+    return float(np.abs(a[both] - b[both]).max(1).mean())

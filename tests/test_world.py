@@ -235,6 +235,21 @@ def test_detector_reads_no_object_in_a_decoded_empty_night_and_the_object_in_a_f
     assert (got["colour"], got["motion"]) == ("green", "right")
 
 
+def test_object_tracks_are_in_frame_units_and_compared_where_both_are_seen():
+    import world_metrics as wm
+    scene = fill_scene(np.random.default_rng(0), 2.0, background="studio", camera="static",
+                       objects=[{"colour": "red", "shape": "box", "motion": "right"}])
+    big, small = render(scene, 256, 144, 9, 4.0), render(scene, 128, 72, 9, 4.0)
+    a, b = wm.measure(big, "studio", track=True)["track"], wm.measure(small, "studio", track=True)["track"]
+    assert a.shape == (9, 2) and np.all(np.diff(a[:, 0]) > 0)      # moves right, every frame
+    assert wm.path_distance(a, b) < 0.01                            # one path at either size
+    assert wm.path_distance(a, a[::-1]) > 0.05
+    gone = a.copy()
+    gone[:6] = np.nan                                                # seen in 3 frames of 9
+    assert wm.path_distance(a, gone) is None and wm.path_distance(a, gone, min_shared=0.3) == 0.0
+    assert "track" not in wm.measure(small, "studio")
+
+
 def test_worldbench_scores_the_object_only_where_its_colour_is_readable():
     import worldbench as wb
     seen = dict(colour="red", shape="box", motion="up", camera="static", persistence=1.0, flicker=1.0)
