@@ -24,11 +24,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from engine.world import caption, render, sample_scene, upsample  # noqa: E402
+from card_overrides import add_card_overrides, apply_card_overrides  # noqa: E402
 from world_metrics import jumps, measure, path_distance, readable_colours  # noqa: E402
 from worldbench import photographs, psnr  # noqa: E402
 
 MOTIONS = ("left", "right", "up", "down")
 COLOURS = ("red", "orange", "yellow", "green", "blue", "purple", "white", "black")
+CARD_FLAGS = ("guidance_interval", "decode_phases")
 
 
 def on_grid(frames: np.ndarray, like: np.ndarray) -> np.ndarray:
@@ -267,15 +269,11 @@ def main(argv=None) -> int:
     p.add_argument("--only", nargs="+", choices=SECTIONS, help="run these sections only")
     p.add_argument("--transition-guide", type=float,
                    help="interpolate and loop: the crossfade guide instead of the engine's")
-    p.add_argument("--guidance-interval", type=float, nargs=2, metavar=("LO", "HI"),
-                   help="flow times lo < t <= hi where guidance applies, instead of the card's")
     p.add_argument("--transition-seconds", type=float, default=1.0,
                    help="interpolate: the generated transition's length")
     p.add_argument("--extend-hold", type=float, nargs=2, metavar=("HOLD", "DECAY"),
                    help="forward extension's hold on the last latent frame instead of the engine's")
-    p.add_argument("--decode-phases", type=int, metavar="P",
-                   help="average P phase-shifted decodes instead of the card's decode_phases "
-                        "(interpolate always decodes with every phase)")
+    add_card_overrides(p, CARD_FLAGS, {"decode_phases": "interpolate always decodes with every phase"})
     args = p.parse_args(argv)
     from engine import operations
     from engine.io import write_json_atomic
@@ -283,12 +281,9 @@ def main(argv=None) -> int:
     engine = Engine.load(args.checkpoint, device=args.device)
     if args.transition_guide is not None:
         operations.TRANSITION_GUIDE = args.transition_guide
-    if args.guidance_interval is not None:
-        engine.card = replace(engine.card, guidance_interval=tuple(args.guidance_interval))
     if args.extend_hold is not None:
         operations.EXTEND_HOLD, operations.EXTEND_HOLD_DECAY = args.extend_hold
-    if args.decode_phases is not None:
-        engine.card = replace(engine.card, decode_phases=args.decode_phases)
+    apply_card_overrides(engine, args, CARD_FLAGS)
     rng = np.random.default_rng(2026)
     report = {"checkpoint": engine.label, "transition_guide": operations.TRANSITION_GUIDE,
               "guidance_interval": list(engine.card.guidance_interval),

@@ -18,7 +18,6 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +27,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from engine.world import render, upsample  # noqa: E402
+from card_overrides import add_card_overrides, apply_card_overrides  # noqa: E402
 from world_metrics import measure, readable_colours  # noqa: E402
+
+CARD_FLAGS = ("guidance_interval", "grid_shift", "grid_shift_below", "decode_phases")
 
 COLOURS = ("red", "orange", "yellow", "green", "blue", "purple", "white", "black")
 SYN = {
@@ -209,15 +211,7 @@ def main(argv=None) -> int:
     p.add_argument("--steps", type=int, help="sampler steps instead of the card's (both sizes)")
     p.add_argument("--guidance", type=float, help="guidance scale instead of the card's")
     p.add_argument("--sampler", choices=("euler", "heun"), help="instead of euler")
-    p.add_argument("--guidance-interval", type=float, nargs=2, metavar=("LO", "HI"),
-                   help="flow times lo < t <= hi where guidance applies, instead of the card's")
-    p.add_argument("--grid-shift", type=int, metavar="CELLS",
-                   help="move the token grid by this many latent cells on every second model call "
-                        "instead of the card's grid_shift (0: never)")
-    p.add_argument("--grid-shift-below", type=float, metavar="T",
-                   help="... only at flow times t <= T (instead of the card's grid_shift_below)")
-    p.add_argument("--decode-phases", type=int, metavar="P",
-                   help="average P phase-shifted decodes instead of the card's decode_phases")
+    add_card_overrides(p, CARD_FLAGS)
     p.add_argument("--json", default="bench/results/worldbench.json")
     args = p.parse_args(argv)
     if args.skip_vae and args.vae_only:
@@ -226,14 +220,7 @@ def main(argv=None) -> int:
                                   ("sampler", args.sampler)) if v is not None}
     from engine.runtime import Engine
     engine = Engine.load(args.checkpoint, device=args.device)
-    if args.guidance_interval is not None:
-        engine.card = replace(engine.card, guidance_interval=tuple(args.guidance_interval))
-    if args.decode_phases is not None:
-        engine.card = replace(engine.card, decode_phases=args.decode_phases)
-    if args.grid_shift is not None:
-        engine.card = replace(engine.card, grid_shift=args.grid_shift)
-    if args.grid_shift_below is not None:
-        engine.card = replace(engine.card, grid_shift_below=args.grid_shift_below)
+    apply_card_overrides(engine, args, CARD_FLAGS)
     items = prompt_list()
     if args.limit:
         items = items[:args.limit // 2] + items[24:24 + (args.limit + 1) // 2]

@@ -250,6 +250,22 @@ def test_object_tracks_are_in_frame_units_and_compared_where_both_are_seen():
     assert "track" not in wm.measure(small, "studio")
 
 
+def test_bench_card_overrides_replace_only_the_fields_given(tiny_checkpoint):
+    import argparse
+    from card_overrides import add_card_overrides, apply_card_overrides
+    from engine.runtime import Engine
+    p = argparse.ArgumentParser()
+    add_card_overrides(p, ("guidance_interval", "decode_phases"), {"decode_phases": "a note"})
+    assert "a note" in p.format_help()
+    engine = Engine.load(tiny_checkpoint, device="cpu")
+    card = engine.card
+    apply_card_overrides(engine, p.parse_args([]), ("guidance_interval", "decode_phases"))
+    assert engine.card is card
+    apply_card_overrides(engine, p.parse_args(["--guidance-interval", "0.1", "0.9"]),
+                         ("guidance_interval", "decode_phases"))
+    assert engine.card.guidance_interval == (0.1, 0.9) and engine.card.decode_phases == card.decode_phases
+
+
 def test_worldbench_scores_the_object_only_where_its_colour_is_readable():
     import worldbench as wb
     seen = dict(colour="red", shape="box", motion="up", camera="static", persistence=1.0, flicker=1.0)
