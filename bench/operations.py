@@ -271,6 +271,8 @@ def main(argv=None) -> int:
                    help="interpolate and loop: the crossfade guide instead of the engine's")
     p.add_argument("--transition-seconds", type=float, default=1.0,
                    help="interpolate: the generated transition's length")
+    p.add_argument("--transition-hold", type=float, nargs=2, metavar=("HOLD", "DECAY"),
+                   help="interpolate's hold on its crossfade's ends instead of the engine's")
     p.add_argument("--extend-hold", type=float, nargs=2, metavar=("HOLD", "DECAY"),
                    help="forward extension's hold on the last latent frame instead of the engine's")
     add_card_overrides(p, CARD_FLAGS, {"decode_phases": "interpolate always decodes with every phase"})
@@ -281,6 +283,8 @@ def main(argv=None) -> int:
     engine = Engine.load(args.checkpoint, device=args.device)
     if args.transition_guide is not None:
         operations.TRANSITION_GUIDE = args.transition_guide
+    if args.transition_hold is not None:
+        operations.TRANSITION_HOLD, operations.TRANSITION_HOLD_DECAY = args.transition_hold
     if args.extend_hold is not None:
         operations.EXTEND_HOLD, operations.EXTEND_HOLD_DECAY = args.extend_hold
     apply_card_overrides(engine, args, CARD_FLAGS)
@@ -288,6 +292,7 @@ def main(argv=None) -> int:
     report = {"checkpoint": engine.label, "transition_guide": operations.TRANSITION_GUIDE,
               "guidance_interval": list(engine.card.guidance_interval),
               "extend_hold": [operations.EXTEND_HOLD, operations.EXTEND_HOLD_DECAY],
+              "transition_hold": [operations.TRANSITION_HOLD, operations.TRANSITION_HOLD_DECAY],
               "decode_phases": engine.card.decode_phases}
     for name, fn in SECTIONS.items():
         if args.only and name not in args.only:

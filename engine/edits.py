@@ -147,9 +147,11 @@ class EditMethods:
         b_ctx, b_rest = self._split(b, context_seconds, s["fps"], room - (len(a_ctx) - 1) // tf,
                                     at_end=False)
         edit = operations.interpolate_edit(self._encode(a_ctx), a_ctx, self._encode(b_ctx), b_ctx,
-                                           new, tf, operations.TRANSITION_GUIDE)
-        result = self._run_edit("interpolate", s, edit, {"first": note_a, "second": note_b},
-                                progress, cancel)
+                                           new, tf, operations.TRANSITION_GUIDE,
+                                           operations.TRANSITION_HOLD, operations.TRANSITION_HOLD_DECAY)
+        notes = {"first": note_a, "second": note_b, "guide": operations.TRANSITION_GUIDE,
+                 "hold": [operations.TRANSITION_HOLD, operations.TRANSITION_HOLD_DECAY]}
+        result = self._run_edit("interpolate", s, edit, notes, progress, cancel)
         return _with_frames(result, [a_rest, result.frames, b_rest])
 
     def restyle(self, frames: np.ndarray, input_fps: float, prompt: str, *, strength: float = 0.6,

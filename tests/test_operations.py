@@ -92,6 +92,18 @@ def test_a_guided_transition_starts_from_a_latent_crossfade():
         ops.interpolate_edit(za, pa, zb, pb, 3, F, guide=1.0)
 
 
+def test_a_held_transition_keeps_its_crossfade_ends_closer_than_its_middle():
+    za, pa = clip(2, seed=1)
+    zb, pb = clip(3, seed=2)
+    e = ops.interpolate_edit(za, pa, zb, pb, mid_latent=4, f=F, guide=0.3, hold=0.9, hold_decay=0.5)
+    assert e.plan.mask.tolist() == pytest.approx([1, 1, 0.9, 0.45, 0.45, 0.9, 1, 1])
+    free = ops.interpolate_edit(za, pa, zb, pb, mid_latent=4, f=F, guide=0.0, hold=0.9, hold_decay=0.0)
+    assert free.plan.mask.tolist() == pytest.approx([1, 1, 0.9, 0, 0, 0.9, 1, 1])
+    torch.testing.assert_close(free.plan.known[:, 2], 0.8 * za[:, -1] + 0.2 * zb[:, 1])  # the crossfade
+    with pytest.raises(ValueError, match="hold"):
+        ops.interpolate_edit(za, pa, zb, pb, 4, F, hold=1.0)
+
+
 @pytest.mark.parametrize("strength", [0.0, 0.3, 1.0])
 @pytest.mark.parametrize("shift", [1.0, 2.7])
 def test_restyle_is_a_uniform_mask_at_the_shifted_strength(strength, shift):
