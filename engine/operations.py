@@ -41,12 +41,13 @@ SEAM_FADE_FRAMES = 8  # generated frames over which a seam's correction fades ou
 # a weak model from holding A and cutting to B, little enough that the model makes the motion.
 TRANSITION_GUIDE = 0.3
 # Left to itself from the guide, the model spends most of a scene change on the transition's
-# first frames. Interpolate holds the crossfade's ends (mask at least 0.9 * 0.6^k, k latent frames
-# from the nearer end; interpolate_edit), so the change is spread over the middle: the largest
-# jump fell 6.0x -> 5.0x and 4.6x -> 3.5x on two sets of eight pairs (`python bench/operations.py
-# --only [loop] interpolate --transition-hold H D`), with 3 of 8 within 2.5x in each, as before.
-TRANSITION_HOLD = 0.9
-TRANSITION_HOLD_DECAY = 0.6
+# first frames. Holding the crossfade's ends (mask at least hold * decay^k, k latent frames from
+# the nearer end; interpolate_edit) pushes the change into the middle. At 0.9, 0.6 the largest
+# jump fell 6.0x -> 5.0x and 4.6x -> 3.5x on two sets of eight pairs but rose 7.7x -> 8.4x on a
+# third, with no more pairs within 2.5x on any (`python bench/operations.py --only [loop]
+# interpolate --transition-hold H D`; README). Not robust, so interpolate does not hold.
+TRANSITION_HOLD = 0.0
+TRANSITION_HOLD_DECAY = 1.0
 # A transition between two scenes changes the whole picture from one latent frame to the next,
 # which the causal VAE cannot spread over a group: it puts the change on the group's first pixel
 # frames. A pixel dissolve between two world scenes, encoded and decoded, jumps 2.7x as far as
