@@ -175,7 +175,8 @@ def render_prompts(n: int) -> list[tuple[str, str]]:
     out, places = [], list(PLACES)
     for i in range(n):
         colour, motion = COLOURS[i % 8], MOTIONS[i % 4]
-        place = next(p for k in range(len(places)) if colour in readable_colours(p := places[(i + k) % len(places)]))
+        turn = [places[(i + k) % len(places)] for k in range(len(places))]
+        place = next(p for p in turn if colour in readable_colours(p))
         out.append((f"a {colour} ball moves {motion} {PLACES[place]}", place))
     return out
 
@@ -187,6 +188,8 @@ def bench_render(engine, n):
     frame) where it is tracked in at least half the frames of both; the counts are reported."""
     colour, motion, path, distances = [], [], [], []
     for i, (prompt, background) in enumerate(render_prompts(n)):
+        if upsample(prompt, i).scene.background != background:
+            raise RuntimeError(f"the world reads {prompt!r} somewhere other than {background}")
         [draft] = engine.generate(prompt, seconds=2.0, draft=True, seed=i)
         full = engine.render(draft.frames, draft.record(), seed=i)
         small = np.stack([cv2.resize(f, draft.frames.shape[2:0:-1], interpolation=cv2.INTER_AREA)

@@ -48,14 +48,6 @@ TRANSITION_GUIDE = 0.3
 # interpolate --transition-hold H D`; README). Not robust, so interpolate does not hold.
 TRANSITION_HOLD = 0.0
 TRANSITION_HOLD_DECAY = 1.0
-# A transition between two scenes changes the whole picture from one latent frame to the next,
-# which the causal VAE cannot spread over a group: it puts the change on the group's first pixel
-# frames. A pixel dissolve between two world scenes, encoded and decoded, jumps 2.7x as far as
-# the dissolve itself; decoded with all f phases (VideoVAE.decode), 1.3x (three pairs, `python
-# bench/latent_noise.py --dissolves 3`). So interpolate decodes with every phase, at f times the
-# decode cost of its plan: its largest jump fell from 12.5x to 6.0x the clips' median change on
-# eight pairs (README). A loop joins one scene to itself and keeps the card's decode: there, all
-# phases raised the wrap from 1.08x to 1.45x.
 # A forward extension's i-th new latent frame starts from the clip's last latent frame, known at
 # mask EXTEND_HOLD * EXTEND_HOLD_DECAY ** i (LTX-Video's conditioning strength below 1): the first
 # new frames begin near where the clip stopped and the later ones are free. Left free, the first
@@ -217,6 +209,12 @@ def interpolate_edit(a_latent: torch.Tensor, a: np.ndarray, b_latent: torch.Tens
         known[:, ta + mid_latent:], mask[ta + mid_latent:] = b_latent[:, 1:], 1.0
     pixels[:len(a)], keep[:len(a)] = a, True
     pixels[-len(b):], keep[-len(b):] = b, True
+    # Decoded with every phase: a scene change goes from one latent frame to the next, and the
+    # causal VAE puts such a change on the first pixel frames of a group. A pixel dissolve between
+    # two world scenes, encoded and decoded once, jumps 2.7x as far as the dissolve itself; with
+    # all f phases (VideoVAE.decode), 1.3x (`python bench/latent_noise.py --dissolves 3`). It
+    # costs f decodes of the plan; interpolate's largest jump fell 12.5x -> 6.0x the clips' median
+    # change on eight pairs (README). loop_edit keeps the card's decode (see there).
     return Edit(ConditioningPlan(tuple(known.shape), known, mask), pixels, keep, decode_phases=f)
 
 
@@ -229,6 +227,7 @@ def loop_edit(end_latent: torch.Tensor, end: np.ndarray, head_latent: torch.Tens
     the clip before the result."""
     edit = interpolate_edit(end_latent, end, head_latent, head, mid_latent, f, guide)
     total = edit.keep.shape[0]
+    # one scene joined to itself: every phase raised the wrap 1.08x -> 1.45x on eight clips
     return replace(edit, output=slice(0, total - len(head)), decode_phases=None)
 
 
