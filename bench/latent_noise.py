@@ -59,6 +59,13 @@ def noise_figures(vae, sigmas: list[float], clips: int, seed: int = 777_000) -> 
             for s, v in rows.items()}
 
 
+def world_pair(rng: np.random.Generator, vae) -> list[torch.Tensor]:
+    """Two 1-second world clips (3, T, H, W) in [-1, 1], 256 px on the long side, at 12 fps."""
+    from engine.train import draw_clip
+    f, s = vae.cfg.temporal_factor, vae.cfg.spatial_factor
+    return [draw_clip(rng, (256,), (1.0,), (12.0,), ("16:9",), s, f)[0] for _ in range(2)]
+
+
 @torch.no_grad()
 def crossfade_figures(vae, clips: int, steps: int = 3, seed: int = 778_000) -> dict:
     """Decode a straight latent path between two world clips (A's latents, `steps` linear blends
@@ -67,13 +74,11 @@ def crossfade_figures(vae, clips: int, steps: int = 3, seed: int = 778_000) -> d
     spreads each step's change over its f frames; one that steps puts it on the first ones.
     Returns the largest frame change in the blend over the clips' own median, and the blend's
     mean change at each position in the latent group, in 0-255 levels."""
-    from engine.train import draw_clip
     rng = np.random.default_rng(seed)
     f = vae.cfg.temporal_factor
     largest, by_position = [], []
     for _ in range(clips):
-        pair = [draw_clip(rng, (256,), (1.0,), (12.0,), ("16:9",), vae.cfg.spatial_factor, f)[0]
-                for _ in range(2)]                                     # (3, T, H, W) each
+        pair = world_pair(rng, vae)                                      # (3, T, H, W) each
         za, zb = (vae.encode(v[None])[0] for v in pair)                  # (C, t, h, w)
         blend = [(1 - s) * za[:, -1] + s * zb[:, 1] for s in np.arange(1, steps + 1) / (steps + 1)]
         z = torch.cat([za, torch.stack(blend, 1), zb[:, 1:]], 1)[None]
@@ -93,13 +98,11 @@ def dissolve_figures(vae, pairs: int, seconds: float = 2.0, seed: int = 779_000)
     transition should at best look like), between clips A and B, encoded and decoded with one
     phase and with all f. Per pair, the round trip's largest frame change in the dissolve over the
     dissolve's own largest change (1 = as smooth as the dissolve), and the mean over pairs."""
-    from engine.train import draw_clip
     rng = np.random.default_rng(seed)
     f = vae.cfg.temporal_factor
     rows = {1: [], f: []}
     for _ in range(pairs):
-        a, b = (draw_clip(rng, (256,), (1.0,), (12.0,), ("16:9",), vae.cfg.spatial_factor, f)[0]
-                for _ in range(2))                                     # (3, T, H, W) each
+        a, b = world_pair(rng, vae)                                      # (3, T, H, W) each
         n = f * max(1, round(seconds * 12.0 / f))                      # frame changes A -> B
         s = torch.arange(1, n).float().view(1, -1, 1, 1) / n
         fade = (1 - s) * a[:, -1:] + s * b[:, :1]                      # (3, n - 1, H, W)

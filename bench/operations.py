@@ -3,7 +3,7 @@
     python bench/operations.py [--checkpoint DIR] [--n 8] [--long-seconds 60] [--json ...]
                                [--only interpolate loop ...] [--transition-guide G]
                                [--extend-hold HOLD DECAY] [--decode-phases P]
-                               [--transition-seconds S]
+                               [--transition-seconds S] [--transition-hold HOLD DECAY]
 
 Inputs: world clips and stills (scenes drawn from a fixed seed) and real photographs shipped by
 scikit-learn / scikit-image. Prints one table; all figures also go to the JSON file.
