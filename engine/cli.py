@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -133,6 +134,15 @@ def _run(args) -> dict:
         raise ValueError(f"--out {out} must end in {' or '.join(suffixes)}")
     if not out.parent.exists():
         raise ValueError(f"the folder of --out does not exist: {out.parent}")
+    if out.is_dir():
+        raise ValueError(f"--out {out} is a folder; give a file name")
+    if not os.access(out.parent, os.W_OK | os.X_OK):  # refuse now, not after minutes of sampling
+        raise ValueError(f"cannot write into the folder of --out: {out.parent}")
+    for name in ("video", "image", "first", "second", "draft_json"):
+        given = getattr(args, name, None)
+        if given and Path(given).exists() and Path(given).resolve() == out.resolve():
+            raise ValueError(f"--out {out} is the input file; write the result elsewhere so the "
+                             "input is kept")
     engine = _load_engine(args)
     show = _progress_printer(sys.stderr.isatty())
     if args.command == "render":
@@ -184,10 +194,10 @@ def _edit(engine, args, settings, show):
         return engine.animate(io.read_image(args.image), args.prompt, seconds=args.seconds,
                               fit=args.fit, **common)
     if args.command == "interpolate":
-        a, fa = io.read_video(args.first)
-        b, fb = io.read_video(args.second)
+        a, fa = io.read_video(args.first, long_side=io.EDIT_LONG_SIDE)
+        b, fb = io.read_video(args.second, long_side=io.EDIT_LONG_SIDE)
         return engine.interpolate(a, fa, b, fb, args.prompt, seconds=args.seconds, **common)
-    frames, fps = io.read_video(args.video)
+    frames, fps = io.read_video(args.video, long_side=io.EDIT_LONG_SIDE)
     if args.command == "extend":
         return engine.extend(frames, fps, args.prompt, direction=args.direction,
                              seconds=args.seconds, **common)
@@ -202,7 +212,7 @@ def main(argv=None) -> int:
         args.out = "."
     try:
         record = _run(args)
-    except (ValueError, FileNotFoundError, RuntimeError) as e:
+    except (ValueError, OSError, RuntimeError, MemoryError) as e:  # --json: always one object
         if getattr(args, "json", False):
             print(json.dumps({"error": str(e)}))
         _log(f"error: {e}")

@@ -166,6 +166,8 @@ class Engine(EditMethods):
             raise ValueError(f"fps {fps} is outside what this model knows ({card.min_fps}-{card.max_fps})")
         if seed is None:
             seed = int.from_bytes(os.urandom(4), "little") & 0x7FFFFFFF
+        if isinstance(seed, bool) or int(seed) != seed or not 0 <= int(seed) < 2 ** 63:
+            raise ValueError(f"seed must be a whole number from 0 to 2**63 - 1, got {seed}")
         steps = int(steps if steps is not None else (card.draft_steps if draft else card.steps))
         if steps < 1 or steps > 1000:
             raise ValueError(f"steps must be between 1 and 1000, got {steps}")

@@ -93,7 +93,8 @@ class Studio:
         uploads = self.ws.tmp.resolve()
         if not path.is_relative_to(uploads):
             raise ValueError("only library clips and files uploaded to the studio can be edited")
-        frames, fps = io.read_video(path, max_frames=2000)
+        # Whole clip (no silent cut at 2000 frames), decoded at the size edits need.
+        frames, fps = io.read_video(path, long_side=io.EDIT_LONG_SIDE)
         return frames, fps, ()
 
     def source_image(self, source: str) -> tuple[np.ndarray, tuple[str, ...]]:

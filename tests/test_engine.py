@@ -203,6 +203,10 @@ def test_cli_image_and_errors(tiny_checkpoint, tmp_path):
                str(tmp_path / "bad.mp4"), "--json", "--checkpoint", str(tiny_checkpoint))
     assert bad.returncode == 2 and "multiple of" in json.loads(bad.stdout)["error"]
     assert not (tmp_path / "bad.mp4").exists()
+    (tmp_path / "taken.mp4").mkdir()  # refused before any sampling, as one JSON error
+    folder = _cli("generate", "--prompt", "a ball", "--out", str(tmp_path / "taken.mp4"), "--json",
+                  "--checkpoint", str(tiny_checkpoint))
+    assert folder.returncode == 2 and "is a folder" in json.loads(folder.stdout)["error"]
 
 
 def test_cli_edits_end_to_end(tiny_checkpoint, tmp_path):
@@ -232,6 +236,12 @@ def test_cli_edits_end_to_end(tiny_checkpoint, tmp_path):
     bad = _cli("extend", "--prompt", "x", "--video", str(tmp_path / "missing.mp4"), "--out",
                str(tmp_path / "y.mp4"), *common)
     assert bad.returncode == 2 and "error" in json.loads(bad.stdout)
+    before = source.read_bytes()
+    same = _cli("extend", "--prompt", "x", "--video", str(source), "--out", str(source), *common)
+    assert same.returncode == 2 and "input file" in json.loads(same.stdout)["error"]
+    assert source.read_bytes() == before
+    seed = _cli("generate", "--prompt", "x", "--out", str(tmp_path / "z.mp4"), *common, "--seed", "-5")
+    assert seed.returncode == 2 and "seed must be" in json.loads(seed.stdout)["error"]
 
 
 def test_cli_draft_then_render_keeps_the_draft_request(tiny_checkpoint, tmp_path):

@@ -209,15 +209,20 @@ def test_still_png_is_a_one_frame_video(tmp_path):
     assert np.array_equal(decoded, image[None]) and fps == eio.STILL_IMAGE_FPS
 
 
-def test_variable_frame_rate_keeps_every_decoded_frame(tmp_path):
-    # 30 fps for one second, then every 4th frame (7.5 fps) for two: 30 + 15 frames.
+def test_variable_frame_rate_places_frames_by_their_timestamps(tmp_path):
+    # Dark for one second at 30 fps, then bright at every 4th frame (7.5 fps) for two: 30 + 15
+    # frames. Spread evenly at the average rate, the dark part would last two seconds.
     path = tmp_path / "vfr.mp4"
     subprocess.run([eio.ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i",
-                    "testsrc=size=32x24:rate=30,select='lt(t\\,1)+not(mod(n\\,4))'", "-t", "3",
+                    "color=c=black:s=32x24:r=30,geq=lum='if(lt(T\\,1)\\,40\\,200)':cb=128:cr=128,"
+                    "select='lt(t\\,1)+not(mod(n\\,4))'", "-t", "3",
                     "-fps_mode", "vfr", "-c:v", "libx264", "-pix_fmt", "yuv420p", str(path)], check=True)
     decoded, fps = eio.read_video(path)
-    assert decoded.shape[0] == 45 == eio.probe_video(path).num_frames
+    assert eio.probe_video(path).num_frames == 45
     assert 15 < fps < 18  # the average rate, not 30
+    assert abs(len(decoded) / fps - 3.0) < 0.2  # the duration is kept
+    dark = int((decoded.mean(axis=(1, 2, 3)) < 120).sum())
+    assert abs(dark / fps - 1.0) < 0.15  # the first second stays one second
 
 
 def test_rotation_metadata_is_applied(clip_file, tmp_path):
@@ -226,6 +231,42 @@ def test_rotation_metadata_is_applied(clip_file, tmp_path):
                     "-c", "copy", str(rotated)], check=True)
     assert eio.read_video(rotated)[0].shape == (13, 64, 48, 3)
     assert (eio.probe_video(rotated).width, eio.probe_video(rotated).height) == (48, 64)
+
+
+def test_long_side_scales_frames_while_decoding(clip_file):
+    decoded, fps = eio.read_video(clip_file[0], long_side=32)
+    assert decoded.shape == (13, 24, 32, 3) and fps == 12
+    full, _ = eio.read_video(clip_file[0], long_side=640)        # never scaled up
+    assert full.shape == (13, 48, 64, 3)
+    half = full.reshape(13, 24, 2, 32, 2, 3).astype(float).mean(axis=(2, 4))
+    assert np.abs(decoded - half).mean() < 3
+
+
+def test_anamorphic_video_comes_back_in_square_pixels(clip_file, tmp_path):
+    wide = tmp_path / "anamorphic.mp4"  # stored 64x48 with pixels twice as wide as high: 128x48 on screen
+    subprocess.run([eio.ffmpeg_exe(), "-v", "error", "-i", str(clip_file[0]), "-vf", "setsar=2/1",
+                    "-c:v", "libx264", "-pix_fmt", "yuv420p", str(wide)], check=True)
+    assert eio.read_video(wide)[0].shape == (13, 48, 128, 3)
+    assert (eio.probe_video(wide).width, eio.probe_video(wide).height) == (128, 48)
+    assert eio.read_video(wide, long_side=64)[0].shape == (13, 24, 64, 3)
+
+
+def test_vp9_alpha_is_composited_over_black(tmp_path):
+    path = tmp_path / "alpha.webm"
+    made = subprocess.run([eio.ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i",
+                           "color=c=red@0.0:s=32x24:r=10:d=0.5,format=yuva420p", "-c:v", "libvpx-vp9",
+                           "-pix_fmt", "yuva420p", str(path)], capture_output=True)
+    if made.returncode != 0:
+        pytest.skip("this ffmpeg has no libvpx-vp9 encoder")
+    decoded, _ = eio.read_video(path)
+    assert decoded.max() <= 8  # transparent everywhere: black, not the hidden red
+
+
+def test_camera_photo_reads_as_a_one_frame_video(tmp_path):
+    photo = tmp_path / "camera.png"  # 24 Mpx, more than a video frame may hold (4096 x 4096)
+    Image.new("RGB", (6000, 4000), (10, 20, 30)).save(photo)
+    frames, _ = eio.read_video(photo)
+    assert frames.shape == (1, 4000, 6000, 3)
 
 
 def test_oversized_video_is_refused_before_decoding(clip_file):
@@ -302,8 +343,8 @@ def test_every_image_mode_becomes_rgb8(tmp_path, kind, suffix):
 
 
 def test_image_bombs_are_refused_before_decoding(tmp_path):
-    # 9000 x 9000 = 81 Mpx: below Pillow's own limit, above ours; a decode would say "truncated".
-    with pytest.raises(MediaError, match="exceeds max_pixels=40000000"):
+    # 9000 x 9000 = 81 Mpx: below Pillow's own limit, above ours (50); a decode would say "truncated".
+    with pytest.raises(MediaError, match="exceeds max_pixels=50000000"):
         eio.read_image(png_header_only(tmp_path / "big.png", 9000, 9000))
     huge = png_header_only(tmp_path / "huge.png", 20000, 20000)  # 400 Mpx: Pillow refuses at open
     with pytest.raises(MediaError, match="decompression-bomb"):

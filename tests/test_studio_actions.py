@@ -53,6 +53,8 @@ def test_image_style_and_caption(studio):
     assert "desert" in still.settings["prompt"]
     caption, unknown = studio.expand("a blue box flibbers", seed=1)
     assert "blue box" in caption.lower() and unknown == ["flibbers"]
+    _, unknown = studio.expand("a red ball se déplace 赤い", seed=1)
+    assert "déplace" in unknown and "赤い" in unknown  # whole words of any script, not "d"
     [edited] = ok(studio.image("ignored", caption="A red star in the desert.", seed=1))
     assert edited.settings["prompt"] == "A red star in the desert."
 

@@ -59,6 +59,12 @@ def test_errors_become_messages_not_tracebacks():
     with pytest.raises(gr.Error, match="prompt is empty"):
         bad()
 
+    @common.friendly
+    def huge():
+        raise MemoryError()  # no message of its own: the page still says what happened
+    with pytest.raises(gr.Error, match="out of memory"):
+        huge()
+
 
 def test_timeline_table_edits_apply_to_the_project():
     p = Project("p", (TimelineClip("aaaaaaaaaaaa"), TimelineClip("bbbbbbbbbbbb")))

@@ -15,7 +15,12 @@ Policies (each is tested in tests/test_io.py):
 - Still images (PNG/JPEG/WebP) given to `read_video` are read by `read_image` (same policy) and come back as
   a 1-frame video at `STILL_IMAGE_FPS`.
 - Rotation metadata is applied (ffmpeg autorotate; EXIF orientation for images): sizes are display sizes.
-- Variable frame rate: frames come back as decoded, with no resampling; fps is the stream's average rate.
+- Variable frame rate: frames come back at the stream's average rate, each placed by its timestamp
+  (ffmpeg `-fps_mode cfr`), so a phone clip's timing and duration are kept; fps is that average.
+- Anamorphic video (a sample aspect ratio other than 1:1) is scaled to square pixels: display size.
+- `read_video(long_side=N)` has ffmpeg scale frames while decoding, so a long 1080p or 4K clip
+  costs the memory of its edit size (`EDIT_LONG_SIDE`), not of its source size.
+- Still images may hold up to `IMAGE_MAX_PIXELS` (camera and phone photos); a video frame 4096x4096.
 - Size is checked before decoding, and ffmpeg is also told `-max_pixels`. Every subprocess has a timeout.
   Any error-level message from ffmpeg while decoding (a truncated file, a corrupt packet) is a MediaError:
   we trust decoded frames, not headers, and never return half a clip silently.
@@ -27,11 +32,11 @@ Layout: files.py (atomic writes), ffmpeg.py (the process and its sandbox), write
 
 from engine.io.ffmpeg import DEFAULT_TIMEOUT_S, MediaError, ffmpeg_exe
 from engine.io.files import atomic_path, write_json_atomic
-from engine.io.read import STILL_IMAGE_FPS, VideoInfo, probe_video, read_image, read_video
+from engine.io.read import EDIT_LONG_SIDE, STILL_IMAGE_FPS, VideoInfo, probe_video, read_image, read_video
 from engine.io.write import encoded_size, write_image, write_video
 
 __all__ = [
-    "MediaError", "VideoInfo", "STILL_IMAGE_FPS", "DEFAULT_TIMEOUT_S", "ffmpeg_exe", "atomic_path",
+    "MediaError", "VideoInfo", "STILL_IMAGE_FPS", "EDIT_LONG_SIDE", "DEFAULT_TIMEOUT_S", "ffmpeg_exe", "atomic_path",
     "write_json_atomic", "encoded_size", "write_video", "write_image", "probe_video", "read_video",
     "read_image",
 ]

@@ -9,6 +9,7 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,10 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from engine.io.ffmpeg import DEFAULT_TIMEOUT_S, MediaError, _Ffmpeg, _input_args, _run, _tail
 
 STILL_IMAGE_FPS = 25.0  # ffmpeg's rate for a single image; a 1-frame video needs some rate
+# Edits conform every input onto a grid of at most a few hundred pixels: decode no larger than
+# this (ffmpeg scales while decoding): a long 1080p clip needs 1/14 of the memory, 4K 1/56.
+EDIT_LONG_SIDE = 512
+IMAGE_MAX_PIXELS = 50_000_000  # a still: 24 MP phones and cameras, 48 MP phone photos (8064x6048)
 _ALPHA_PIX_FMT = re.compile(r"^(yuva|gbrap|ya\d|rgba|bgra|argb|abgr|pal8)")
 
 
@@ -73,11 +78,13 @@ def _exact_fps(printed: float) -> float:
 
 @dataclass(frozen=True)
 class _Header:
-    width: int  # display size (rotation applied)
+    width: int  # display size (sample aspect ratio and rotation applied)
     height: int
     fps: float
     codec: str
     pix_fmt: str
+    sar: float = 1.0  # stored pixels are this wide; != 1 means frames must be scaled to display size
+    timed: bool = False  # fps is the stream's average rate, so frames can be placed on it by timestamp
 
 
 def _header(path: Path, max_pixels: int, timeout_s: float) -> _Header:
@@ -99,14 +106,41 @@ def _header(path: Path, max_pixels: int, timeout_s: float) -> _Header:
     width, height = int(size[1]), int(size[2])
     if width * height > max_pixels:
         raise MediaError(f"{path}: frames of {width}x{height} exceed max_pixels={max_pixels}")
+    sar_m = re.search(r"\[SAR (\d+):(\d+) DAR", m.group(1))
+    sar = int(sar_m[1]) / int(sar_m[2]) if sar_m and int(sar_m[1]) and int(sar_m[2]) else 1.0
+    if abs(sar - 1.0) > 1e-3:  # anamorphic (HDV 1440x1080, DV/DVD 720x480): square the pixels
+        width = max(2, round(width * sar / 2) * 2)
     rot = re.search(r"rotation of (-?[\d.]+) degrees", err, re.IGNORECASE)
     if rot and round(float(rot[1])) % 180 == 90:  # ffmpeg autorotates: a quarter turn swaps the sides
         width, height = height, width
-    fps = _rate(parts, "fps") or _rate(parts, "tbr")
+    fps, timed = _rate(parts, "fps"), True
+    if parts[0].startswith("webp_anim"):  # ffmpeg guesses (or gives only its 1 kHz time base)
+        fps = _animated_rate(path)
+    if not fps:
+        fps, timed = _rate(parts, "tbr"), False
     if not fps:
         raise MediaError(f"{path}: ffmpeg reports no frame rate for the video stream")
     pix = re.match(r"[a-z][a-z0-9_]*", parts[1]) if len(parts) > 1 else None
-    return _Header(width, height, _exact_fps(fps), parts[0].split()[0], pix[0] if pix else "unknown")
+    codec, pix_fmt = parts[0].split()[0], pix[0] if pix else "unknown"
+    if codec in ("vp8", "vp9") and re.search(r"^\s*alpha_mode\s*:\s*1\s*$", err, re.MULTILINE):
+        pix_fmt = "yuva420p"  # ffmpeg's native VP8/9 decoders drop the alpha plane; libvpx keeps it
+    return _Header(width, height, _exact_fps(fps), codec, pix_fmt, sar if abs(sar - 1.0) > 1e-3 else 1.0,
+                   timed)
+
+
+def _animated_rate(path: Path) -> float | None:
+    """An animated image's average rate from its frame durations (Pillow reads them from headers)."""
+    try:
+        with _bomb_guard(path), Image.open(path) as im:
+            durations = []
+            for i in range(getattr(im, "n_frames", 1)):
+                im.seek(i)
+                im.load()  # WebP sets a frame's duration when it decodes it
+                durations.append(im.info.get("duration", 0))
+    except MediaError:
+        return None
+    total = sum(durations)
+    return round(len(durations) * 1000 / total, 4) if total > 0 else None
 
 
 def probe_video(path: str | os.PathLike, *, timeout_s: float = DEFAULT_TIMEOUT_S,
@@ -141,7 +175,7 @@ def _is_still_image(path: Path) -> bool:
 
 
 def read_video(path: str | os.PathLike, max_frames: int | None = None, max_pixels: int = 4096 * 4096,
-               timeout_s: float = 120.0) -> tuple[np.ndarray, float]:
+               timeout_s: float = 120.0, long_side: int | None = None) -> tuple[np.ndarray, float]:
     """Decode every frame (or the first max_frames) to (T, H, W, 3) RGB uint8, and the average fps.
 
     MP4, MOV, MKV/WebM, AVI, GIF, APNG and animated WebP are decoded by ffmpeg; a still PNG/JPEG/WebP
@@ -151,18 +185,32 @@ def read_video(path: str | os.PathLike, max_frames: int | None = None, max_pixel
                                    or max_frames < 1):
         raise ValueError(f"max_frames must be a positive int or None, got {max_frames!r}")
     path = _require_file(path)
-    if _is_still_image(path):
-        return read_image(path, max_pixels=max_pixels)[None], STILL_IMAGE_FPS
+    if _is_still_image(path):  # one frame: read_image's own limit, not a per-video-frame one
+        return read_image(path, max_pixels=max(max_pixels, IMAGE_MAX_PIXELS))[None], STILL_IMAGE_FPS
     head = _header(path, max_pixels, timeout_s)
     channels = 4 if _ALPHA_PIX_FMT.match(head.pix_fmt) else 3
-    frame_bytes = head.height * head.width * channels
-    args = ["-nostdin", "-v", "error", *_input_args(path, max_pixels), "-map", "0:v:0",
-            "-fps_mode", "passthrough", *(["-frames:v", str(max_frames)] if max_frames else []),
+    out_w, out_h, scale = head.width, head.height, []
+    if long_side is not None and max(out_w, out_h) > long_side:  # scaled by ffmpeg, after autorotate
+        ratio = long_side / max(out_w, out_h)
+        out_w, out_h = max(2, round(out_w * ratio / 2) * 2), max(2, round(out_h * ratio / 2) * 2)
+    if (out_w, out_h) != (head.width, head.height) or head.sar != 1.0:
+        scale = ["-vf", f"scale={out_w}:{out_h}:flags=area,setsar=1"]
+    frame_bytes = out_h * out_w * channels
+    libvpx = (["-c:v", "libvpx-vp9" if head.codec == "vp9" else "libvpx"]
+              if head.pix_fmt == "yuva420p" and head.codec in ("vp8", "vp9") else [])
+    # Constant frame rate at the stream's average rate, placed by each frame's timestamp: a phone's
+    # variable-rate clip (or a GIF with uneven delays) keeps its timing instead of being stretched.
+    rate = Fraction(head.fps).limit_denominator(1001)
+    timing = (["-fps_mode", "cfr", "-r", f"{rate.numerator}/{rate.denominator}"] if head.timed
+              else ["-fps_mode", "passthrough"])
+    args = ["-nostdin", "-v", "error", *libvpx, *_input_args(path, max_pixels), "-map", "0:v:0", *scale,
+            *timing,
+            *(["-frames:v", str(max_frames)] if max_frames else []),
             "-f", "rawvideo", "-pix_fmt", "rgba" if channels == 4 else "rgb24", "pipe:1"]
     frames: list[np.ndarray] = []
     with _Ffmpeg(args, timeout_s, stdout=subprocess.PIPE) as job:
         while len(buf := job.proc.stdout.read(frame_bytes)) == frame_bytes:
-            frame = np.frombuffer(buf, np.uint8).reshape(head.height, head.width, channels)
+            frame = np.frombuffer(buf, np.uint8).reshape(out_h, out_w, channels)
             frames.append(_over_black(frame) if channels == 4 else frame)
         rc, err = job.wait()
     if job.timed_out:
@@ -199,7 +247,7 @@ def _bomb_guard(path: Path) -> Iterator[None]:
             raise MediaError(f"{path}: corrupt or truncated image: {e}") from None
 
 
-def read_image(path: str | os.PathLike, max_pixels: int = 40_000_000) -> np.ndarray:
+def read_image(path: str | os.PathLike, max_pixels: int = IMAGE_MAX_PIXELS) -> np.ndarray:
     """Read an image as (H, W, 3) RGB uint8; the size is checked before any pixel is decoded.
 
     Any mode becomes 8-bit RGB: alpha over black, 16-bit rescaled, palette/grey/CMYK converted; EXIF

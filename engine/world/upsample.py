@@ -82,7 +82,9 @@ class UpsampleResult:
 def _tokens(prompt: str) -> list[str]:
     text = prompt.lower().replace("\u2019", "'")
     text = re.sub(r"'s\b", "", text).replace("'", "")
-    return re.findall(r"[a-z]+|\d+", text)
+    # Letters of any script: "déplace", "café" or "赤いボール" are reported as unknown words,
+    # not cut to "d" / "caf" or dropped in silence (the model would then draw a random scene).
+    return re.findall(r"[^\W\d_]+|\d+", text)
 
 
 def _camera_pass(tokens):

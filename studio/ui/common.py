@@ -21,8 +21,11 @@ def friendly(fn):
             return fn(*args, **kwargs)
         except gr.Error:
             raise
-        except (ValueError, FileNotFoundError, KeyError, RuntimeError) as e:
-            raise gr.Error(str(e).strip("'\""), print_exception=False) from None
+        except (ValueError, OSError, KeyError, RuntimeError) as e:
+            raise gr.Error(str(e).strip("'\"") or type(e).__name__, print_exception=False) from None
+        except MemoryError:
+            raise gr.Error("out of memory: this input is too long or too large for this machine; "
+                           "try a shorter clip", print_exception=False) from None
     return wrapper
 
 
