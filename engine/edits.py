@@ -22,15 +22,18 @@ class EditMethods:
 
     # -- editing operations: each conforms its inputs, encodes them and builds an Edit -----------
     def _conform(self, frames: np.ndarray, fps_in: float, settings: dict, size=None,
-                 max_frames=None, keep="start", fit="crop") -> tuple[np.ndarray, dict]:
-        """Any clip (T, H, W, 3) -> the model's grid at the request's size and fps."""
+                 max_frames=None, keep="start", fit="crop", whole=False) -> tuple[np.ndarray, dict]:
+        """Any clip (T, H, W, 3) -> the model's grid at the request's size and fps. whole=True keeps
+        every resampled frame (no cut to 1 + k * temporal_factor): for edits that sample only a
+        context window (_split picks a valid one) and splice the rest back unchanged."""
         if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8 or len(frames) < 1:
             raise ValueError(f"expected frames (T, H, W, 3) uint8, got {frames.dtype} {frames.shape}")
         if size is None:
             size = conform.grid_size_for(frames.shape[1], frames.shape[2],
                                          self.long_side(settings["draft"]), self.grid_multiple())
         frames, time_note = conform.resample_frames(frames, fps_in, settings["fps"],
-                                                    self.vae.cfg.temporal_factor, max_frames, keep)
+                                                    1 if whole else self.vae.cfg.temporal_factor,
+                                                    max_frames, keep)
         frames, size_note = conform.fit_frames(frames, *size, mode=fit)
         return frames, {**size_note, **time_note}
 
@@ -95,16 +98,16 @@ class EditMethods:
         last (or first) context_seconds condition the model, so memory and cost per new second
         stay flat however long the clip grows."""
         s = self._settings(prompt, **_opts(options))
-        clip, note = self._conform(frames, input_fps, s, keep="start")
+        clip, note = self._conform(frames, input_fps, s, whole=True)
         tf = self.vae.cfg.temporal_factor
         new = self._new_latents(seconds, s["fps"])
         context, rest = self._split(clip, context_seconds, s["fps"], self._room(new, seconds),
                                     at_end=direction == "forward")
-        edit = operations.extend_edit(self._encode(context), context, new, tf, direction,
-                                      operations.EXTEND_HOLD, operations.EXTEND_HOLD_DECAY)
-        notes = {"video": note, "direction": direction, "context_frames": len(context)}
-        if direction == "forward":
-            notes["hold"] = [operations.EXTEND_HOLD, operations.EXTEND_HOLD_DECAY]
+        hold = ((operations.EXTEND_HOLD, operations.EXTEND_HOLD_DECAY) if direction == "forward"
+                else (operations.BACKWARD_HOLD, operations.BACKWARD_HOLD_DECAY))
+        edit = operations.extend_edit(self._encode(context), context, new, tf, direction, *hold)
+        notes = {"video": note, "direction": direction, "context_frames": len(context),
+                 "hold": list(hold)}
         result = self._run_edit("extend", s, edit, notes, progress, cancel)
         return _with_frames(result, [rest, result.frames] if direction == "forward"
                             else [result.frames, rest])
@@ -114,7 +117,7 @@ class EditMethods:
         """The whole clip plus a generated transition back into its start: repeats seamlessly.
         The transition sees the clip's last and first context_seconds."""
         s = self._settings(prompt, **_opts(options))
-        clip, note = self._conform(frames, input_fps, s)
+        clip, note = self._conform(frames, input_fps, s, whole=True)
         tf = self.vae.cfg.temporal_factor
         if len(clip) < 1 + tf:
             raise ValueError("loop needs a clip of at least a few frames")
@@ -138,8 +141,8 @@ class EditMethods:
         second is conformed to the first's size). The transition sees the first clip's last and
         the second's first context_seconds; both clips come back whole."""
         s = self._settings(prompt, **_opts(options))
-        a, note_a = self._conform(first, first_fps, s)
-        b, note_b = self._conform(second, second_fps, s, size=(a.shape[2], a.shape[1]))
+        a, note_a = self._conform(first, first_fps, s, whole=True)
+        b, note_b = self._conform(second, second_fps, s, size=(a.shape[2], a.shape[1]), whole=True)
         tf = self.vae.cfg.temporal_factor
         new = self._new_latents(seconds, s["fps"])
         room = self._room(new, seconds)

@@ -37,8 +37,12 @@ def test_extend_forward_hold_starts_new_frames_from_the_last_one():
     for i in range(3):
         torch.testing.assert_close(e.plan.known[:, 3 + i], z[:, -1])
     assert e.keep.sum() == 9  # held frames are generated material, not kept
-    back = ops.extend_edit(z, px, new_latent=2, f=F, direction="backward", hold=0.6, hold_decay=0.5)
-    assert back.plan.mask.tolist() == [0, 0, 1, 1]
+    back = ops.extend_edit(z, px, new_latent=3, f=F, direction="backward", hold=0.6, hold_decay=0.5)
+    # backward: the new frame next to the clip is held most, to the clip's first latent group
+    assert back.plan.mask.tolist() == pytest.approx([0.15, 0.3, 0.6, 1, 1])
+    for i in range(3):
+        torch.testing.assert_close(back.plan.known[:, i], z[:, 1])
+    assert back.keep.sum() == 9
     with pytest.raises(ValueError, match="hold"):
         ops.extend_edit(z, px, 1, F, "forward", hold=1.0)
 
@@ -184,6 +188,23 @@ def test_engine_extend_returns_the_whole_clip_unchanged(tiny_engine, direction):
     assert len(r.frames) > 13
     original = r.frames[:13] if direction == "forward" else r.frames[-13:]
     assert np.array_equal(original, frames)
+
+
+@pytest.mark.parametrize("operation", ["forward", "backward", "loop", "interpolate"])
+def test_engine_edits_keep_every_frame_of_a_clip_of_any_length(tiny_engine, operation):
+    """A 10-frame clip is not 1 + 4k frames long: edits that sample only a context window keep
+    all of it (the window is a valid length), with none of the clip's end dropped."""
+    frames = world_clip(10, 64, 36)
+    if operation == "loop":
+        r = tiny_engine.loop(frames, 12.0, "a red ball", seconds=0.5, seed=4)
+    elif operation == "interpolate":
+        r = tiny_engine.interpolate(frames, 12.0, frames[::-1], 12.0, "a blend", seconds=0.5, seed=2)
+        assert np.array_equal(r.frames[-10:], frames[::-1])
+    else:
+        r = tiny_engine.extend(frames, 12.0, "a red ball", direction=operation, seconds=0.5, seed=1)
+    original = r.frames[-10:] if operation == "backward" else r.frames[:10]
+    assert len(r.frames) > 10 and np.array_equal(original, frames)
+    assert r.notes.get("video", r.notes.get("first"))["dropped_s"] == 0.0
 
 
 def test_engine_interpolate_and_restyle_keep_their_inputs(tiny_engine):
