@@ -233,6 +233,15 @@ def test_rotation_metadata_is_applied(clip_file, tmp_path):
     assert (eio.probe_video(rotated).width, eio.probe_video(rotated).height) == (48, 64)
 
 
+def test_frames_fill_one_array_grown_past_a_wrong_estimate():
+    from engine.io.read import _Frames
+    frames = _Frames(2, 4, 5)  # room for two; five come
+    clip = smooth_clip(5, 4, 5)
+    for frame in clip:
+        frames.append(frame)
+    assert len(frames) == 5 and np.array_equal(frames.array(), clip)
+
+
 def test_long_side_scales_frames_while_decoding(clip_file):
     decoded, fps = eio.read_video(clip_file[0], long_side=32)
     assert decoded.shape == (13, 24, 32, 3) and fps == 12

@@ -85,6 +85,7 @@ class _Header:
     pix_fmt: str
     sar: float = 1.0  # stored pixels are this wide; != 1 means frames must be scaled to display size
     timed: bool = False  # fps is the stream's average rate, so frames can be placed on it by timestamp
+    duration_s: float | None = None  # the container's, when it states one
 
 
 def _header(path: Path, max_pixels: int, timeout_s: float) -> _Header:
@@ -124,8 +125,10 @@ def _header(path: Path, max_pixels: int, timeout_s: float) -> _Header:
     codec, pix_fmt = parts[0].split()[0], pix[0] if pix else "unknown"
     if codec in ("vp8", "vp9") and re.search(r"^\s*alpha_mode\s*:\s*1\s*$", err, re.MULTILINE):
         pix_fmt = "yuva420p"  # ffmpeg's native VP8/9 decoders drop the alpha plane; libvpx keeps it
+    dur = re.search(r"Duration: (\d+):(\d\d):(\d\d(?:\.\d+)?)", err)
+    duration = int(dur[1]) * 3600 + int(dur[2]) * 60 + float(dur[3]) if dur else None
     return _Header(width, height, _exact_fps(fps), codec, pix_fmt, sar if abs(sar - 1.0) > 1e-3 else 1.0,
-                   timed)
+                   timed, duration)
 
 
 def _animated_rate(path: Path) -> float | None:
@@ -207,7 +210,10 @@ def read_video(path: str | os.PathLike, max_frames: int | None = None, max_pixel
             *timing,
             *(["-frames:v", str(max_frames)] if max_frames else []),
             "-f", "rawvideo", "-pix_fmt", "rgba" if channels == 4 else "rgb24", "pipe:1"]
-    frames: list[np.ndarray] = []
+    # Frames go straight into one array sized from the stated duration (grown if it is short), so a
+    # long clip is held once, not as a list of frames and then their stacked copy.
+    expected = int(head.duration_s * head.fps) + 2 if head.duration_s else 64
+    frames = _Frames(min(expected, max_frames or expected), out_h, out_w)
     with _Ffmpeg(args, timeout_s, stdout=subprocess.PIPE) as job:
         while len(buf := job.proc.stdout.read(frame_bytes)) == frame_bytes:
             frame = np.frombuffer(buf, np.uint8).reshape(out_h, out_w, channels)
@@ -218,9 +224,34 @@ def read_video(path: str | os.PathLike, max_frames: int | None = None, max_pixel
     if rc != 0 or err.strip() or buf:
         raise MediaError(f"{path}: truncated or corrupt ({len(frames)} frames decoded before ffmpeg "
                          f"reported: {_tail(err, 3)})")
-    if not frames:
+    if not len(frames):
         raise MediaError(f"{path}: no frames decode")
-    return np.stack(frames), head.fps
+    return frames.array(), head.fps
+
+
+class _Frames:
+    """(T, H, W, 3) uint8 frames appended into one preallocated array, doubled when full."""
+
+    def __init__(self, capacity: int, height: int, width: int):
+        self._buf = np.empty((max(1, capacity), height, width, 3), np.uint8)
+        self._n = 0
+
+    def __len__(self) -> int:
+        return self._n
+
+    def append(self, frame: np.ndarray) -> None:
+        if self._n == len(self._buf):
+            grown = np.empty((2 * len(self._buf), *self._buf.shape[1:]), np.uint8)
+            grown[:self._n] = self._buf
+            self._buf = grown
+        self._buf[self._n] = frame
+        self._n += 1
+
+    def array(self) -> np.ndarray:
+        """The frames; a copy only when more than a few percent of the array went unused."""
+        if self._n < 0.95 * len(self._buf) - 2:
+            return self._buf[:self._n].copy()
+        return self._buf[:self._n]
 
 
 def _over_black(rgba: np.ndarray) -> np.ndarray:
