@@ -3,7 +3,7 @@
     python bench/operations.py [--checkpoint DIR] [--n 8] [--long-seconds 60] [--json ...]
                                [--only interpolate loop ...] [--transition-guide G]
                                [--extend-hold HOLD DECAY] [--backward-hold HOLD DECAY]
-                               [--decode-phases P]
+                               [--extend-phases P] [--decode-phases P]
                                [--transition-seconds S] [--transition-hold HOLD DECAY]
 
 Inputs: world clips and stills (scenes drawn from a fixed seed) and real photographs shipped by
@@ -279,6 +279,8 @@ def main(argv=None) -> int:
                    help="interpolate's hold on its crossfade's ends instead of the engine's")
     p.add_argument("--extend-hold", type=float, nargs=2, metavar=("HOLD", "DECAY"),
                    help="forward extension's hold on the last latent frame instead of the engine's")
+    p.add_argument("--extend-phases", type=int,
+                   help="forward extension's decode phases instead of the engine's")
     p.add_argument("--backward-hold", type=float, nargs=2, metavar=("HOLD", "DECAY"),
                    help="backward extension's hold on the clip's first latent group instead of the engine's")
     add_card_overrides(p, CARD_FLAGS, {"decode_phases": "interpolate always decodes with every phase"})
@@ -293,6 +295,8 @@ def main(argv=None) -> int:
         operations.TRANSITION_HOLD, operations.TRANSITION_HOLD_DECAY = args.transition_hold
     if args.extend_hold is not None:
         operations.EXTEND_HOLD, operations.EXTEND_HOLD_DECAY = args.extend_hold
+    if args.extend_phases is not None:
+        operations.EXTEND_DECODE_PHASES = args.extend_phases
     if args.backward_hold is not None:
         operations.BACKWARD_HOLD, operations.BACKWARD_HOLD_DECAY = args.backward_hold
     apply_card_overrides(engine, args, CARD_FLAGS)
@@ -301,6 +305,7 @@ def main(argv=None) -> int:
               "guidance_interval": list(engine.card.guidance_interval),
               "extend_hold": [operations.EXTEND_HOLD, operations.EXTEND_HOLD_DECAY],
               "backward_hold": [operations.BACKWARD_HOLD, operations.BACKWARD_HOLD_DECAY],
+              "extend_decode_phases": operations.EXTEND_DECODE_PHASES,
               "transition_hold": [operations.TRANSITION_HOLD, operations.TRANSITION_HOLD_DECAY],
               "decode_phases": engine.card.decode_phases}
     for name, fn in SECTIONS.items():

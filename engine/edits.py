@@ -105,9 +105,11 @@ class EditMethods:
                                     at_end=direction == "forward")
         hold = ((operations.EXTEND_HOLD, operations.EXTEND_HOLD_DECAY) if direction == "forward"
                 else (operations.BACKWARD_HOLD, operations.BACKWARD_HOLD_DECAY))
-        edit = operations.extend_edit(self._encode(context), context, new, tf, direction, *hold)
+        phases = operations.EXTEND_DECODE_PHASES if direction == "forward" else None
+        edit = operations.extend_edit(self._encode(context), context, new, tf, direction, *hold,
+                                      decode_phases=phases)
         notes = {"video": note, "direction": direction, "context_frames": len(context),
-                 "hold": list(hold)}
+                 "hold": list(hold), "decode_phases": edit.decode_phases or self.card.decode_phases}
         result = self._run_edit("extend", s, edit, notes, progress, cancel)
         return _with_frames(result, [rest, result.frames] if direction == "forward"
                             else [result.frames, rest])

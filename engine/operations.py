@@ -56,6 +56,13 @@ TRANSITION_HOLD_DECAY = 1.0
 # set of eight (after `animate`'s draws) 3.5x -> 1.7x, and one clip's colour was lost (README).
 EXTEND_HOLD = 0.7
 EXTEND_HOLD_DECAY = 0.7
+# A forward extension decodes with two phases (VideoVAE.decode): its seam is the first frame of a
+# latent group, where one decode puts a group's change. With the hold above, the seam fell 1.64x
+# -> 1.03x and 1.72x -> 1.09x the clip's median frame change on two sets of eight, within 2x 7 -> 8
+# and 5 -> 7 of 8, colour kept unchanged (8 and 6 of 8); all four phases did no better (0.91x,
+# 1.03x) at twice the extra decode (`python bench/operations.py --only [animate] extend_forward
+# --extend-phases P`). A backward seam ends a group, the quietest frame, and keeps one decode.
+EXTEND_DECODE_PHASES = 2
 # A backward extension's new frames, held the same way to the clip's first latent group (the new
 # frame next to the clip most). On two sets of eight clips (`python bench/operations.py --only
 # extend_backward` and `--only extend_forward extend_backward`, `--backward-hold 0 1` against the
@@ -145,14 +152,15 @@ def animate_edit(image_latent: torch.Tensor, image: np.ndarray, num_latent: int,
 
 
 def extend_edit(clip_latent: torch.Tensor, clip: np.ndarray, new_latent: int, f: int,
-                direction: str, hold: float = 0.0, hold_decay: float = 1.0) -> Edit:
+                direction: str, hold: float = 0.0, hold_decay: float = 1.0,
+                decode_phases: int | None = None) -> Edit:
     """The clip unchanged, then (forward) or before it (backward) new_latent latent frames of new
     material. clip_latent (C, 1+m, h, w); clip (1+f*m, H, W, 3).
 
     hold in [0, 1): the new latent frame i frames from the clip starts from the clip's nearest
     latent frame (forward: its last; backward: its first group, latent 1), known at mask
     hold * hold_decay ** i (partly noised, like SDEdit), so the new material leaves from (or
-    arrives at) where the clip is."""
+    arrives at) where the clip is. decode_phases: how the result decodes (None: the card's)."""
     _check(clip_latent, clip, f, "extend")
     if new_latent < 1:
         raise ValueError("extend needs at least one new latent frame")
@@ -176,7 +184,8 @@ def extend_edit(clip_latent: torch.Tensor, clip: np.ndarray, new_latent: int, f:
         pixels[-len(clip):], keep[-len(clip):] = clip, True
     else:
         raise ValueError(f"direction must be 'forward' or 'backward', got {direction!r}")
-    return Edit(ConditioningPlan(tuple(known.shape), known, mask), pixels, keep)
+    return Edit(ConditioningPlan(tuple(known.shape), known, mask), pixels, keep,
+                decode_phases=decode_phases)
 
 
 def _check_hold(hold: float, hold_decay: float) -> None:
