@@ -207,12 +207,11 @@ def read_video(path: str | os.PathLike, max_frames: int | None = None, max_pixel
     timing = (["-fps_mode", "cfr", "-r", f"{rate.numerator}/{rate.denominator}"] if head.timed
               else ["-fps_mode", "passthrough"])
     args = ["-nostdin", "-v", "error", *libvpx, *_input_args(path, max_pixels), "-map", "0:v:0", *scale,
-            *timing,
-            *(["-frames:v", str(max_frames)] if max_frames else []),
+            *timing, *(["-frames:v", str(max_frames)] if max_frames else []),
             "-f", "rawvideo", "-pix_fmt", "rgba" if channels == 4 else "rgb24", "pipe:1"]
-    # Frames go straight into one array sized from the stated duration (grown if it is short), so a
-    # long clip is held once, not as a list of frames and then their stacked copy.
-    expected = int(head.duration_s * head.fps) + 2 if head.duration_s else 64
+    # Frames go straight into one array sized from the stated duration with a tenth to spare (grown
+    # if that is short), so a long clip is held once, not as a list of frames and a stacked copy.
+    expected = int(head.duration_s * head.fps * 1.1) + 16 if head.duration_s else 64
     frames = _Frames(min(expected, max_frames or expected), out_h, out_w)
     with _Ffmpeg(args, timeout_s, stdout=subprocess.PIPE) as job:
         while len(buf := job.proc.stdout.read(frame_bytes)) == frame_bytes:
@@ -230,7 +229,8 @@ def read_video(path: str | os.PathLike, max_frames: int | None = None, max_pixel
 
 
 class _Frames:
-    """(T, H, W, 3) uint8 frames appended into one preallocated array, doubled when full."""
+    """(T, H, W, 3) uint8 frames appended into one preallocated array, grown by half when full.
+    Rows never written are never touched, so the operating system gives them no memory."""
 
     def __init__(self, capacity: int, height: int, width: int):
         self._buf = np.empty((max(1, capacity), height, width, 3), np.uint8)
@@ -241,16 +241,14 @@ class _Frames:
 
     def append(self, frame: np.ndarray) -> None:
         if self._n == len(self._buf):
-            grown = np.empty((2 * len(self._buf), *self._buf.shape[1:]), np.uint8)
+            grown = np.empty((len(self._buf) * 3 // 2 + 16, *self._buf.shape[1:]), np.uint8)
             grown[:self._n] = self._buf
             self._buf = grown
         self._buf[self._n] = frame
         self._n += 1
 
     def array(self) -> np.ndarray:
-        """The frames; a copy only when more than a few percent of the array went unused."""
-        if self._n < 0.95 * len(self._buf) - 2:
-            return self._buf[:self._n].copy()
+        """The frames written, a view (no copy)."""
         return self._buf[:self._n]
 
 
