@@ -138,8 +138,10 @@ def _run(args) -> dict:
         raise ValueError(f"--out {out} is a folder; give a file name")
     if not os.access(out.parent, os.W_OK | os.X_OK):  # refuse now, not after minutes of sampling
         raise ValueError(f"cannot write into the folder of --out: {out.parent}")
-    for name in ("video", "image", "first", "second", "draft_json"):
-        given = getattr(args, name, None)
+    inputs = [getattr(args, name, None) for name in ("video", "image", "first", "second", "draft_json")]
+    if args.command == "render":
+        inputs.append(_read_record(args.draft_json)["path"])  # the draft clip render reads
+    for given in inputs:
         if given and Path(given).exists() and Path(given).resolve() == out.resolve():
             raise ValueError(f"--out {out} is the input file; write the result elsewhere so the "
                              "input is kept")
@@ -212,7 +214,7 @@ def main(argv=None) -> int:
         args.out = "."
     try:
         record = _run(args)
-    except (ValueError, OSError, RuntimeError, MemoryError) as e:  # --json: always one object
+    except (ValueError, OSError, RuntimeError, MemoryError) as e:  # --json: one object per failure
         if getattr(args, "json", False):
             print(json.dumps({"error": str(e)}))
         _log(f"error: {e}")

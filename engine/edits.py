@@ -3,6 +3,7 @@ builds an Edit (engine/operations.py) and hands it to the Engine's one `run`.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -105,7 +106,7 @@ class EditMethods:
                                     at_end=direction == "forward")
         hold = ((operations.EXTEND_HOLD, operations.EXTEND_HOLD_DECAY) if direction == "forward"
                 else (operations.BACKWARD_HOLD, operations.BACKWARD_HOLD_DECAY))
-        phases = operations.EXTEND_DECODE_PHASES if direction == "forward" else None
+        phases = math.gcd(operations.EXTEND_DECODE_PHASES, tf) if direction == "forward" else None
         edit = operations.extend_edit(self._encode(context), context, new, tf, direction, *hold,
                                       decode_phases=phases)
         notes = {"video": note, "direction": direction, "context_frames": len(context),

@@ -257,6 +257,8 @@ def test_cli_draft_then_render_keeps_the_draft_request(tiny_checkpoint, tmp_path
     r = json.loads(full.stdout)
     assert r["operation"] == "render" and r["seed"] == 9 and r["prompt"] == d["prompt"]
     assert r["height"] > d["height"] and r["height"] > r["width"] and r["frames"] == d["frames"]
+    over = _cli("render", "--draft-json", str(tmp_path / "draft.json"), "--out", d["path"], *common)
+    assert over.returncode == 2 and "input file" in json.loads(over.stdout)["error"]
 
 
 def test_half_precision_checkpoint_loads_back_close(tiny_checkpoint, tmp_path):

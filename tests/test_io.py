@@ -258,6 +258,30 @@ def test_anamorphic_video_comes_back_in_square_pixels(clip_file, tmp_path):
     assert eio.read_video(wide)[0].shape == (13, 48, 128, 3)
     assert (eio.probe_video(wide).width, eio.probe_video(wide).height) == (128, 48)
     assert eio.read_video(wide, long_side=64)[0].shape == (13, 24, 64, 3)
+    for suffix in (".mkv", ".mov"):  # the container says it (MKV display size, MOV pasp)
+        boxed = tmp_path / f"container{suffix}"
+        subprocess.run([eio.ffmpeg_exe(), "-v", "error", "-i", str(clip_file[0]), "-c", "copy",
+                        "-aspect", "8:3", str(boxed)], check=True)
+        assert eio.read_video(boxed)[0].shape == (13, 48, 128, 3)
+
+
+def test_video_that_starts_after_its_audio_gains_no_frames(clip_file, tmp_path):
+    late = tmp_path / "late.mp4"  # the video's first frame at 0.5 s, the audio from 0
+    subprocess.run([eio.ffmpeg_exe(), "-v", "error", "-itsoffset", "0.5", "-i", str(clip_file[0]),
+                    "-f", "lavfi", "-i", "sine=d=2", "-map", "0:v", "-map", "1:a", "-c:v", "copy",
+                    "-shortest", str(late)], check=True)
+    decoded, _ = eio.read_video(late)
+    assert np.abs(decoded.astype(int) - clip_file[1]).mean() < 3  # the 13 frames, none repeated
+
+
+def test_audio_with_a_cover_picture_is_refused_as_no_video(tmp_path):
+    cover, song = tmp_path / "cover.png", tmp_path / "song.mp4"
+    Image.new("RGB", (32, 32), (200, 30, 30)).save(cover)
+    subprocess.run([eio.ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i", "sine=d=30", "-i", str(cover),
+                    "-map", "0:a", "-map", "1:v", "-c:v", "png", "-disposition:v", "attached_pic",
+                    str(song)], check=True)
+    with pytest.raises(MediaError, match="cover picture"):
+        eio.read_video(song)
 
 
 def test_vp9_alpha_is_composited_over_black(tmp_path):

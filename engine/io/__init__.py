@@ -36,7 +36,7 @@ from engine.io.read import EDIT_LONG_SIDE, STILL_IMAGE_FPS, VideoInfo, probe_vid
 from engine.io.write import encoded_size, write_image, write_video
 
 __all__ = [
-    "MediaError", "VideoInfo", "STILL_IMAGE_FPS", "EDIT_LONG_SIDE", "DEFAULT_TIMEOUT_S", "ffmpeg_exe", "atomic_path",
-    "write_json_atomic", "encoded_size", "write_video", "write_image", "probe_video", "read_video",
-    "read_image",
+    "MediaError", "VideoInfo", "STILL_IMAGE_FPS", "EDIT_LONG_SIDE", "DEFAULT_TIMEOUT_S", "ffmpeg_exe",
+    "atomic_path", "write_json_atomic", "encoded_size", "write_video", "write_image", "probe_video",
+    "read_video", "read_image",
 ]

@@ -97,6 +97,8 @@ def _header(path: Path, max_pixels: int, timeout_s: float) -> _Header:
     m = re.search(r"Stream #0:\d+\S*: Video: (.*)", err)
     if m is None:
         raise MediaError(f"{path}: contains no readable video stream ({_tail(err, 2)})")
+    if "(attached pic)" in m.group(1):
+        raise MediaError(f"{path}: holds no video, only a cover picture (an audio file?)")
     big = re.search(r"Picture size (\d+)x(\d+) is invalid", err)
     if big:
         raise MediaError(f"{path}: frames of {big[1]}x{big[2]} exceed max_pixels={max_pixels}")
@@ -107,16 +109,19 @@ def _header(path: Path, max_pixels: int, timeout_s: float) -> _Header:
     width, height = int(size[1]), int(size[2])
     if width * height > max_pixels:
         raise MediaError(f"{path}: frames of {width}x{height} exceed max_pixels={max_pixels}")
-    sar_m = re.search(r"\[SAR (\d+):(\d+) DAR", m.group(1))
-    sar = int(sar_m[1]) / int(sar_m[2]) if sar_m and int(sar_m[1]) and int(sar_m[2]) else 1.0
-    if abs(sar - 1.0) > 1e-3:  # anamorphic (HDV 1440x1080, DV/DVD 720x480): square the pixels
+    # The codec's "[SAR a:b DAR c:d]", then the container's "SAR a:b DAR c:d" where it differs (MKV
+    # display size, MOV pasp): ffmpeg displays with the last.
+    sars = re.findall(r"SAR (\d+):(\d+) DAR", m.group(1))
+    sar = int(sars[-1][0]) / int(sars[-1][1]) if sars and int(sars[-1][0]) and int(sars[-1][1]) else 1.0
+    sar = 1.0 if abs(sar - 1.0) <= 1e-3 else sar
+    if sar != 1.0:  # anamorphic (HDV 1440x1080, DV/DVD 720x480): square the pixels
         width = max(2, round(width * sar / 2) * 2)
     rot = re.search(r"rotation of (-?[\d.]+) degrees", err, re.IGNORECASE)
     if rot and round(float(rot[1])) % 180 == 90:  # ffmpeg autorotates: a quarter turn swaps the sides
         width, height = height, width
     fps, timed = _rate(parts, "fps"), True
     if parts[0].startswith("webp_anim"):  # ffmpeg guesses (or gives only its 1 kHz time base)
-        fps = _animated_rate(path)
+        fps = _animated_rate(path) or fps  # decodes the frames once more in Pillow
     if not fps:
         fps, timed = _rate(parts, "tbr"), False
     if not fps:
@@ -127,8 +132,7 @@ def _header(path: Path, max_pixels: int, timeout_s: float) -> _Header:
         pix_fmt = "yuva420p"  # ffmpeg's native VP8/9 decoders drop the alpha plane; libvpx keeps it
     dur = re.search(r"Duration: (\d+):(\d\d):(\d\d(?:\.\d+)?)", err)
     duration = int(dur[1]) * 3600 + int(dur[2]) * 60 + float(dur[3]) if dur else None
-    return _Header(width, height, _exact_fps(fps), codec, pix_fmt, sar if abs(sar - 1.0) > 1e-3 else 1.0,
-                   timed, duration)
+    return _Header(width, height, _exact_fps(fps), codec, pix_fmt, sar, timed, duration)
 
 
 def _animated_rate(path: Path) -> float | None:
@@ -183,6 +187,8 @@ def read_video(path: str | os.PathLike, max_frames: int | None = None, max_pixel
 
     MP4, MOV, MKV/WebM, AVI, GIF, APNG and animated WebP are decoded by ffmpeg; a still PNG/JPEG/WebP
     becomes a 1-frame video at STILL_IMAGE_FPS. See the module docstring for the policies.
+    long_side: ffmpeg scales video frames down to at most this many pixels on the long side while
+    decoding (stills come back at full size).
     """
     if max_frames is not None and (isinstance(max_frames, bool) or not isinstance(max_frames, int)
                                    or max_frames < 1):
@@ -192,27 +198,31 @@ def read_video(path: str | os.PathLike, max_frames: int | None = None, max_pixel
         return read_image(path, max_pixels=max(max_pixels, IMAGE_MAX_PIXELS))[None], STILL_IMAGE_FPS
     head = _header(path, max_pixels, timeout_s)
     channels = 4 if _ALPHA_PIX_FMT.match(head.pix_fmt) else 3
-    out_w, out_h, scale = head.width, head.height, []
+    out_w, out_h, filters = head.width, head.height, []
     if long_side is not None and max(out_w, out_h) > long_side:  # scaled by ffmpeg, after autorotate
         ratio = long_side / max(out_w, out_h)
         out_w, out_h = max(2, round(out_w * ratio / 2) * 2), max(2, round(out_h * ratio / 2) * 2)
     if (out_w, out_h) != (head.width, head.height) or head.sar != 1.0:
-        scale = ["-vf", f"scale={out_w}:{out_h}:flags=area,setsar=1"]
+        filters.append(f"scale={out_w}:{out_h}:flags=area,setsar=1")
+    if head.timed:
+        # Constant frame rate at the stream's average rate, each frame placed by its timestamp: a
+        # phone's variable-rate clip keeps its timing instead of being stretched. As a filter it
+        # starts at the first frame (the output option pads a late video start with copies of it).
+        rate = Fraction(head.fps).limit_denominator(1001)
+        filters.append(f"fps={rate.numerator}/{rate.denominator}")
     frame_bytes = out_h * out_w * channels
     libvpx = (["-c:v", "libvpx-vp9" if head.codec == "vp9" else "libvpx"]
               if head.pix_fmt == "yuva420p" and head.codec in ("vp8", "vp9") else [])
-    # Constant frame rate at the stream's average rate, placed by each frame's timestamp: a phone's
-    # variable-rate clip (or a GIF with uneven delays) keeps its timing instead of being stretched.
-    rate = Fraction(head.fps).limit_denominator(1001)
-    timing = (["-fps_mode", "cfr", "-r", f"{rate.numerator}/{rate.denominator}"] if head.timed
-              else ["-fps_mode", "passthrough"])
-    args = ["-nostdin", "-v", "error", *libvpx, *_input_args(path, max_pixels), "-map", "0:v:0", *scale,
-            *timing, *(["-frames:v", str(max_frames)] if max_frames else []),
+    args = ["-nostdin", "-v", "error", *libvpx, *_input_args(path, max_pixels), "-map", "0:v:0",
+            *(["-vf", ",".join(filters)] if filters else []), "-fps_mode", "passthrough",
+            *(["-frames:v", str(max_frames)] if max_frames else []),
             "-f", "rawvideo", "-pix_fmt", "rgba" if channels == 4 else "rgb24", "pipe:1"]
     # Frames go straight into one array sized from the stated duration with a tenth to spare (grown
     # if that is short), so a long clip is held once, not as a list of frames and a stacked copy.
-    expected = int(head.duration_s * head.fps * 1.1) + 16 if head.duration_s else 64
-    frames = _Frames(min(expected, max_frames or expected), out_h, out_w)
+    # The duration is the container's (audio may run longer), so the first array is at most 1 GiB.
+    expected = int(head.duration_s * head.fps * 1.1) + 16 if head.duration_s and head.timed else 64
+    expected = min(expected, max_frames or expected, max(64, (1 << 30) // frame_bytes))
+    frames = _Frames(expected, out_h, out_w)
     with _Ffmpeg(args, timeout_s, stdout=subprocess.PIPE) as job:
         while len(buf := job.proc.stdout.read(frame_bytes)) == frame_bytes:
             frame = np.frombuffer(buf, np.uint8).reshape(out_h, out_w, channels)

@@ -14,7 +14,8 @@ SKIP = gr.skip  # an output left as it is
 
 
 def friendly(fn):
-    """Turn our and the engine's ValueErrors into a readable message in the page (gr.Error)."""
+    """Turn our and the engine's errors (bad input, unreadable media, out of memory) into a
+    readable message in the page (gr.Error)."""
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
