@@ -160,6 +160,12 @@ def test_write_image_round_trip(tmp_path):
 # ------------------------------------------------------------------------------------- reading video
 
 
+def test_ffmpeg_messages_lose_their_component_prefixes():
+    from engine.io.ffmpeg import _tail
+    err = "[in#0 @ 0x55d0c0a1b2c0] Error opening input: Invalid data\n[h264 @ 0xab12] [vist#0:0 @ 0x1] bad\n"
+    assert _tail(err) == "Error opening input: Invalid data | bad"
+
+
 def test_broken_files_raise_media_error_fast(clip_file, tmp_path):
     data = clip_file[0].read_bytes()
     cases = {

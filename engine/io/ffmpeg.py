@@ -1,6 +1,7 @@
 """ffmpeg plumbing: the executable, a supervised process with a kill timer, and the input sandbox."""
 from __future__ import annotations
 
+import re
 import subprocess
 import threading
 from functools import lru_cache
@@ -73,8 +74,10 @@ def _run(args: list[str], path: Path, timeout_s: float, what: str) -> tuple[int,
 
 
 def _tail(text: str, lines: int = 8) -> str:
-    kept = [line.strip() for line in text.strip().splitlines() if line.strip()][-lines:]
-    return " | ".join(kept) or "(no message)"
+    """ffmpeg's last lines, without its "[component @ 0x55d...]" prefixes, for an error message."""
+    kept = [re.sub(r"^(\[[^\]]* @ 0x[0-9a-f]+\]\s*)+", "", line.strip())
+            for line in text.strip().splitlines() if line.strip()][-lines:]
+    return " | ".join(line for line in kept if line) or "(no message)"
 
 
 def _input_args(path: Path, max_pixels: int) -> list[str]:
