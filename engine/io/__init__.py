@@ -16,7 +16,8 @@ Policies (each is tested in tests/test_io.py):
   a 1-frame video at `STILL_IMAGE_FPS`.
 - Rotation metadata is applied (ffmpeg autorotate; EXIF orientation for images): sizes are display sizes.
 - Variable frame rate: frames come back at the stream's average rate, each placed by its timestamp
-  (ffmpeg `-fps_mode cfr`), so a phone clip's timing and duration are kept; fps is that average.
+  (ffmpeg's fps filter), so a phone clip's timing and duration are kept; fps is that average. An
+  audio file's cover picture is not a video.
 - Anamorphic video (a sample aspect ratio other than 1:1) is scaled to square pixels: display size.
 - `read_video(long_side=N)` has ffmpeg scale frames while decoding, so a long 1080p or 4K clip
   costs the memory of its edit size (`EDIT_LONG_SIDE`), not of its source size.
