@@ -301,6 +301,14 @@ def test_vp9_alpha_is_composited_over_black(tmp_path):
     assert decoded.max() <= 8  # transparent everywhere: black, not the hidden red
 
 
+@pytest.mark.parametrize("suffix", [".tif", ".bmp"])
+def test_tiff_and_bmp_read_as_one_frame_videos(tmp_path, suffix):
+    image = smooth_clip(1, 10, 14)[0]
+    Image.fromarray(image).save(tmp_path / f"still{suffix}")
+    decoded, fps = eio.read_video(tmp_path / f"still{suffix}")
+    assert np.array_equal(decoded, image[None]) and fps == eio.STILL_IMAGE_FPS
+
+
 def test_camera_photo_reads_as_a_one_frame_video(tmp_path):
     photo = tmp_path / "camera.png"  # 24 Mpx, more than a video frame may hold (4096 x 4096)
     Image.new("RGB", (6000, 4000), (10, 20, 30)).save(photo)

@@ -12,8 +12,8 @@ Policies (each is tested in tests/test_io.py):
 - Alpha is composited over black (premultiplied) by both readers, so a transparent pixel reads as black.
 - 16-bit input is rescaled to 8 bits (x * 255 / 65535, rounded), never clipped.
 - Animated input: `read_image` returns the first frame; `read_video` returns every frame.
-- Still images (PNG/JPEG/WebP) given to `read_video` are read by `read_image` (same policy) and come back as
-  a 1-frame video at `STILL_IMAGE_FPS`.
+- Still images (PNG/JPEG/WebP/TIFF/BMP) given to `read_video` are read by `read_image` (same policy)
+  and come back as a 1-frame video at `STILL_IMAGE_FPS`.
 - Rotation metadata is applied (ffmpeg autorotate; EXIF orientation for images): sizes are display sizes.
 - Variable frame rate: frames come back at the stream's average rate, each placed by its timestamp
   (ffmpeg's fps filter), so a phone clip's timing and duration are kept; fps is that average. An

@@ -170,10 +170,11 @@ def probe_video(path: str | os.PathLike, *, timeout_s: float = DEFAULT_TIMEOUT_S
 
 
 def _is_still_image(path: Path) -> bool:
-    """PNG, JPEG or WebP holding one frame (APNG and animated WebP go to ffmpeg, as GIF does)."""
+    """JPEG, TIFF, BMP, or PNG or WebP holding one frame (APNG and animated WebP go to ffmpeg, as
+    GIF does; a multi-page TIFF gives its first page, as read_image does)."""
     with open(path, "rb") as f:
         magic = f.read(16)
-    if magic.startswith(b"\xff\xd8\xff"):
+    if magic.startswith((b"\xff\xd8\xff", b"II*\x00", b"MM\x00*", b"BM")):
         return True
     if not (magic.startswith(b"\x89PNG\r\n\x1a\n") or (magic[:4] == b"RIFF" and magic[8:12] == b"WEBP")):
         return False
