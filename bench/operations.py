@@ -279,6 +279,8 @@ def main(argv=None) -> int:
                    help="interpolate's hold on its crossfade's ends instead of the engine's")
     p.add_argument("--extend-hold", type=float, nargs=2, metavar=("HOLD", "DECAY"),
                    help="forward extension's hold on the last latent frame instead of the engine's")
+    p.add_argument("--loop-hold", type=float, nargs=2, metavar=("HOLD", "DECAY"),
+                   help="loop's hold on its crossfade's ends instead of the engine's")
     p.add_argument("--extend-phases", type=int,
                    help="forward extension's decode phases instead of the engine's")
     p.add_argument("--backward-hold", type=float, nargs=2, metavar=("HOLD", "DECAY"),
@@ -295,6 +297,8 @@ def main(argv=None) -> int:
         operations.TRANSITION_HOLD, operations.TRANSITION_HOLD_DECAY = args.transition_hold
     if args.extend_hold is not None:
         operations.EXTEND_HOLD, operations.EXTEND_HOLD_DECAY = args.extend_hold
+    if args.loop_hold is not None:
+        operations.LOOP_HOLD, operations.LOOP_HOLD_DECAY = args.loop_hold
     if args.extend_phases is not None:
         operations.EXTEND_DECODE_PHASES = args.extend_phases
     if args.backward_hold is not None:
@@ -306,6 +310,7 @@ def main(argv=None) -> int:
               "extend_hold": [operations.EXTEND_HOLD, operations.EXTEND_HOLD_DECAY],
               "backward_hold": [operations.BACKWARD_HOLD, operations.BACKWARD_HOLD_DECAY],
               "extend_decode_phases": operations.EXTEND_DECODE_PHASES,
+              "loop_hold": [operations.LOOP_HOLD, operations.LOOP_HOLD_DECAY],
               "transition_hold": [operations.TRANSITION_HOLD, operations.TRANSITION_HOLD_DECAY],
               "decode_phases": engine.card.decode_phases}
     for name, fn in SECTIONS.items():

@@ -132,9 +132,10 @@ class EditMethods:
         if len(head) == 1:  # the target must hold at least one latent group of the clip's start
             head = clip[:1 + tf]
         edit = operations.loop_edit(self._encode(end), end, self._encode(head), head, new, tf,
-                                    operations.TRANSITION_GUIDE)
-        result = self._run_edit("loop", s, edit, {"video": note, "context_frames": len(end)},
-                                progress, cancel)
+                                    operations.TRANSITION_GUIDE, operations.LOOP_HOLD,
+                                    operations.LOOP_HOLD_DECAY)
+        result = self._run_edit("loop", s, edit, {"video": note, "context_frames": len(end), "hold":
+                                [operations.LOOP_HOLD, operations.LOOP_HOLD_DECAY]}, progress, cancel)
         return _with_frames(result, [rest, result.frames])
 
     def interpolate(self, first: np.ndarray, first_fps: float, second: np.ndarray,

@@ -82,6 +82,8 @@ def test_loop_ends_on_a_transition_into_the_clip_start():
     assert e.plan.mask.tolist() == [1, 1, 1, 0, 0, 1, 1]
     assert torch.equal(e.plan.known[:, -2:], z[:, 1:3])  # the clip's opening is the target
     assert e.decode_phases is None      # one scene: the card's decode
+    held = ops.loop_edit(z, px, z[:, :3], px[:9], mid_latent=3, f=F, guide=0.3, hold=0.9, hold_decay=0.5)
+    assert held.plan.mask.tolist() == pytest.approx([1, 1, 1, 0.9, 0.45, 0.9, 1, 1])
 
 
 def test_a_guided_transition_starts_from_a_latent_crossfade():
