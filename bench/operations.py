@@ -263,6 +263,37 @@ SECTIONS = {
 }
 
 
+# flag (argparse dest) -> (its key in the report, the engine/operations.py constants it replaces)
+OPERATION_KNOBS = {
+    "transition_guide": ("transition_guide", ("TRANSITION_GUIDE",)),
+    "extend_hold": ("extend_hold", ("EXTEND_HOLD", "EXTEND_HOLD_DECAY")),
+    "backward_hold": ("backward_hold", ("BACKWARD_HOLD", "BACKWARD_HOLD_DECAY")),
+    "extend_phases": ("extend_decode_phases", ("EXTEND_DECODE_PHASES",)),
+    "loop_hold": ("loop_hold", ("LOOP_HOLD", "LOOP_HOLD_DECAY")),
+    "transition_hold": ("transition_hold", ("TRANSITION_HOLD", "TRANSITION_HOLD_DECAY")),
+}
+
+
+def set_operation_knobs(args) -> None:
+    """Replace the engine's operation constants with the flags given."""
+    from engine import operations
+    for flag, (_, names) in OPERATION_KNOBS.items():
+        value = getattr(args, flag)
+        if value is not None:
+            for name, v in zip(names, value if len(names) > 1 else [value]):
+                setattr(operations, name, v)
+
+
+def operation_knobs() -> dict:
+    """The operation constants in force, by report key (a pair as a list, one value as itself)."""
+    from engine import operations
+    out = {}
+    for key, names in OPERATION_KNOBS.values():
+        values = [getattr(operations, name) for name in names]
+        out[key] = values if len(values) > 1 else values[0]
+    return out
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--checkpoint")
@@ -287,31 +318,14 @@ def main(argv=None) -> int:
                    help="backward extension's hold on the clip's first latent group instead of the engine's")
     add_card_overrides(p, CARD_FLAGS, {"decode_phases": "interpolate always decodes with every phase"})
     args = p.parse_args(argv)
-    from engine import operations
     from engine.io import write_json_atomic
     from engine.runtime import Engine
     engine = Engine.load(args.checkpoint, device=args.device)
-    if args.transition_guide is not None:
-        operations.TRANSITION_GUIDE = args.transition_guide
-    if args.transition_hold is not None:
-        operations.TRANSITION_HOLD, operations.TRANSITION_HOLD_DECAY = args.transition_hold
-    if args.extend_hold is not None:
-        operations.EXTEND_HOLD, operations.EXTEND_HOLD_DECAY = args.extend_hold
-    if args.loop_hold is not None:
-        operations.LOOP_HOLD, operations.LOOP_HOLD_DECAY = args.loop_hold
-    if args.extend_phases is not None:
-        operations.EXTEND_DECODE_PHASES = args.extend_phases
-    if args.backward_hold is not None:
-        operations.BACKWARD_HOLD, operations.BACKWARD_HOLD_DECAY = args.backward_hold
+    set_operation_knobs(args)
     apply_card_overrides(engine, args, CARD_FLAGS)
     rng = np.random.default_rng(2026)
-    report = {"checkpoint": engine.label, "transition_guide": operations.TRANSITION_GUIDE,
+    report = {"checkpoint": engine.label, **operation_knobs(),
               "guidance_interval": list(engine.card.guidance_interval),
-              "extend_hold": [operations.EXTEND_HOLD, operations.EXTEND_HOLD_DECAY],
-              "backward_hold": [operations.BACKWARD_HOLD, operations.BACKWARD_HOLD_DECAY],
-              "extend_decode_phases": operations.EXTEND_DECODE_PHASES,
-              "loop_hold": [operations.LOOP_HOLD, operations.LOOP_HOLD_DECAY],
-              "transition_hold": [operations.TRANSITION_HOLD, operations.TRANSITION_HOLD_DECAY],
               "decode_phases": engine.card.decode_phases}
     for name, fn in SECTIONS.items():
         if args.only and name not in args.only:

@@ -134,8 +134,9 @@ class EditMethods:
         edit = operations.loop_edit(self._encode(end), end, self._encode(head), head, new, tf,
                                     operations.TRANSITION_GUIDE, operations.LOOP_HOLD,
                                     operations.LOOP_HOLD_DECAY)
-        result = self._run_edit("loop", s, edit, {"video": note, "context_frames": len(end), "hold":
-                                [operations.LOOP_HOLD, operations.LOOP_HOLD_DECAY]}, progress, cancel)
+        notes = {"video": note, "context_frames": len(end),
+                 "hold": [operations.LOOP_HOLD, operations.LOOP_HOLD_DECAY]}
+        result = self._run_edit("loop", s, edit, notes, progress, cancel)
         return _with_frames(result, [rest, result.frames])
 
     def interpolate(self, first: np.ndarray, first_fps: float, second: np.ndarray,
