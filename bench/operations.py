@@ -1,7 +1,8 @@
 """Every editing operation, measured from pixels with the shipped checkpoint.
 
     python bench/operations.py [--checkpoint DIR] [--n 8] [--long-seconds 60] [--json ...]
-                               [--only interpolate loop ...] [--transition-guide G]
+                               [--only interpolate loop ...] [--seed S]
+                               [--transition-guide G]
                                [--extend-hold HOLD DECAY] [--backward-hold HOLD DECAY]
                                [--extend-phases P] [--decode-phases P]
                                [--transition-seconds S] [--transition-hold HOLD DECAY]
@@ -302,6 +303,8 @@ def main(argv=None) -> int:
     p.add_argument("--long-seconds", type=float, default=60.0)
     p.add_argument("--json", default="bench/results/operations.json")
     p.add_argument("--only", nargs="+", choices=SECTIONS, help="run these sections only")
+    p.add_argument("--seed", type=int, default=2026,
+                   help="draws the world clips and stills (another seed: another set of inputs)")
     p.add_argument("--transition-guide", type=float,
                    help="interpolate and loop: the crossfade guide instead of the engine's")
     p.add_argument("--transition-seconds", type=float, default=1.0,
@@ -323,8 +326,8 @@ def main(argv=None) -> int:
     engine = Engine.load(args.checkpoint, device=args.device)
     set_operation_knobs(args)
     apply_card_overrides(engine, args, CARD_FLAGS)
-    rng = np.random.default_rng(2026)
-    report = {"checkpoint": engine.label, **operation_knobs(),
+    rng = np.random.default_rng(args.seed)
+    report = {"checkpoint": engine.label, "seed": args.seed, **operation_knobs(),
               "guidance_interval": list(engine.card.guidance_interval),
               "decode_phases": engine.card.decode_phases}
     for name, fn in SECTIONS.items():

@@ -45,7 +45,8 @@ TRANSITION_GUIDE = 0.3
 # the nearer end; interpolate_edit) pushes the change into the middle. At 0.9, 0.6 the largest
 # jump fell 6.0x -> 5.0x and 4.6x -> 3.5x on two sets of eight pairs but rose 7.7x -> 8.4x on a
 # third, with no more pairs within 2.5x on any (`python bench/operations.py --only [loop]
-# interpolate --transition-hold H D`; README). Not robust, so interpolate does not hold.
+# interpolate --transition-hold H D`; docs/model-notes.md). Not robust, so interpolate does not
+# hold.
 TRANSITION_HOLD = 0.0
 TRANSITION_HOLD_DECAY = 1.0
 # A loop joins a scene to itself, and there the same hold helps: on three sets of eight clips
@@ -60,7 +61,8 @@ LOOP_HOLD_DECAY = 0.6
 # new frames begin near where the clip stopped and the later ones are free. Left free, the first
 # new latent frame jumped away from the clip and the seam jumped 4.2x the clip's median frame
 # change (`python bench/operations.py --only extend_forward --n 8`); held so, 1.6x. On a second
-# set of eight (after `animate`'s draws) 3.5x -> 1.7x, and one clip's colour was lost (README).
+# set of eight (after `animate`'s draws) 3.5x -> 1.7x, and one clip's colour was lost
+# (docs/model-notes.md).
 EXTEND_HOLD = 0.7
 EXTEND_HOLD_DECAY = 0.7
 # A forward extension decodes with two phases (VideoVAE.decode): its seam is the first frame of a
@@ -240,7 +242,7 @@ def interpolate_edit(a_latent: torch.Tensor, a: np.ndarray, b_latent: torch.Tens
     # two world scenes, encoded and decoded once, jumps 2.7x as far as the dissolve itself; with
     # all f phases (VideoVAE.decode), 1.3x (`python bench/latent_noise.py --dissolves 3`). It
     # costs f decodes of the plan; interpolate's largest jump fell 12.5x -> 6.0x the clips' median
-    # change on eight pairs (README). loop_edit keeps the card's decode (see there).
+    # change on eight pairs (docs/model-notes.md). loop_edit keeps the card's decode (see there).
     return Edit(ConditioningPlan(tuple(known.shape), known, mask), pixels, keep, decode_phases=f)
 
 

@@ -177,9 +177,9 @@ def alternate_grid(call, offset: int, patch: PatchSize, below: float = 1.0):
     then fall in other places on alternate sampler steps, and the 16-pixel grid that the shipped
     DiT leaves in its samples mostly goes (worldbench's `seams` at full size: 1.79 -> 1.25, the
     world's own renders 1.01); it forms in the first steps (t > 0.8). Measured on the shipped
-    model it also costs colour adherence (README), so its card leaves it off. offset 0 returns
-    `call` itself. One wrapper per sampling run: its count of calls is the alternation, so a seed
-    still gives one result."""
+    model it also costs colour adherence (docs/model-notes.md), so its card leaves it off. offset
+    0 returns `call` itself. One wrapper per sampling run: its count of calls is the alternation,
+    so a seed still gives one result."""
     check_grid_offset(offset, patch)
     if offset == 0:
         return call

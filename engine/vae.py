@@ -40,8 +40,9 @@ class VAEConfig:
     # causal, so latents (and every plan built on them) are unchanged; only pixels of latent group
     # t may depend on latent t+1. A causal decoder cannot start a change before the latent that
     # holds it: on a straight latent path it put the change on each group's first two frames
-    # (bench/latent_noise.py; issue 4's seams). Measured at 1 (README): world clips 27.5 -> 28.2 dB,
-    # but latent noise, which generated latents carry, came out as more flicker, so 0 ships.
+    # (bench/latent_noise.py; issue 4's seams). Measured at 1 (docs/model-notes.md): world clips
+    # 27.5 -> 28.2 dB, but latent noise, which generated latents carry, came out as more flicker,
+    # so 0 ships.
     decoder_lookahead: int = 0
     latent_mean: tuple[float, ...] = ()  # per-channel statistics that normalise latents for the DiT
     latent_std: tuple[float, ...] = ()

@@ -27,7 +27,7 @@ class TrainConfig:
     # decoder turned latent error into flicker locked to the 4-frame latent groups (jumps between
     # a group's first two frames 2-3x the rest; issue 4's seams). LTX-Video's decoder, likewise,
     # decodes noisy latents. Measured: it did not lower flicker, with or without the temporal term
-    # below (README, issue 3), so the default stays 0.
+    # below (docs/model-notes.md, issue 3), so the default stays 0.
     latent_noise: float = 0.0
     # Weight of the VAE loss's edge term along time (frame-to-frame changes must match the clip's):
     # a decoder tuned without it, with or without latent noise, flickered more than before
@@ -49,7 +49,7 @@ class TrainConfig:
     # change from one latent frame to the next. Generated clips flicker ~3x as much as the world's
     # renders, in step with the latent frames, and no decoder change took that out (issue 4).
     # Measured at 0.5 against a control of the same 498 steps: flicker 2.71 -> 2.30, but two
-    # prompts of colour and one of motion lost (README), so the default stays 0.
+    # prompts of colour and one of motion lost (docs/model-notes.md), so the default stays 0.
     dit_temporal_weight: float = 0.0
     long_sides: tuple[int, ...] = (128, 256)   # draft and full sizes
     seconds: tuple[float, ...] = (0.0, 1.0, 2.0, 3.0)  # 0.0 draws a still image
@@ -72,7 +72,8 @@ class TrainConfig:
     # and above object_max_t objects carry ~1/20 of the loss. A given frame and the caption fix
     # where objects are, so the target-dependent weight biases little there. Tried at 1.01 (every
     # flow time) with animate plans at 0.25 (plan_shares below) on a lent H200: the motion word
-    # moved to +2-3%, worldbench by a prompt either way (README), so the default stays 0.5.
+    # moved to +2-3%, worldbench by a prompt either way (docs/model-notes.md), so the default
+    # stays 0.5.
     object_max_t_given: float = 0.5
     plan_shares: tuple[float, ...] = PLAN_SHARES
     # EMA horizons fit to CPU-length runs: at 0.999 (a 1,000-step horizon) the VAE's EMA after
