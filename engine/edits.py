@@ -12,7 +12,7 @@ import torch
 
 from engine import conform, operations
 from engine.operations import pixel_frames
-from engine.sizes import RENDER_STRENGTH
+from engine.sizes import RENDER_STRENGTH, size_for_aspect
 
 if TYPE_CHECKING:  # runtime imports this module; the names are only needed for annotations
     from engine.runtime import Result
@@ -102,6 +102,8 @@ class EditMethods:
         clip, note = self._conform(frames, input_fps, s, whole=True)
         tf = self.vae.cfg.temporal_factor
         new = self._new_latents(seconds, s["fps"])
+        if direction == "backward":   # the plan's first latent frame decodes to one pixel frame
+            new += 1                  # (causal VAE): one more gives as many new frames as forward
         context, rest = self._split(clip, context_seconds, s["fps"], self._room(new, seconds),
                                     at_end=direction == "forward")
         hold = ((operations.EXTEND_HOLD, operations.EXTEND_HOLD_DECAY) if direction == "forward"
@@ -204,14 +206,22 @@ class EditMethods:
                progress=None, cancel=None, **options) -> Result:
         """A chosen draft -> the full-size clip with the draft's composition: the draft is
         upscaled to the full grid, re-noised part way (strength) and finished at full size with
-        the full step count, under the draft's own prompt and seed (SDEdit on the one sampler)."""
+        the full step count, under the draft's own prompt and seed (SDEdit on the one sampler).
+        The full size is the aspect the draft was asked for where its record says (a 16:9 draft's
+        grid is 2:1, so it is cropped to 16:9 as it is upscaled), else the draft's own shape."""
         for key in ("prompt", "seed", "fps"):
             if key not in draft:
                 raise ValueError(f"the draft record has no {key!r}; pass the JSON that came with the draft")
         options = {"seed": draft["seed"], "fps": draft["fps"], "guidance": draft.get("guidance"),
                    **options, "draft": False}
         s = self._settings(draft["prompt"], **_opts(options))   # draft=False: the full grid
-        clip, note = self._conform(draft_frames, s["fps"], s, max_frames=self.card.max_frames)
+        if len(draft_frames) > self.card.max_frames:   # one generation: never cut it silently
+            raise ValueError(f"the draft has {len(draft_frames)} frames; a render makes at most "
+                             f"{self.card.max_frames} (cut it, or restyle it, which works in windows)")
+        size = None
+        if draft.get("aspect"):
+            size = size_for_aspect(draft["aspect"], self.long_side(False), self.grid_multiple())
+        clip, note = self._conform(draft_frames, s["fps"], s, size=size, max_frames=self.card.max_frames)
         edit = self._restyle_edit(clip, strength)
         return self._run_edit("render", s, edit, {"draft": {**note, "path": draft.get("path"),
                                                             "strength": strength, **edit.notes}},

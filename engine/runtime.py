@@ -39,6 +39,8 @@ class Request:
     guidance: float
     draft: bool = False
     sampler: str = "euler"          # or "heun": second order, two model calls per step
+    aspect: Optional[str] = None    # the aspect asked for ("16:9"), where the size came from one:
+                                    # a draft's grid only approximates it (16:9 drafts are 128x64)
 
     @property
     def seconds(self) -> float:
@@ -70,7 +72,7 @@ class Result:
                 "height": r.height, "frames": r.num_frames, "fps": r.fps,
                 "seconds": round(r.seconds, 4), "prompt": r.prompt, "caption": self.caption,
                 "unknown_words": list(self.unknown_words), "steps": r.steps,
-                "guidance": r.guidance, "sampler": r.sampler, "draft": r.draft,
+                "guidance": r.guidance, "sampler": r.sampler, "draft": r.draft, "aspect": r.aspect,
                 "checkpoint": self.checkpoint, "inputs": self.notes,
                 "timings": {k: round(v, 4) for k, v in self.timings.items()}}
 
@@ -196,7 +198,8 @@ class Engine(EditMethods):
                 raise ValueError("give either an aspect or a width and height, not both")
             w, h = int(width), int(height)
         else:
-            w, h = sizes.size_for_aspect(aspect or "16:9", self.long_side(draft), multiple)
+            aspect = aspect or "16:9"
+            w, h = sizes.size_for_aspect(aspect, self.long_side(draft), multiple)
         sizes.check_size(w, h, multiple, card.max_long_side)
         if operation == "image":
             num_frames = 1
@@ -208,7 +211,8 @@ class Engine(EditMethods):
             num_frames = sizes.frames_for_seconds(2.0 if seconds is None else seconds,
                                                   settings["fps"], tf)
         sizes.check_frames(num_frames, tf, card.max_frames)
-        return Request(operation=operation, width=w, height=h, num_frames=num_frames, **settings)
+        return Request(operation=operation, width=w, height=h, num_frames=num_frames, aspect=aspect,
+                       **settings)
 
     def long_side(self, draft: bool) -> int:
         return self.card.draft_long_side if draft else self.card.full_long_side

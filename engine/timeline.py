@@ -14,6 +14,7 @@ Transitions, chosen per cut (on the clip *before* the cut):
 """
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -35,6 +36,10 @@ class TimelineClip:
     def __post_init__(self):
         if not isinstance(self.clip_id, str) or not self.clip_id:
             raise ValueError("a timeline clip needs a clip id")
+        _check_number(self.in_s, "in point")
+        if self.out_s is not None:
+            _check_number(self.out_s, "out point")
+        _check_number(self.cut_s, "transition length")
         if not (self.in_s >= 0):
             raise ValueError(f"in point must be 0 s or later, got {self.in_s}")
         if self.out_s is not None and not (self.out_s > self.in_s):
@@ -55,6 +60,12 @@ class Project:
     version: int = PROJECT_VERSION
 
     def __post_init__(self):
+        if not isinstance(self.name, str):
+            raise ValueError(f"the project name must be text, got {self.name!r}")
+        _check_number(self.fps, "export fps")
+        for what, v in (("export width", self.width), ("export height", self.height),
+                        ("project version", self.version)):
+            _check_number(v, what, whole=True)
         if not (1 <= self.fps <= 60):
             raise ValueError(f"export fps must be 1-60, got {self.fps}")
         for side, v in (("width", self.width), ("height", self.height)):
@@ -98,6 +109,15 @@ class Project:
 # -- JSON ---------------------------------------------------------------------------------------------
 def to_dict(project: Project) -> dict:
     return asdict(project)
+
+
+def _check_number(value, what: str, whole: bool = False) -> None:
+    """A project file is edited by hand: "abc", true, NaN or Infinity get a clear message, not a
+    comparison error or a file that cannot be saved again."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or (whole and value != int(value)):
+        kind = "a whole number" if whole else "a number"
+        raise ValueError(f"{what} must be {kind}, got {value!r}")
 
 
 def from_dict(d: dict) -> Project:

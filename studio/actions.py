@@ -102,8 +102,11 @@ class Studio:
         return frames[-1] if len(frames) > 1 else frames[0], parents
 
     def last_frame(self, clip_id: str) -> Entry:
-        """The exact last frame of a clip, saved as a still (an input for Animate)."""
+        """The exact last frame of a clip, saved as a still (an input for Animate); a still is
+        its own last frame (no copy)."""
         entry = self.library.get(clip_id)
+        if entry.kind != "video":
+            return entry
         frames, _ = self.library.frames(entry.id)
         settings = {**{k: entry.settings.get(k) for k in ("prompt", "caption", "seed", "fps")},
                     "operation": "last_frame", "user_prompt": entry.prompt, "draft": entry.draft}
@@ -158,6 +161,10 @@ class Studio:
         if entry.kind != "video":
             raise ValueError("Render turns a draft clip into a full clip; this is a still image")
         _check_strength(strength)
+        if entry.settings.get("operation") not in (None, "generate"):
+            raise ValueError(f"Render finishes a draft made by Draft; {entry.id} is a "
+                             f"{entry.settings.get('operation')} clip (its record holds only one "
+                             "prompt): restyle it instead")
         extra = {"user_prompt": entry.prompt, "style": entry.settings.get("style", "")}
 
         def compute(ctx):

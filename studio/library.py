@@ -132,11 +132,13 @@ class Library:
         return self._entry(row)
 
     def entries(self, query: str = "", limit: int = 200) -> list[Entry]:
-        """Newest first; `query` filters on prompt or operation text."""
-        like = f"%{query.strip()}%"
+        """Newest first; `query` filters on prompt or operation text (literally: % and _ are
+        characters to find, not SQL wildcards)."""
+        escaped = query.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        like = f"%{escaped}%"
         rows = self._db.execute(
-            "SELECT * FROM clips WHERE prompt LIKE ? OR operation LIKE ? ORDER BY created DESC LIMIT ?",
-            (like, like, int(limit))).fetchall()
+            "SELECT * FROM clips WHERE prompt LIKE ? ESCAPE '\\' OR operation LIKE ? ESCAPE '\\' "
+            "ORDER BY created DESC LIMIT ?", (like, like, int(limit))).fetchall()
         return [e for e in map(self._entry, rows) if e.file.is_file()]
 
     def __len__(self) -> int:

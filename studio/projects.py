@@ -32,6 +32,35 @@ def load_project(studio: Studio, name: str) -> Project:
     return replace(project, name=name) if project.name != name else project
 
 
+def check_unchanged(studio: Studio, base: Project) -> None:
+    """Refuse to save an edit made on a stale copy: the page's project must match the file it
+    replaces (a reloaded page starts from an empty project of the default name, a second tab
+    from an older one; either would silently overwrite the saved timeline)."""
+    path = project_path(studio, base.name)
+    if not path.is_file():
+        return
+    try:
+        saved = timeline.load(path)
+    except ValueError:
+        return                               # unreadable: saving a good copy over it is fine
+    if replace(saved, name=base.name) != base:
+        raise ValueError(f"the project {base.name!r} on disk differs from the one on this page "
+                         "(another tab, or a reload): open it first, or save under a new name")
+
+
+def latest_project(studio: Studio) -> Project | None:
+    """The most recently saved project that reads, or None: what a fresh page opens, so a reload
+    shows the timeline the creator was working on (not an empty one under its name)."""
+    paths = sorted((p for p in studio.ws.projects.glob("*.json") if not p.name.startswith(".")),
+                   key=lambda p: p.stat().st_mtime, reverse=True)
+    for path in paths:
+        try:
+            return load_project(studio, path.stem)
+        except (ValueError, OSError):
+            continue
+    return None
+
+
 def project_names(studio: Studio) -> list[str]:
     return sorted(p.stem for p in studio.ws.projects.glob("*.json") if not p.name.startswith("."))
 

@@ -198,13 +198,19 @@ class Worker:
                 self._finish(job, DONE, result=result)
 
 
+def exception_text(e: BaseException) -> str:
+    """str(e), with a KeyError's key shown as itself (str() of a KeyError is the key's repr).
+    Quotes are never stripped from other messages: "'x' is not a valid name" keeps its first."""
+    return (str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)).strip()
+
+
 def readable(e: BaseException) -> str:
     """A message a creator can read: ours and the engine's errors say what to change."""
     name = type(e).__name__
     if "OutOfMemory" in name:
         return "out of GPU memory: try a draft, a shorter clip or fewer variations"
     if isinstance(e, (ValueError, FileNotFoundError, KeyError)):
-        return str(e).strip("'\"")
+        return exception_text(e) or name
     return f"internal error ({name}: {e}); the details are in the studio's log"
 
 

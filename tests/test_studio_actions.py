@@ -47,6 +47,39 @@ def test_draft_variations_render_and_settings(studio):
     assert full.settings["prompt"] == d.settings["prompt"] and full.seed == d.seed
 
 
+def test_render_keeps_the_aspect_asked_for_and_only_finishes_drafts(studio, tiny_engine):
+    [d] = ok(studio.draft("a red ball moves right", seconds=1, seed=5, aspect="16:9"))
+    assert d.settings["aspect"] == "16:9"
+    [full] = ok(studio.render(d.id, strength=0.5))
+    want = tiny_engine.resolve("generate", "x", aspect="16:9")       # what Generate makes at 16:9
+    assert (full.width, full.height) == (want.width, want.height)
+    assert full.settings["inputs"]["draft"]["fit"] in ("crop", "none")
+    with pytest.raises(ValueError, match="restyle it instead"):
+        studio.render(full.id)                                         # a render is not a draft
+
+
+def test_library_search_is_literal_and_a_still_is_its_own_last_frame(studio):
+    [a] = ok(studio.draft("a red ball 100% round", seconds=1, seed=1))
+    [b] = ok(studio.draft("a blue box", seconds=1, seed=2))
+    assert [e.id for e in studio.library.entries("100%")] == [a.id]
+    assert [e.id for e in studio.library.entries("%")] == [a.id]       # not every clip
+    assert studio.library.entries("_") == []
+    still = studio.last_frame(b.id)
+    assert studio.last_frame(still.id).id == still.id and len(studio.library) == 3
+
+
+def test_a_stale_page_never_overwrites_a_saved_project(studio):
+    from engine.timeline import Project
+    from studio import projects
+    saved = Project("my-film").add("aaaaaaaaaaaa").add("bbbbbbbbbbbb")
+    projects.save_project(studio, saved)
+    projects.check_unchanged(studio, saved)                  # the page shows what is on disk
+    with pytest.raises(ValueError, match="differs from the one on this page"):
+        projects.check_unchanged(studio, Project("my-film"))  # a reloaded, empty page of that name
+    projects.check_unchanged(studio, Project("new-name"))    # a new name saves a new file
+    assert projects.latest_project(studio) == saved           # what a fresh page opens
+
+
 def test_image_style_and_caption(studio):
     [still] = ok(studio.image("a blue box", style="Desert heat", seed=1))
     assert still.kind == "image" and still.file.suffix == ".png"

@@ -65,6 +65,15 @@ def test_errors_become_messages_not_tracebacks():
     with pytest.raises(gr.Error, match="out of memory"):
         huge()
 
+    @common.friendly
+    def quoted():
+        raise ValueError("'nothere' is not a library clip id")
+    with pytest.raises(gr.Error) as e:
+        quoted()
+    assert e.value.message == "'nothere' is not a library clip id"      # both quotes kept
+    from studio.worker import readable
+    assert readable(KeyError("abc")) == "abc" and readable(ValueError("'x' y")) == "'x' y"
+
 
 def test_timeline_table_edits_apply_to_the_project():
     p = Project("p", (TimelineClip("aaaaaaaaaaaa"), TimelineClip("bbbbbbbbbbbb")))

@@ -74,6 +74,18 @@ def test_project_json_round_trip_and_unknown_keys(tmp_path):
     assert not list(tmp_path.glob(".*tmp*"))
 
 
+@pytest.mark.parametrize("clip, project, message", [
+    ({"in_s": "abc"}, {}, "in point must be a number, got 'abc'"),
+    ({"out_s": float("inf")}, {}, "out point must be a number"),
+    ({"cut_s": True}, {}, "transition length must be a number"),
+    ({}, {"fps": "NaN"}, "export fps must be a number"),
+    ({}, {"width": 512.5}, "export width must be a whole number"),
+])
+def test_hand_edited_project_values_get_a_clear_message(clip, project, message):
+    with pytest.raises(ValueError, match=message):
+        timeline.from_dict({"name": "p", "clips": [{"clip_id": "a", **clip}], **project})
+
+
 def test_module_imports_without_torch():
     code = "import sys, engine.timeline; assert 'torch' not in sys.modules, 'torch imported'"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=str(Path(__file__).parent.parent))

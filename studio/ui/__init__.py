@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gradio as gr
 
+from studio import projects
 from studio.actions import ASPECTS, Studio
 from studio.ui import create, edit, library_tab, storyboard, timeline_tab
 from studio.ui.common import clip_choices, friendly
@@ -53,6 +54,14 @@ def build_app(studio: Studio) -> gr.Blocks:
                                  api_visibility="undocumented")
         demo.load(lambda: library_tab.listing(studio), None, [lib.gallery, lib.ids],
                   api_visibility="undocumented")
+
+        def fresh_choices():   # saved since the page was built
+            styles = gr.update(choices=studio.styles.names())
+            return styles, styles, gr.update(choices=projects.project_names(studio))
+
+        demo.load(fresh_choices, None, [c.style, s.style, t.open], api_visibility="undocumented")
+        demo.load(lambda: timeline_tab.opening(studio), None, [t.name, t.project, t.table],
+                  api_visibility="undocumented")
         _send_to(studio, tabs, c, e, lib, t, s)
     return demo
 
@@ -88,23 +97,25 @@ def _send_to(studio: Studio, tabs, c, e, lib, t, s) -> None:
     @friendly
     def to_edit(clip_id):
         entry = studio.library.get(_bare(clip_id))
-        return gr.update(choices=clip_choices(studio), value=entry.title()), gr.Tabs(selected="edit")
+        return (gr.update(choices=clip_choices(studio), value=entry.title()), None,
+                gr.Tabs(selected="edit"))
 
     @friendly
     def to_animate(clip_id):
         still = studio.last_frame(_bare(clip_id))
-        return (gr.update(choices=clip_choices(studio), value=still.title()), gr.Tabs(selected="animate"),
-                gr.Tabs(selected="edit"))
+        return (gr.update(choices=clip_choices(studio), value=still.title()), None,
+                gr.Tabs(selected="animate"), gr.Tabs(selected="edit"))
 
     @friendly
     def to_timeline(clip_id, text, name):
-        from studio.projects import save_project
         from studio.ui.timeline_tab import _json, parse, rows
         entry = studio.library.get(_bare(clip_id))
         if entry.kind != "video":
             raise ValueError("that is a still image; animate it first, then add the clip")
-        project = parse(text, name).add(entry.id)
-        save_project(studio, project)
+        base = parse(text, name)
+        projects.check_unchanged(studio, base)
+        project = base.add(entry.id)
+        projects.save_project(studio, project)
         gr.Info(f"Added {entry.id} to the timeline “{project.name}”.")
         return _json(project), rows(studio, project)
 
@@ -112,9 +123,9 @@ def _send_to(studio: Studio, tabs, c, e, lib, t, s) -> None:
         clip = tab.selected if tab is lib else tab.current
         tab.to_timeline.click(to_timeline, [clip, t.project, t.name], [t.project, t.table], **quiet)
         if hasattr(tab, "to_edit"):
-            tab.to_edit.click(to_edit, clip, [e.source, tabs], **quiet)
+            tab.to_edit.click(to_edit, clip, [e.source, e.upload, tabs], **quiet)
         if hasattr(tab, "to_last"):
-            tab.to_last.click(to_animate, clip, [e.source, e.ops, tabs], **quiet)
+            tab.to_last.click(to_animate, clip, [e.source, e.upload, e.ops, tabs], **quiet)
 
     @friendly
     def reuse(clip_id):
@@ -133,10 +144,10 @@ def _send_to(studio: Studio, tabs, c, e, lib, t, s) -> None:
     @friendly
     def remix(clip_id):
         entry = studio.library.get(_bare(clip_id))
-        return (gr.update(choices=clip_choices(studio), value=entry.title()), entry.prompt,
+        return (gr.update(choices=clip_choices(studio), value=entry.title()), None, entry.prompt,
                 gr.Tabs(selected="restyle"), gr.Tabs(selected="edit"))
 
-    lib.remix.click(remix, lib.selected, [e.source, e.prompt, e.ops, tabs], **quiet)
+    lib.remix.click(remix, lib.selected, [e.source, e.upload, e.prompt, e.ops, tabs], **quiet)
 
 
 def _bare(value: str) -> str:

@@ -7,7 +7,7 @@ import gradio as gr
 
 from studio.actions import Studio
 from studio.library import Entry
-from studio.worker import CANCELLED, DONE, QUEUED
+from studio.worker import CANCELLED, DONE, QUEUED, exception_text
 
 POLL_S = 0.4
 SKIP = gr.skip  # an output left as it is
@@ -23,7 +23,7 @@ def friendly(fn):
         except gr.Error:
             raise
         except (ValueError, OSError, KeyError, RuntimeError) as e:
-            raise gr.Error(str(e).strip("'\"") or type(e).__name__, print_exception=False) from None
+            raise gr.Error(exception_text(e) or type(e).__name__, print_exception=False) from None
         except MemoryError:
             raise gr.Error("out of memory: this input is too long or too large for this machine; "
                            "try a shorter clip", print_exception=False) from None

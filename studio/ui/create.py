@@ -25,6 +25,7 @@ def build(studio: Studio) -> SimpleNamespace:
                                   info="Describe the scene: objects, colours, how they move, the background.")
             with gr.Row():
                 c.style = gr.Dropdown(studio.styles.names(), value="None", label="Style",
+                                      allow_custom_value=True,
                                       info="A preset paragraph added after your prompt.", scale=3)
                 c.expand = gr.Button("✨ Expand prompt", scale=1)
             c.caption = gr.Textbox(label="Caption the model will see (editable)", lines=3,

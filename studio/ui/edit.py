@@ -67,6 +67,9 @@ def build(studio: Studio) -> SimpleNamespace:
 
 
 def _source(clip, upload):
+    if upload and clip and str(clip).strip():    # fail loudly rather than pick one silently
+        raise gr.Error("both a library clip and an uploaded file are set: clear one of them",
+                       print_exception=False)
     return upload if upload else clip
 
 
@@ -99,6 +102,11 @@ def _wire(studio: Studio, c: SimpleNamespace) -> None:
         yield from _run(studio, lambda: studio.restyle(_source(clip, upload), prompt,
                                                        strength=float(strength), seed=seed))
 
+    # a clip comes from the dropdown or an upload, never both: choosing one clears the other
+    quiet = dict(api_visibility="undocumented", queue=False)
+    for pick, upload in ((c.source, c.upload), (c.second, c.upload2)):
+        pick.input(lambda: None, None, upload, **quiet)
+        upload.upload(lambda: None, None, pick, **quiet)
     src = [c.source, c.upload]
     kw = dict(outputs=outs, concurrency_limit=None)
     c.animate.click(animate, src + [c.prompt, seed, c.animate_seconds], api_name="animate", **kw)

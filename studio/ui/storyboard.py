@@ -23,7 +23,7 @@ def build(studio: Studio) -> SimpleNamespace:
                                         placeholder="a red ball rolls right" if i == 0 else "then…"))
             c.seconds.append(gr.Slider(0.5, 4, value=2, step=0.5, label="Seconds", scale=1))
     with gr.Row():
-        c.style = gr.Dropdown(studio.styles.names(), value="None", label="Style",
+        c.style = gr.Dropdown(studio.styles.names(), value="None", label="Style", allow_custom_value=True,
                               info="Added to every card's prompt.")
         c.aspect = gr.Radio(list(ASPECTS), value="16:9", label="Aspect ratio")
         c.seed = gr.Number(value=None, precision=0, minimum=0, label="Seed",

@@ -25,6 +25,7 @@ def build(studio: Studio) -> SimpleNamespace:
         c.name = gr.Textbox(value="my-film", label="Project name",
                             info="Letters, digits, - and _. Every change is saved automatically.")
         c.open = gr.Dropdown(projects.project_names(studio), label="Open a project", scale=1,
+                             allow_custom_value=True,
                              info="Projects saved in this workspace.")
         c.load = gr.Button("Open", scale=0)
     with gr.Row():
@@ -57,6 +58,12 @@ def build(studio: Studio) -> SimpleNamespace:
     c.job = gr.State(0)
     _wire(studio, c)
     return c
+
+
+def opening(studio: Studio) -> tuple[str, str, list[list]]:
+    """(name, project JSON, table rows) a fresh page starts from: the latest saved project."""
+    project = projects.latest_project(studio) or Project("my-film")
+    return project.name, _json(project), rows(studio, project)
 
 
 def _json(project: Project) -> str:
@@ -106,7 +113,8 @@ def apply_table(project: Project, table) -> Project:
 
 
 def _wire(studio: Studio, c: SimpleNamespace) -> None:
-    def commit(project: Project):
+    def commit(project: Project, base: Project):
+        projects.check_unchanged(studio, base)               # never overwrite a newer file
         projects.save_project(studio, project)               # autosave: atomic, every change
         return _json(project), rows(studio, project), gr.update(choices=projects.project_names(studio))
 
@@ -119,17 +127,19 @@ def _wire(studio: Studio, c: SimpleNamespace) -> None:
         entry = studio.library.get(_id(pick))
         if entry.kind != "video":
             raise ValueError("that is a still image; animate it first, then add the clip")
-        return commit(parse(text, name).add(entry.id))
+        base = parse(text, name)
+        return commit(base.add(entry.id), base)
 
     @friendly
     def edit_table(text, name, table):
-        return commit(apply_table(parse(text, name), table))
+        base = parse(text, name)
+        return commit(apply_table(base, table), base)
 
     @friendly
     def move(text, name, index, delta):
         project = parse(text, name)
         i = int(index or 1) - 1
-        return commit(project.remove(i) if delta == 0 else project.move(i, delta))
+        return commit(project.remove(i) if delta == 0 else project.move(i, delta), project)
 
     @friendly
     def load(name):
