@@ -102,9 +102,11 @@ class EditMethods:
         clip, note = self._conform(frames, input_fps, s, whole=True)
         tf = self.vae.cfg.temporal_factor
         new = self._new_latents(seconds, s["fps"])
+        room = self._room(new, seconds)
         if direction == "backward":   # the plan's first latent frame decodes to one pixel frame
-            new += 1                  # (causal VAE): one more gives as many new frames as forward
-        context, rest = self._split(clip, context_seconds, s["fps"], self._room(new, seconds),
+            new += 1                  # (causal VAE): one more gives as many new frames as forward;
+                                      # the plan (new + m latents) needs no more room than forward's
+        context, rest = self._split(clip, context_seconds, s["fps"], room,
                                     at_end=direction == "forward")
         hold = ((operations.EXTEND_HOLD, operations.EXTEND_HOLD_DECAY) if direction == "forward"
                 else (operations.BACKWARD_HOLD, operations.BACKWARD_HOLD_DECAY))

@@ -125,11 +125,17 @@ def from_dict(d: dict) -> Project:
     if not isinstance(d, dict):
         raise ValueError("a project file must hold a JSON object")
     _refuse_unknown(d, Project, "project")
+    if "name" not in d:
+        raise ValueError("a project needs a name")
+    if not isinstance(d.get("clips", []), list):
+        raise ValueError("a project's clips must be a list")
     clips = []
     for i, c in enumerate(d.get("clips", [])):
         if not isinstance(c, dict):
             raise ValueError(f"timeline clip {i + 1} is not an object")
         _refuse_unknown(c, TimelineClip, f"timeline clip {i + 1}")
+        if "clip_id" not in c:
+            raise ValueError(f"timeline clip {i + 1} has no clip_id")
         clips.append(TimelineClip(**c))
     return Project(**{**d, "clips": tuple(clips)})
 

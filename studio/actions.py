@@ -163,8 +163,7 @@ class Studio:
         _check_strength(strength)
         if entry.settings.get("operation") not in (None, "generate"):
             raise ValueError(f"Render finishes a draft made by Draft; {entry.id} is a "
-                             f"{entry.settings.get('operation')} clip (its record holds only one "
-                             "prompt): restyle it instead")
+                             f"{entry.settings.get('operation')} clip: restyle it instead")
         extra = {"user_prompt": entry.prompt, "style": entry.settings.get("style", "")}
 
         def compute(ctx):

@@ -32,20 +32,21 @@ def load_project(studio: Studio, name: str) -> Project:
     return replace(project, name=name) if project.name != name else project
 
 
-def check_unchanged(studio: Studio, base: Project) -> None:
-    """Refuse to save an edit made on a stale copy: the page's project must match the file it
-    replaces (a reloaded page starts from an empty project of the default name, a second tab
-    from an older one; either would silently overwrite the saved timeline)."""
-    path = project_path(studio, base.name)
+def check_unchanged(studio: Studio, name: str, synced: Project | None) -> None:
+    """Refuse to save over a file that changed since this page last read or wrote it: `synced`
+    is the project as the page last synced it with the workspace (None: never). A second tab,
+    or a page opened before the file was made, would otherwise silently overwrite the timeline.
+    What the page edited since (its table, its JSON) does not matter, only what it last saw."""
+    path = project_path(studio, name)
     if not path.is_file():
         return
     try:
         saved = timeline.load(path)
-    except ValueError:
-        return                               # unreadable: saving a good copy over it is fine
-    if replace(saved, name=base.name) != base:
-        raise ValueError(f"the project {base.name!r} on disk differs from the one on this page "
-                         "(another tab, or a reload): open it first, or save under a new name")
+    except ValueError as e:                  # a hand edit gone wrong: never save over it silently
+        raise ValueError(f"{e}; fix the file, or save under a new name") from None
+    if synced is None or replace(saved, name=name) != replace(synced, name=name):
+        raise ValueError(f"the project {name!r} was changed elsewhere (another tab?): open it "
+                         "again first, or save under a new name")
 
 
 def latest_project(studio: Studio) -> Project | None:
@@ -78,9 +79,10 @@ def lengths(studio: Studio, project: Project) -> dict[str, float]:
 
 def export_timeline(studio: Studio, project: Project, *, steps=None) -> Job:
     """Submit the export: blends are generated first (cancellable per step), then moviepy renders."""
-    save_project(studio, project)
     plan_lengths = lengths(studio, project)
     timeline.layout(project, plan_lengths)            # refuse a bad project now, in the page
+    save_project(studio, project)                     # after the checks: a refused export
+                                                      # leaves the file as the page shows it
     out = studio.ws.inside("exports", f"{project.name}.mp4")
 
     def job(ctx):

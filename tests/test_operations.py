@@ -210,6 +210,19 @@ def test_engine_edits_keep_every_frame_of_a_clip_of_any_length(tiny_engine, oper
     assert r.notes.get("video", r.notes.get("first"))["dropped_s"] == 0.0
 
 
+def test_render_finishes_a_draft_at_the_aspect_it_was_asked_for(tiny_engine):
+    draft = world_clip(9, 64, 32)                        # 2:1, as a 16:9 draft's grid is
+    record = {"prompt": "a red ball", "seed": 1, "fps": 12.0}
+    want = tiny_engine.resolve("generate", "x", aspect="16:9")
+    asked = tiny_engine.render(draft, {**record, "aspect": "16:9"}, strength=0.5, steps=2)
+    assert asked.frames.shape[1:3] == (want.height, want.width)
+    assert asked.notes["draft"]["fit"] == "crop"
+    own = tiny_engine.render(draft, record, strength=0.5, steps=2)   # an older record: its shape
+    assert own.frames.shape[2] == 2 * own.frames.shape[1]
+    with pytest.raises(ValueError, match="a render makes at most"):
+        tiny_engine.render(world_clip(tiny_engine.card.max_frames + 4, 64, 32), record)
+
+
 def test_engine_interpolate_and_restyle_keep_their_inputs(tiny_engine):
     a, b = world_clip(9, 64, 36), world_clip(5, 36, 64)
     r = tiny_engine.interpolate(a, 12.0, b, 12.0, "a blend", seconds=0.5, seed=2)

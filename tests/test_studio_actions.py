@@ -69,15 +69,26 @@ def test_library_search_is_literal_and_a_still_is_its_own_last_frame(studio):
 
 
 def test_a_stale_page_never_overwrites_a_saved_project(studio):
+    import os
     from engine.timeline import Project
     from studio import projects
     saved = Project("my-film").add("aaaaaaaaaaaa").add("bbbbbbbbbbbb")
     projects.save_project(studio, saved)
-    projects.check_unchanged(studio, saved)                  # the page shows what is on disk
-    with pytest.raises(ValueError, match="differs from the one on this page"):
-        projects.check_unchanged(studio, Project("my-film"))  # a reloaded, empty page of that name
-    projects.check_unchanged(studio, Project("new-name"))    # a new name saves a new file
+    projects.check_unchanged(studio, "my-film", saved)        # the page last saw what is on disk
+    with pytest.raises(ValueError, match="changed elsewhere"):
+        projects.check_unchanged(studio, "my-film", Project("my-film"))   # another tab's older copy
+    with pytest.raises(ValueError, match="changed elsewhere"):
+        projects.check_unchanged(studio, "my-film", None)     # a page that never read the file
+    projects.check_unchanged(studio, "new-name", None)        # a new name saves a new file
     assert projects.latest_project(studio) == saved           # what a fresh page opens
+    older = projects.save_project(studio, Project("older").add("cccccccccccc"))
+    os.utime(older, (1, 1))
+    assert projects.latest_project(studio) == saved           # the newest file, not the name
+    broken = projects.project_path(studio, "broken")
+    broken.write_text('{"name": "broken", "clips": 5}')
+    assert projects.latest_project(studio) == saved           # an unreadable file is skipped
+    with pytest.raises(ValueError, match="fix the file"):      # ... and never saved over
+        projects.check_unchanged(studio, "broken", None)
 
 
 def test_image_style_and_caption(studio):

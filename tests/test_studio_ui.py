@@ -75,6 +75,13 @@ def test_errors_become_messages_not_tracebacks():
     assert readable(KeyError("abc")) == "abc" and readable(ValueError("'x' y")) == "'x' y"
 
 
+def test_an_edit_takes_a_library_clip_or_an_upload_not_both():
+    from studio.ui.edit import _source
+    assert _source("abc", None) == "abc" and _source("", "/tmp/u.mp4") == "/tmp/u.mp4"
+    with pytest.raises(gr.Error, match="clear one of them"):
+        _source("abc", "/tmp/u.mp4")
+
+
 def test_timeline_table_edits_apply_to_the_project():
     p = Project("p", (TimelineClip("aaaaaaaaaaaa"), TimelineClip("bbbbbbbbbbbb")))
     table = [[1, "aaaaaaaaaaaa", "", "0.5", "", "crossfade", "0.25"], [2, "bbbbbbbbbbbb", "", 0, 1.5, "cut", 0]]

@@ -86,6 +86,14 @@ def test_hand_edited_project_values_get_a_clear_message(clip, project, message):
         timeline.from_dict({"name": "p", "clips": [{"clip_id": "a", **clip}], **project})
 
 
+@pytest.mark.parametrize("data, message", [
+    ({"clips": []}, "needs a name"), ({"name": "p", "clips": 5}, "must be a list"),
+    ({"name": "p", "clips": [{"in_s": 1}]}, "has no clip_id")])
+def test_hand_edited_project_shapes_get_a_clear_message(data, message):
+    with pytest.raises(ValueError, match=message):
+        timeline.from_dict(data)
+
+
 def test_module_imports_without_torch():
     code = "import sys, engine.timeline; assert 'torch' not in sys.modules, 'torch imported'"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=str(Path(__file__).parent.parent))

@@ -60,7 +60,7 @@ def build_app(studio: Studio) -> gr.Blocks:
             return styles, styles, gr.update(choices=projects.project_names(studio))
 
         demo.load(fresh_choices, None, [c.style, s.style, t.open], api_visibility="undocumented")
-        demo.load(lambda: timeline_tab.opening(studio), None, [t.name, t.project, t.table],
+        demo.load(lambda: timeline_tab.opening(studio), None, [t.name, t.project, t.table, t.synced],
                   api_visibility="undocumented")
         _send_to(studio, tabs, c, e, lib, t, s)
     return demo
@@ -107,21 +107,21 @@ def _send_to(studio: Studio, tabs, c, e, lib, t, s) -> None:
                 gr.Tabs(selected="animate"), gr.Tabs(selected="edit"))
 
     @friendly
-    def to_timeline(clip_id, text, name):
-        from studio.ui.timeline_tab import _json, parse, rows
+    def to_timeline(clip_id, text, name, synced):
+        from studio.ui.timeline_tab import _json, parse, rows, synced_project
         entry = studio.library.get(_bare(clip_id))
         if entry.kind != "video":
             raise ValueError("that is a still image; animate it first, then add the clip")
-        base = parse(text, name)
-        projects.check_unchanged(studio, base)
-        project = base.add(entry.id)
+        project = parse(text, name).add(entry.id)
+        projects.check_unchanged(studio, project.name, synced_project(synced))
         projects.save_project(studio, project)
         gr.Info(f"Added {entry.id} to the timeline “{project.name}”.")
-        return _json(project), rows(studio, project)
+        return _json(project), rows(studio, project), _json(project)
 
     for tab in (c, e, lib, s):
         clip = tab.selected if tab is lib else tab.current
-        tab.to_timeline.click(to_timeline, [clip, t.project, t.name], [t.project, t.table], **quiet)
+        tab.to_timeline.click(to_timeline, [clip, t.project, t.name, t.synced],
+                              [t.project, t.table, t.synced], **quiet)
         if hasattr(tab, "to_edit"):
             tab.to_edit.click(to_edit, clip, [e.source, e.upload, tabs], **quiet)
         if hasattr(tab, "to_last"):

@@ -105,7 +105,8 @@ def _wire(studio: Studio, c: SimpleNamespace) -> None:
     # a clip comes from the dropdown or an upload, never both: choosing one clears the other
     quiet = dict(api_visibility="undocumented", queue=False)
     for pick, upload in ((c.source, c.upload), (c.second, c.upload2)):
-        pick.input(lambda: None, None, upload, **quiet)
+        # Gradio 6's Dropdown sends `input` on blur too: clear the upload only for a chosen clip
+        pick.input(lambda v: None if v and str(v).strip() else gr.skip(), pick, upload, **quiet)
         upload.upload(lambda: None, None, pick, **quiet)
     src = [c.source, c.upload]
     kw = dict(outputs=outs, concurrency_limit=None)

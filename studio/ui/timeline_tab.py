@@ -56,14 +56,22 @@ def build(studio: Studio) -> SimpleNamespace:
         c.project = gr.Textbox(label="Project", lines=8, value=_json(Project("my-film")),
                                info="What is saved; the API's /export_timeline takes this text.")
     c.job = gr.State(0)
+    c.synced = gr.State("")   # the project JSON as this page last read or saved it (see opening)
     _wire(studio, c)
     return c
 
 
-def opening(studio: Studio) -> tuple[str, str, list[list]]:
-    """(name, project JSON, table rows) a fresh page starts from: the latest saved project."""
-    project = projects.latest_project(studio) or Project("my-film")
-    return project.name, _json(project), rows(studio, project)
+def opening(studio: Studio) -> tuple[str, str, list[list], str]:
+    """(name, project JSON, table rows, synced JSON) a fresh page starts from: the latest saved
+    project, or an empty one that no file backs yet."""
+    saved = projects.latest_project(studio)
+    project = saved or Project("my-film")
+    return project.name, _json(project), rows(studio, project), _json(saved) if saved else ""
+
+
+def synced_project(synced: str) -> Project | None:
+    """The project the page last synced with the workspace ("" : none yet)."""
+    return timeline.from_dict(json.loads(synced)) if (synced or "").strip() else None
 
 
 def _json(project: Project) -> str:
@@ -113,57 +121,63 @@ def apply_table(project: Project, table) -> Project:
 
 
 def _wire(studio: Studio, c: SimpleNamespace) -> None:
-    def commit(project: Project, base: Project):
-        projects.check_unchanged(studio, base)               # never overwrite a newer file
+    def commit(project: Project, synced: str):
+        projects.check_unchanged(studio, project.name, synced_project(synced))  # never a newer file
         projects.save_project(studio, project)               # autosave: atomic, every change
-        return _json(project), rows(studio, project), gr.update(choices=projects.project_names(studio))
+        text = _json(project)
+        return text, rows(studio, project), gr.update(choices=projects.project_names(studio)), text
 
-    outs = [c.project, c.table, c.open]
+    outs = [c.project, c.table, c.open, c.synced]
     quiet = dict(api_visibility="undocumented")
 
     @friendly
-    def add(text, name, pick):
+    def add(text, name, pick, synced):
         from studio.actions import _id
         entry = studio.library.get(_id(pick))
         if entry.kind != "video":
             raise ValueError("that is a still image; animate it first, then add the clip")
-        base = parse(text, name)
-        return commit(base.add(entry.id), base)
+        return commit(parse(text, name).add(entry.id), synced)
 
     @friendly
-    def edit_table(text, name, table):
-        base = parse(text, name)
-        return commit(apply_table(base, table), base)
+    def edit_table(text, name, table, synced):
+        return commit(apply_table(parse(text, name), table), synced)
 
     @friendly
-    def move(text, name, index, delta):
+    def move(text, name, index, delta, synced):
         project = parse(text, name)
         i = int(index or 1) - 1
-        return commit(project.remove(i) if delta == 0 else project.move(i, delta), project)
+        return commit(project.remove(i) if delta == 0 else project.move(i, delta), synced)
 
     @friendly
     def load(name):
         project = projects.load_project(studio, name)
-        return project.name, _json(project), rows(studio, project)
+        return project.name, _json(project), rows(studio, project), _json(project)
 
-    c.add.click(add, [c.project, c.name, c.pick], outs, **quiet)
-    c.table.input(edit_table, [c.project, c.name, c.table], outs, **quiet)
-    c.up.click(lambda t, n, i: move(t, n, i, -1), [c.project, c.name, c.index], outs, **quiet)
-    c.down.click(lambda t, n, i: move(t, n, i, 1), [c.project, c.name, c.index], outs, **quiet)
-    c.remove.click(lambda t, n, i: move(t, n, i, 0), [c.project, c.name, c.index], outs, **quiet)
-    c.load.click(load, c.open, [c.name, c.project, c.table], **quiet)
+    c.add.click(add, [c.project, c.name, c.pick, c.synced], outs, **quiet)
+    c.table.input(edit_table, [c.project, c.name, c.table, c.synced], outs, **quiet)
+    moving = [c.project, c.name, c.index, c.synced]
+    c.up.click(lambda t, n, i, s: move(t, n, i, -1, s), moving, outs, **quiet)
+    c.down.click(lambda t, n, i, s: move(t, n, i, 1, s), moving, outs, **quiet)
+    c.remove.click(lambda t, n, i, s: move(t, n, i, 0, s), moving, outs, **quiet)
+    c.load.click(load, c.open, [c.name, c.project, c.table, c.synced], **quiet)
     c.refresh.click(lambda v: gr.update(choices=clip_choices(studio, "video"), value=v), c.pick, c.pick, **quiet)
 
-    def export(project_name, project_json, fps, size):
+    def export(project_name, project_json, fps, size, synced=""):
+        """The page checks its project against the file as its edits do; an API call (no page
+        state) sends the whole project and saves it as sent."""
         w, h = call(_size, size)
         project = call(lambda: replace(parse(project_json, project_name), fps=float(fps), width=w, height=h))
-        job = call(projects.export_timeline, studio, project)
+        if (synced or "").strip():
+            call(lambda: projects.check_unchanged(studio, project.name, synced_project(synced)))
+        job = call(projects.export_timeline, studio, project)      # saves the project (fps, size)
+        text = _json(project)
         for status, _ in follow(studio, job):
-            yield status, SKIP(), SKIP(), _json(project), job.id
+            yield status, SKIP(), SKIP(), text, job.id, text
         out = outcome(job)
-        yield status, (str(out) if out else SKIP()), (str(out) if out else SKIP()), _json(project), job.id
+        yield status, (str(out) if out else SKIP()), (str(out) if out else SKIP()), text, job.id, text
 
-    c.export.click(export, [c.name, c.project, c.fps, c.size], [c.status, c.video, c.file, c.project, c.job],
+    c.export.click(export, [c.name, c.project, c.fps, c.size, c.synced],
+                   [c.status, c.video, c.file, c.project, c.job, c.synced],
                    api_name="export_timeline", concurrency_limit=None)
 
     def cancel_own(job_id):
