@@ -15,7 +15,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from engine import io
-from engine.sizes import RENDER_STRENGTH
+from engine.sizes import RENDER_STRENGTH, parse_aspect
 from studio.config import StudioConfig
 from studio.library import ID, Entry, Library
 from studio.styles import Styles, with_style
@@ -165,10 +165,13 @@ class Studio:
             raise ValueError(f"Render finishes a draft made by Draft; {entry.id} is a "
                              f"{entry.settings.get('operation')} clip: restyle it instead")
         extra = {"user_prompt": entry.prompt, "style": entry.settings.get("style", "")}
+        # a draft saved before records carried their aspect: the one its shape is nearest
+        record = {**entry.settings,
+                  "aspect": entry.settings.get("aspect") or nearest_aspect(entry.width, entry.height)}
 
         def compute(ctx):
             frames, _ = self.library.frames(entry.id)
-            return [ctx.engine.render(frames, entry.settings, strength=float(strength), steps=steps,
+            return [ctx.engine.render(frames, record, strength=float(strength), steps=steps,
                                       progress=ctx.progress, cancel=ctx.cancelled)]
         return self._submit("render", f"Render {entry.id}: {_short(entry.prompt)}", compute,
                             parents=(entry.id,), extra=extra)
@@ -280,6 +283,12 @@ def _id(value: str) -> str:
     if not value or not str(value).strip():
         raise ValueError("choose a clip first")
     return str(value).strip().split(" ")[0]
+
+
+def nearest_aspect(width: int, height: int) -> str:
+    """The studio's aspect closest to a width and height (a 128x64 draft: 16:9)."""
+    ratio = width / max(height, 1)
+    return min(ASPECTS, key=lambda a: abs(parse_aspect(a) - ratio))
 
 
 def _check_aspect(aspect: str) -> None:

@@ -56,6 +56,8 @@ def test_render_keeps_the_aspect_asked_for_and_only_finishes_drafts(studio, tiny
     assert full.settings["inputs"]["draft"]["fit"] in ("crop", "none")
     with pytest.raises(ValueError, match="restyle it instead"):
         studio.render(full.id)                                         # a render is not a draft
+    from studio.actions import nearest_aspect
+    assert nearest_aspect(128, 64) == "16:9" and nearest_aspect(64, 128) == "9:16"  # older drafts
 
 
 def test_library_search_is_literal_and_a_still_is_its_own_last_frame(studio):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gradio as gr
 
 from studio import projects
-from studio.actions import ASPECTS, Studio
+from studio.actions import Studio, nearest_aspect
 from studio.ui import create, edit, library_tab, storyboard, timeline_tab
 from studio.ui.common import clip_choices, friendly
 from studio.worker import FINISHED
@@ -131,8 +131,7 @@ def _send_to(studio: Studio, tabs, c, e, lib, t, s) -> None:
     def reuse(clip_id):
         entry = studio.library.get(_bare(clip_id))
         st = entry.settings
-        ratio = entry.width / max(entry.height, 1)
-        aspect = min(ASPECTS, key=lambda a: abs(eval_ratio(a) - ratio))
+        aspect = nearest_aspect(entry.width, entry.height)
         return (st.get("user_prompt") or entry.prompt, st.get("caption") or "", aspect,
                 max(0.5, round(entry.seconds * 2) / 2) if entry.kind == "video" else 2.0,
                 entry.seed if entry.seed is not None else 0, True, st.get("style") or "None",
@@ -154,8 +153,3 @@ def _bare(value: str) -> str:
     if not value or not str(value).strip():
         raise ValueError("there is no clip to send yet: make or choose one first")
     return str(value).strip().split(" ")[0]
-
-
-def eval_ratio(aspect: str) -> float:
-    a, b = aspect.split(":")
-    return float(a) / float(b)
