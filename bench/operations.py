@@ -49,7 +49,9 @@ def world_clip(rng, seconds=2.0, fps=12.0, size=(256, 144)):
 
 def bench_animate(engine, rng, n):
     """World stills are animated with a prompt that names their own object and a motion; the
-    photographs, which hold no world object, are scored on the first frame only."""
+    photographs, which hold no world object, are scored on the first frame only. Motion is scored
+    where the detector can read the object's colour on its background (readable_colours, as in
+    worldbench): elsewhere it finds no object to follow."""
     rows = []
     stills = [world_clip(rng, 0.1) for _ in range(n)]
     for i, (frames, scene) in enumerate(stills):
@@ -57,19 +59,21 @@ def bench_animate(engine, rng, n):
         moved = replace(scene, camera="static", duration_s=2.0,
                         objects=(replace(scene.objects[0], motion=motion, speed="normal"),))
         r = engine.animate(frames[0], caption(moved), seconds=2.0, seed=i)
+        readable = scene.objects[0].colour in readable_colours(scene.background)
         rows.append({"kind": "world", "psnr_first": psnr(r.frames[0], on_grid(frames[:1], r.frames)[0]),
-                     "motion_ok": measure(r.frames, scene.background)["motion"] == motion,
+                     "motion_ok": measure(r.frames, scene.background)["motion"] == motion if readable else None,
                      "first_jump": first_jump(r.frames)})
     for i, photo in enumerate(photographs()):
         r = engine.animate(photo, "the camera pans slowly to the right", seconds=2.0, seed=i)
         rows.append({"kind": "photo", "psnr_first": psnr(r.frames[0], on_grid(photo[None], r.frames)[0]),
                      "first_jump": first_jump(r.frames)})
     world = [r for r in rows if r["kind"] == "world"]
+    scored = [r["motion_ok"] for r in world if r["motion_ok"] is not None]
     photos = [r for r in rows if r["kind"] == "photo"]
     return {"first_frame_psnr_db": float(np.mean([r["psnr_first"] for r in rows])),
             "first_frame_psnr_min_db": float(np.min([r["psnr_first"] for r in rows])),
             "photo_first_frame_psnr_db": float(np.mean([r["psnr_first"] for r in photos])) if photos else None,
-            "motion_follows_%": 100 * float(np.mean([r["motion_ok"] for r in world])) if world else None,
+            "motion_follows_%": 100 * float(np.mean(scored)) if scored else None, "n_motion": len(scored),
             "first_jump_over_median": float(np.median([r["first_jump"] for r in rows])),
             "n_world": len(world), "n_photos": len(photos)}
 
@@ -83,7 +87,8 @@ def first_jump(frames: np.ndarray) -> float:
 
 def bench_extend(engine, rng, n, direction):
     """Also whether the new frames move the object the way the clip did (where the clip's own
-    motion reads as a direction): a continuation, not only a clean seam."""
+    motion reads as a direction): a continuation, not only a clean seam. Colour is scored where
+    the detector can read the object's colour on its background (readable_colours)."""
     ok_unchanged, seam_ratio, colour_ok, motion_ok = [], [], [], []
     for i in range(n):
         frames, scene = world_clip(rng)
@@ -98,14 +103,15 @@ def bench_extend(engine, rng, n, direction):
         seam_ratio.append(seam / max(inside, 1e-6))
         new = r.frames[len(frames):] if direction == "forward" else r.frames[:-len(frames)]
         got, was = measure(new, scene.background), measure(frames, scene.background)
-        colour_ok.append(got["colour"] == colour)
+        if colour in readable_colours(scene.background):
+            colour_ok.append(got["colour"] == colour)
         if was["motion"] in MOTIONS:
             motion_ok.append(got["motion"] == was["motion"])
     return {"original_unchanged_%": 100 * float(np.mean(ok_unchanged)),
             "seam_over_median_jump": float(np.median(seam_ratio)),
             "seam_ok_%": 100 * float(np.mean(np.array(seam_ratio) <= 2.0)),
-            "colour_kept_%": 100 * float(np.mean(colour_ok)),
-            "motion_continued_%": 100 * float(np.mean(motion_ok)) if motion_ok else None,
+            "colour_kept_%": 100 * float(np.mean(colour_ok)) if colour_ok else None,
+            "n_colour": len(colour_ok), "motion_continued_%": 100 * float(np.mean(motion_ok)) if motion_ok else None,
             "n_moving": len(motion_ok), "n": n}
 
 
@@ -143,14 +149,21 @@ def bench_interpolate(engine, rng, n, seconds=1.0):
 
 
 def bench_restyle(engine, rng, n):
-    """The same n clips at each strength, prompted with a new colour for their object."""
-    clips = [world_clip(rng) for _ in range(n)]
+    """The same n clips at each strength, prompted with a new colour for their object: three
+    colours on from its own, or the next after that the detector can read on the background.
+    Clips are drawn until n show an object whose colour reads there: one that does not has no
+    place or motion to keep."""
+    clips = []
+    while len(clips) < n:
+        frames, scene = world_clip(rng)
+        if scene.objects[0].colour in readable_colours(scene.background):
+            clips.append((frames, scene))
     out = {}
     for strength in (0.0, 0.3, 0.6, 0.9):
         sims, colour_ok, kept_motion, kept_place = [], [], [], []
         for i, (frames, scene) in enumerate(clips):
             obj = scene.objects[0]
-            new_colour = COLOURS[(COLOURS.index(obj.colour) + 3) % 8]
+            new_colour = new_colour_for(obj.colour, scene.background)
             prompt = caption(scene).replace(obj.colour, new_colour, 1)
             r = engine.restyle(frames, 12.0, prompt, strength=strength, seed=i)
             src = on_grid(frames, r.frames)
@@ -165,6 +178,12 @@ def bench_restyle(engine, rng, n):
                               "motion_kept_%": 100 * float(np.mean(kept_motion)),
                               "position_kept_%": 100 * float(np.mean(kept_place))}
     return out
+
+
+def new_colour_for(colour: str, background: str) -> str:
+    start = COLOURS.index(colour) + 3
+    turn = [COLOURS[(start + k) % len(COLOURS)] for k in range(len(COLOURS))]
+    return next(c for c in turn if c != colour and c in readable_colours(background))
 
 
 PLACES = {"grass": "on green grass", "ocean": "over the ocean", "desert": "on desert sand dunes",
@@ -184,7 +203,8 @@ def render_prompts(n: int) -> list[tuple[str, str]]:
 
 
 def bench_render(engine, n):
-    """Draft, then render it; the render scaled down to the draft's size against the draft.
+    """Draft, then render it; the render scaled down to the draft's height against the draft
+    (cropped to the render's aspect, as the render crops it).
     Agreement is scored where the draft shows something to keep: colour where a colour reads in
     the draft, the class of motion where one reads, and the object's path (its centre in each
     frame) where it is tracked in at least half the frames of both; the counts are reported."""
@@ -194,9 +214,12 @@ def bench_render(engine, n):
             raise RuntimeError(f"the world reads {prompt!r} somewhere other than {background}")
         [draft] = engine.generate(prompt, seconds=2.0, draft=True, seed=i)
         full = engine.render(draft.frames, draft.record(), seed=i)
-        small = np.stack([cv2.resize(f, draft.frames.shape[2:0:-1], interpolation=cv2.INTER_AREA)
-                          for f in full.frames])
-        d, f = measure(draft.frames, background, track=True), measure(small, background, track=True)
+        # a 16:9 draft is 2:1 and its render 16:9: compare on the draft cropped as the render was
+        h = draft.frames.shape[1]
+        w = round(full.frames.shape[2] * h / full.frames.shape[1])
+        seen = on_grid(draft.frames, np.zeros((1, h, w, 3), np.uint8))
+        small = np.stack([cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA) for f in full.frames])
+        d, f = measure(seen, background, track=True), measure(small, background, track=True)
         if d["colour"] is not None:
             colour.append(d["colour"] == f["colour"])
         if d["motion"] is not None:

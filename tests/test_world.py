@@ -278,6 +278,16 @@ def test_worldbench_scores_the_object_only_where_its_colour_is_readable():
     assert s["colour"] == s["shape"] == s["motion"] == s["camera"] == s["persistence"] == 100.0
 
 
+def test_restyle_bench_asks_for_a_new_colour_the_detector_can_read():
+    from operations import COLOURS, new_colour_for
+    from world_metrics import readable_colours
+    for background in ("grass", "ocean", "desert", "night", "studio"):
+        for colour in COLOURS:
+            new = new_colour_for(colour, background)
+            assert new != colour and new in readable_colours(background)
+    assert new_colour_for("red", "studio") == "green"          # three on, where that reads
+
+
 def test_seams_reads_a_token_grid_and_not_smooth_content():
     from world_metrics import seams
     yy, xx = np.mgrid[0:64, 0:96]
