@@ -205,6 +205,9 @@ def layout(project: Project, lengths: dict[str, float],
         if clip.in_s >= out:
             raise ValueError(f"clip {i + 1}: in point {clip.in_s} s is at or past its end ({out:.2f} s)")
         seg = Segment(clip.clip_id, clip.in_s, out, t - fade, fade)
+        if seg.seconds < 1.0 / project.fps:      # it would vanish from the export without a word
+            raise ValueError(f"clip {i + 1} is trimmed to {seg.seconds:.3f} s, less than one frame at "
+                             f"{project.fps:g} fps: lengthen it or remove it")
         if fade and fade > min(seg.seconds, segments[-1].seconds):
             raise ValueError(f"the crossfade into clip {i + 1} ({fade} s) is longer than a clip it joins")
         segments.append(seg)

@@ -47,6 +47,8 @@ def test_last_clip_transition_is_ignored_and_bad_values_refused():
                         {"a": 2.0, "b": 2.0})
     with pytest.raises(ValueError, match="even"):
         Project("p", width=511)
+    with pytest.raises(ValueError, match="less than one frame at 12 fps"):
+        timeline.layout(_project(TimelineClip("a", in_s=1.0, out_s=1.05)), {"a": 2.0})
 
 
 def test_edits_are_pure_and_reorder():
