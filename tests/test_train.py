@@ -59,6 +59,40 @@ def test_tiny_recipe_trains_writes_checkpoint_and_resumes(tmp_path):
     assert all(np.isfinite(l["loss"]) for l in lines)
 
 
+def test_a_resume_never_silently_starts_over_or_mixes_inputs(tmp_path):
+    """The state's step and RNG travel in its safetensors header (one rename commits both); a
+    DiT state is refused on a VAE trained on since; a broken state is refused in words."""
+    import os
+    import pytest
+    work = tmp_path / "run"
+    args = ["--recipe", "tiny", "--work", str(work), "--device", "cpu"]
+    assert main(args) == 0
+    (work / "dit_state.json").unlink()                     # the readable copy only
+    assert main(args + ["--stage", "dit", "--dit-steps", "22"]) == 0
+    dit_steps = [json.loads(l)["step"] for l in (work / "log.jsonl").read_text().splitlines()
+                 if json.loads(l)["stage"] == "dit"]
+    assert dit_steps.count(dit_steps[0]) == 1 and dit_steps[-1] == 22   # resumed, not redone
+    files = {p.name: os.stat(p).st_mode & 0o777 for p in (work / "checkpoint").iterdir()}
+    assert len(set(files.values())) == 1, files            # safetensors as readable as the JSON
+    with pytest.raises(SystemExit, match="other inputs"):
+        main(args + ["--vae-steps", "22", "--dit-steps", "24"])   # the VAE trains on: DiT refused
+    state = work / "dit_state.safetensors"
+    state.write_bytes(state.read_bytes()[:100])
+    with pytest.raises(SystemExit, match="cannot resume"):
+        main(args + ["--stage", "dit", "--dit-steps", "24"])
+
+
+def test_a_diverged_run_stops_and_never_saves_over_the_last_finite_state(tmp_path):
+    import pytest
+    args = ["--recipe", "tiny", "--work", str(tmp_path / "run"), "--device", "cpu"]
+    with pytest.raises(SystemExit, match="not finite|the loss is"):
+        main(args + ["--set", "dit_lr=1e6", "--set", "warmup_steps=1"])
+    state = tmp_path / "run" / "dit_state.safetensors"
+    if state.is_file():                                    # a save before it diverged
+        from safetensors.torch import load_file
+        assert all(bool(v.float().isfinite().all()) for v in load_file(str(state)).values())
+
+
 def _tune_decoder(source, tmp_path, setting):
     """Three decoder-stage steps on source with one --set; (source's, the tuned) checkpoints,
     after checking that everything outside the decoder kept its weights (the same latents)."""

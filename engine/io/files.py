@@ -28,8 +28,12 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             break
         except FileExistsError:
             continue
+    mode = os.stat(tmp).st_mode & 0o777  # what the umask gave
     try:
         yield tmp
+        # a writer that recreates the file keeps its own mode: safetensors' save_file left
+        # every checkpoint 0600, unreadable to other users while its config.json was 0644
+        os.chmod(tmp, mode)
         _fsync(tmp)
         os.replace(tmp, path)
         if os.name != "nt":  # Windows cannot open a folder to fsync it

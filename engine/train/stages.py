@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import argparse
 import copy
+import hashlib
+import json
 import time
 from dataclasses import fields, replace
 from functools import partial
@@ -50,8 +52,17 @@ def _source(make, workers: int):
     return draw
 
 
+def weights_digest(module: torch.nn.Module) -> str:
+    """A short fingerprint of a module's config and weights: what a resumed stage must be built on."""
+    h = hashlib.sha256(json.dumps(module.cfg.to_dict(), sort_keys=True).encode())
+    for k, v in sorted(module.state_dict().items()):
+        h.update(k.encode())
+        h.update(v.detach().float().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
 def train_vae(vae: VideoVAE, cfg: TrainConfig, work: Path, minutes=None, seed=0, workers=0, fit=False,
-              decoder_only=False):
+              decoder_only=False, source: dict | None = None):
     """Returns (the EMA model once all steps are done, else None; steps done; wall seconds so far).
 
     decoder_only: train the decoder alone on a frozen encoder (its state is `decoder_state`). The
@@ -74,7 +85,8 @@ def train_vae(vae: VideoVAE, cfg: TrainConfig, work: Path, minutes=None, seed=0,
                         weight.to(device), cfg.latent_noise, cfg.vae_temporal_weight)
 
     step, wall, planned = run_loop("decoder" if decoder_only else "vae", vae, ema, opt, work,
-                                   cfg.vae_steps, minutes, seed, step_fn, cfg, cfg.vae_ema_decay, fit=fit)
+                                   cfg.vae_steps, minutes, seed, step_fn, cfg, cfg.vae_ema_decay,
+                                   extra_state=source, fit=fit)
     return (ema if step >= planned else None), step, wall
 
 
@@ -146,8 +158,9 @@ def train_dit(dit: DiT, vae: VideoVAE, text: TextEncoder, cfg: TrainConfig, work
         return {**dit_loss(dit, batch, cfg.dit_temporal_weight),
                 **{k: torch.tensor(v) for k, v in spent.items()}}
 
+    # the VAE the latents come from: a DiT state is refused on any other (vae_final trained on)
     step, wall, planned = run_loop("dit", dit, ema, opt, work, cfg.dit_steps, minutes, seed, step_fn,
-                                   cfg, cfg.dit_ema_decay, fit=fit)
+                                   cfg, cfg.dit_ema_decay, extra_state={"vae": weights_digest(vae)}, fit=fit)
     return ema, step, planned, wall
 
 
@@ -184,11 +197,20 @@ def main(argv=None) -> int:
     cfg = replace(cfg, **{k: v for k, v in (("vae_steps", args.vae_steps),
                                              ("dit_steps", args.dit_steps)) if v is not None})
     cfg = override(cfg, args.set)
-    work = Path(args.work or f"runs/{args.recipe}")
-    work.mkdir(parents=True, exist_ok=True)
-    out = Path(args.out or (ckpt.DEFAULT_CHECKPOINT if args.recipe == "default" else work / "checkpoint"))
+    # every refusal comes before anything is written
+    if args.minutes is not None and not args.minutes > 0:
+        p.error(f"--minutes must be more than 0, got {args.minutes:g} (leave it out for no time limit)")
+    if cfg.vae_steps < 1 or cfg.dit_steps < 1:
+        p.error(f"step counts must be at least 1 (vae_steps {cfg.vae_steps}, dit_steps {cfg.dit_steps})")
+    if args.workers < 0:
+        p.error(f"--workers must be 0 (render in this process) or more, got {args.workers}")
     from engine.runtime import pick_device
-    device = pick_device(args.device)
+    try:
+        device = pick_device(args.device)
+    except RuntimeError as e:
+        p.error(str(e))
+    work = Path(args.work or f"runs/{args.recipe}")
+    out = Path(args.out or (ckpt.DEFAULT_CHECKPOINT if args.recipe == "default" else work / "checkpoint"))
     hardware = (torch.cuda.get_device_name(device) if device.type == "cuda"
                 else f"CPU, {torch.get_num_threads()} threads")
     if args.stage == "decoder":
@@ -198,6 +220,9 @@ def main(argv=None) -> int:
             raise SystemExit("--stage decoder needs --out: it writes a new checkpoint, never over --from")
         return finetune_decoder(Path(args.source), cfg, work, out, args.minutes, args.workers,
                                 args.fit, device, hardware)
+    if args.init_dit:
+        load_checkpoint(Path(args.init_dit), "--init-dit")  # a missing or broken one, before any training
+    work.mkdir(parents=True, exist_ok=True)
     vae, dit, card = build(args.recipe, seed=0)
     vae_done = work / "vae_final"
     if args.stage in ("vae", "all"):
@@ -234,11 +259,13 @@ def finetune_decoder(source: Path, cfg: TrainConfig, work: Path, out: Path, minu
         raise SystemExit(f"--from {source}: no checkpoint there (no config.json)")
     if out.resolve() == source.resolve():
         raise SystemExit(f"--out {out} is --from: write the tuned model elsewhere and compare first")
-    vae, dit, card = ckpt.load(source)
+    vae, dit, card = load_checkpoint(source, "--from")
+    origin = {"from": weights_digest(vae)}  # a decoder state is refused under another --from
+    work.mkdir(parents=True, exist_ok=True)
     if cfg.decoder_lookahead != vae.cfg.decoder_lookahead:
         vae = grow_lookahead(vae, cfg.decoder_lookahead)
     trained, steps, wall = train_vae(vae.to(device), cfg, work, minutes, workers=workers, fit=fit,
-                                     decoder_only=True)
+                                     decoder_only=True, source=origin)
     if trained is None:
         return 0
     before = f"{card.trained_on}; then " if card.trained_on else ""
@@ -265,7 +292,7 @@ def init_dit(dit: DiT, vae: VideoVAE, source: Path, hardware: str) -> tuple[DiT,
     """dit with the weights of source's DiT, and the training history to put before this run's.
     The source must share the recipe's DiT config and the stage's VAE: a DiT is only as good as
     the latents it was trained on."""
-    src_vae, src_dit, src_card = ckpt.load(source)
+    src_vae, src_dit, src_card = load_checkpoint(source, "--init-dit")
     # growing: parts the source lacks that start at zero, so the DiT starts as the source's
     # (fractional positions, the convolutional head)
     added = {name: prefix for name, prefix in GROWABLE.items()
@@ -281,6 +308,14 @@ def init_dit(dit: DiT, vae: VideoVAE, source: Path, hardware: str) -> tuple[DiT,
         raise SystemExit(f"--init-dit {source}: weights do not fit ({missing}, {unexpected})")
     grown = f" (given {' and '.join(GROWN_AS[name] for name in added)})" if added else ""
     return dit, f"{src_card.trained_on}; then {hardware}{grown}: "
+
+
+def load_checkpoint(path: Path, flag: str):
+    """ckpt.load, its refusals (no config, no weights, a broken file) said as the flag's error."""
+    try:
+        return ckpt.load(path)
+    except (OSError, ValueError, RuntimeError, KeyError) as e:
+        raise SystemExit(f"{flag} {path}: {e}") from None
 
 
 def override(cfg: TrainConfig, assignments: list[str]) -> TrainConfig:
