@@ -33,7 +33,11 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         yield tmp
         # a writer that recreates the file keeps its own mode: safetensors' save_file left
         # every checkpoint 0600, unreadable to other users while its config.json was 0644
-        os.chmod(tmp, mode)
+        if os.stat(tmp).st_mode & 0o777 != mode:
+            try:
+                os.chmod(tmp, mode)
+            except OSError:   # a file system without modes (vfat, some network mounts)
+                pass
         _fsync(tmp)
         os.replace(tmp, path)
         if os.name != "nt":  # Windows cannot open a folder to fsync it

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 from tqdm import tqdm
 
 from engine.io import atomic_path, write_json_atomic
@@ -37,7 +37,9 @@ def save_state(path: Path, model, ema, opt, step: int, rng: np.random.Generator,
     # other were mixed by a kill in between (step N's JSON over step N+k's weights, resumed
     # without a word). The .json beside it is a readable copy, never read back.
     with atomic_path(path.with_suffix(".safetensors")) as tmp:
-        save_file(tensors, str(tmp), metadata={"state": json.dumps(meta, allow_nan=False)})
+        # bytes written into atomic_path's own file: safetensors' save_file makes a temp file of
+        # its own (left behind, full size, by a kill; and created 0600)
+        tmp.write_bytes(save(tensors, metadata={"state": json.dumps(meta, allow_nan=False)}))
     write_json_atomic(meta, path.with_suffix(".json"))
 
 
@@ -195,8 +197,8 @@ def run_loop(name, model, ema, opt, work: Path, steps: int, minutes: float | Non
                 break
     finally:
         stop.restore()
+        log.close()       # also on the exits above (a diverged loss, Ctrl-C)
     bar.close()
-    log.close()
     return step, state()["wall_s"], steps
 
 
@@ -260,7 +262,9 @@ class _StopFlag:
     def __init__(self):
         self.asked = False
         self._old = None
-        if threading.current_thread() is threading.main_thread():
+        # a process started with Ctrl-C ignored (a background job) keeps ignoring it
+        if (threading.current_thread() is threading.main_thread()
+                and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN):
             self._old = signal.signal(signal.SIGINT, self._ask)
 
     def _ask(self, signum, frame):

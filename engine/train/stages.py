@@ -8,6 +8,7 @@ import argparse
 import copy
 import hashlib
 import json
+import math
 import time
 from dataclasses import fields, replace
 from functools import partial
@@ -198,8 +199,10 @@ def main(argv=None) -> int:
                                              ("dit_steps", args.dit_steps)) if v is not None})
     cfg = override(cfg, args.set)
     # every refusal comes before anything is written
-    if args.minutes is not None and not args.minutes > 0:
+    if args.minutes is not None and not (args.minutes > 0 and math.isfinite(args.minutes)):
         p.error(f"--minutes must be more than 0, got {args.minutes:g} (leave it out for no time limit)")
+    if args.fit and args.minutes is None:
+        p.error("--fit plans the steps to fill --minutes: give --minutes too")
     if cfg.vae_steps < 1 or cfg.dit_steps < 1:
         p.error(f"step counts must be at least 1 (vae_steps {cfg.vae_steps}, dit_steps {cfg.dit_steps})")
     if args.workers < 0:
@@ -335,6 +338,9 @@ def override(cfg: TrainConfig, assignments: list[str]) -> TrainConfig:
                 changes[name] = {"int": int, "float": float}[kind](value)
         except (ValueError, KeyError):
             raise SystemExit(f"--set {a!r}: {value!r} is not a {kind}") from None
+        values = changes[name] if isinstance(changes[name], tuple) else (changes[name],)
+        if any(isinstance(v, float) and not math.isfinite(v) for v in values):
+            raise SystemExit(f"--set {a!r}: not a finite number")  # saved in every state, as JSON
     return replace(cfg, **changes)
 
 

@@ -8,6 +8,7 @@ point (the stream's seed is drawn from the training loop's own generator, which 
 """
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable, Iterator
 
 import numpy as np
@@ -23,6 +24,8 @@ class _Draws(IterableDataset):
 
     def __iter__(self):
         info = get_worker_info()
+        if info is not None:   # Ctrl-C is the trainer's (it saves, then stops): not each worker's
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
         worker = info.id if info is not None else 0
         torch.set_num_threads(1)  # N renderers on N cores; the trainer keeps its own threads
         rng = np.random.default_rng([self.seed, worker])
