@@ -83,7 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     rd = sub.add_parser("render", help="turn a chosen draft into the full-size clip")
     rd.add_argument("--draft-json", required=True, help="the --json record printed with the draft")
     rd.add_argument("--strength", type=float, default=RENDER_STRENGTH,
-                    help="how much the full render may depart from the draft (0-1, as restyle's)")
+                    help="how much the full render may depart from the draft (0-1, as restyle's; "
+                         "default %(default)s)")
     rd.add_argument("--steps", type=int)
     rd.add_argument("--sampler", default="euler", choices=("euler", "heun"))
     rd.add_argument("--out", required=True)

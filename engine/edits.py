@@ -217,6 +217,7 @@ class EditMethods:
         options = {"seed": draft["seed"], "fps": draft["fps"], "guidance": draft.get("guidance"),
                    **options, "draft": False}
         s = self._settings(draft["prompt"], **_opts(options))   # draft=False: the full grid
+        s["aspect"] = draft.get("aspect")                         # the render's record says it too
         if len(draft_frames) > self.card.max_frames:   # one generation: never cut it silently
             raise ValueError(f"the draft has {len(draft_frames)} frames; a render makes at most "
                              f"{self.card.max_frames} (cut it, or restyle it, which works in windows)")

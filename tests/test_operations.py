@@ -217,6 +217,7 @@ def test_render_finishes_a_draft_at_the_aspect_it_was_asked_for(tiny_engine):
     asked = tiny_engine.render(draft, {**record, "aspect": "16:9"}, strength=0.5, steps=2)
     assert asked.frames.shape[1:3] == (want.height, want.width)
     assert asked.notes["draft"]["fit"] == "crop"
+    assert asked.record()["aspect"] == "16:9"                          # the render says it too
     own = tiny_engine.render(draft, record, strength=0.5, steps=2)   # an older record: its shape
     assert own.frames.shape[2] == 2 * own.frames.shape[1]
     with pytest.raises(ValueError, match="a render makes at most"):
