@@ -102,11 +102,14 @@ class Studio:
         return frames[-1] if len(frames) > 1 else frames[0], parents
 
     def last_frame(self, clip_id: str) -> Entry:
-        """The exact last frame of a clip, saved as a still (an input for Animate); a still is
-        its own last frame (no copy)."""
+        """The exact last frame of a clip, saved as a still once (an input for Animate); a still
+        is its own last frame."""
         entry = self.library.get(clip_id)
         if entry.kind != "video":
             return entry
+        for e in self.library.entries("last_frame"):   # sent before: the same still, not a copy
+            if e.settings.get("operation") == "last_frame" and e.parents == (entry.id,):
+                return e
         frames, _ = self.library.frames(entry.id)
         settings = {**{k: entry.settings.get(k) for k in ("prompt", "caption", "seed", "fps")},
                     "operation": "last_frame", "user_prompt": entry.prompt, "draft": entry.draft}

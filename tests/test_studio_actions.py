@@ -108,6 +108,8 @@ def test_image_style_and_caption(studio):
 def test_edits_record_parents(studio):
     [clip] = ok(studio.draft("a green box moves up", seconds=1, seed=1))
     [frame] = [studio.last_frame(clip.id)]
+    count = len(studio.library)
+    assert studio.last_frame(clip.id).id == frame.id and len(studio.library) == count   # saved once
     frames, _ = studio.library.frames(clip.id)
     assert np.array_equal(io.read_image(frame.file), frames[-1])            # the exact last frame
     [anim] = ok(studio.animate(frame.id, "the box moves up", seconds=1, seed=2))

@@ -100,7 +100,10 @@ def _wire(studio: Studio, c: SimpleNamespace) -> None:
                    seconds=float(seconds), seed=seed, variations=int(variations))
         for status, preview in follow(studio, job):
             yield status, preview, SKIP(), SKIP(), seed, SKIP(), SKIP(), SKIP(), job.id, SKIP()
-        entries = outcome(job) or []
+        entries = outcome(job)
+        if not entries:   # cancelled or failed: the drafts already shown stay
+            yield status, SKIP(), SKIP(), SKIP(), seed, SKIP(), SKIP(), SKIP(), job.id, SKIP()
+            return
         gallery = [(str(e.file), f"seed {e.seed}") for e in entries]
         first = entries[0] if entries else None
         yield (status, SKIP(), gallery, [entry_json(e) for e in entries], seed,
