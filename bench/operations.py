@@ -25,6 +25,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from engine.conform import fit_frames  # noqa: E402
 from engine.world import caption, render, sample_scene, upsample  # noqa: E402
 from card_overrides import add_card_overrides, apply_card_overrides  # noqa: E402
 from world_metrics import jumps, measure, path_distance, readable_colours  # noqa: E402
@@ -37,7 +38,6 @@ CARD_FLAGS = ("guidance_interval", "decode_phases")
 
 def on_grid(frames: np.ndarray, like: np.ndarray) -> np.ndarray:
     """The input as the engine conformed it (same crop policy), to compare pixel to pixel."""
-    from engine.conform import fit_frames
     return fit_frames(frames, like.shape[2], like.shape[1])[0]
 
 
@@ -217,7 +217,7 @@ def bench_render(engine, n):
         # a 16:9 draft is 2:1 and its render 16:9: compare on the draft cropped as the render was
         h = draft.frames.shape[1]
         w = round(full.frames.shape[2] * h / full.frames.shape[1])
-        seen = on_grid(draft.frames, np.zeros((1, h, w, 3), np.uint8))
+        seen = fit_frames(draft.frames, w, h)[0]
         small = np.stack([cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA) for f in full.frames])
         d, f = measure(seen, background, track=True), measure(small, background, track=True)
         if d["colour"] is not None:

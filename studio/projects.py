@@ -52,9 +52,7 @@ def check_unchanged(studio: Studio, name: str, synced: Project | None) -> None:
 def latest_project(studio: Studio) -> Project | None:
     """The most recently saved project that reads, or None: what a fresh page opens, so a reload
     shows the timeline the creator was working on (not an empty one under its name)."""
-    paths = sorted((p for p in studio.ws.projects.glob("*.json") if not p.name.startswith(".")),
-                   key=lambda p: p.stat().st_mtime, reverse=True)
-    for path in paths:
+    for path in sorted(_project_files(studio), key=lambda p: p.stat().st_mtime, reverse=True):
         try:
             return load_project(studio, path.stem)
         except (ValueError, OSError):
@@ -63,7 +61,12 @@ def latest_project(studio: Studio) -> Project | None:
 
 
 def project_names(studio: Studio) -> list[str]:
-    return sorted(p.stem for p in studio.ws.projects.glob("*.json") if not p.name.startswith("."))
+    return sorted(p.stem for p in _project_files(studio))
+
+
+def _project_files(studio: Studio) -> list[Path]:
+    """The workspace's project files (not the hidden temp files of a save in progress)."""
+    return [p for p in studio.ws.projects.glob("*.json") if not p.name.startswith(".")]
 
 
 def lengths(studio: Studio, project: Project) -> dict[str, float]:

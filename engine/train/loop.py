@@ -62,8 +62,9 @@ def read_state_meta(path: Path) -> dict:
                          f"{path.name}.* aside to start this stage over") from None
 
 
-def load_state(path: Path, model, ema, opt, rng: np.random.Generator, gen: torch.Generator) -> dict:
-    meta = read_state_meta(path)
+def load_state(path: Path, meta: dict, model, ema, opt, rng: np.random.Generator,
+               gen: torch.Generator) -> dict:
+    """Restore a state whose meta (read_state_meta) the caller has read and checked."""
     try:
         tensors = load_file(str(path.with_suffix(".safetensors")))
     except (OSError, SafetensorError) as e:
@@ -113,7 +114,7 @@ def run_loop(name, model, ema, opt, work: Path, steps: int, minutes: float | Non
         saved = read_state_meta(state_path)
         check_same_recipe(saved.get("config"), cfg, state_path)
         check_same_source(saved, extra_state or {}, state_path)
-        meta = load_state(state_path, model, ema, opt, rng, gen)
+        meta = load_state(state_path, saved, model, ema, opt, rng, gen)
         step, wall_before = meta["step"], meta.get("wall_s", 0.0)
         keeps_plan = keeps_plan or "planned_steps" in meta
         steps = meta.get("planned_steps", steps)  # a fitted run keeps its plan; others take `steps`

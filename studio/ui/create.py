@@ -105,10 +105,9 @@ def _wire(studio: Studio, c: SimpleNamespace) -> None:
             yield status, SKIP(), SKIP(), SKIP(), seed, SKIP(), SKIP(), SKIP(), job.id, SKIP()
             return
         gallery = [(str(e.file), f"seed {e.seed}") for e in entries]
-        first = entries[0] if entries else None
-        yield (status, SKIP(), gallery, [entry_json(e) for e in entries], seed,
-               first.id if first else SKIP(), str(first.file) if first else SKIP(),
-               first.id if first else SKIP(), job.id, [e.id for e in entries])
+        first = entries[0]
+        yield (status, SKIP(), gallery, [entry_json(e) for e in entries], seed, first.id,
+               str(first.file), first.id, job.id, [e.id for e in entries])
 
     c.draft.click(draft, [c.prompt, c.caption, c.style, c.aspect, c.seconds, c.seed, c.lock, c.variations],
                   [c.status, c.preview, c.drafts, c.result_json, c.seed, c.chosen, c.chosen_video,
