@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Callable, Optional
 
-from studio.config import StudioConfig
+from studio.config import LOCAL_HOSTS, StudioConfig
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -71,7 +71,6 @@ def app_kwargs(config: StudioConfig) -> dict:
     """On this machine only, refuse any Host header but 127.0.0.1 or localhost: Gradio's CORS
     check protects nothing when a page on another name (DNS rebinding) reaches the server.
     A LAN studio (--host with --auth) or a share link must accept other names."""
-    from studio.config import LOCAL_HOSTS
     if config.share or config.host not in LOCAL_HOSTS:
         return {}
     from starlette.middleware import Middleware
@@ -91,7 +90,20 @@ def main(argv=None) -> int:
         return 2
     print(f"Tessera studio: workspace {studio.ws.root}", flush=True)
     try:
-        demo.queue(default_concurrency_limit=None).launch(**launch_kwargs(studio, config))
+        # quiet: Gradio's own lines tell a user to "set share=True in launch()"; ours name our flags.
+        _, local_url, share_url = demo.queue(default_concurrency_limit=None).launch(
+            prevent_thread_lock=True, quiet=True, **launch_kwargs(studio, config))
+        print(ready_message(config, local_url, share_url), flush=True)
+        demo.block_thread()
     finally:
         studio.close()
     return 0
+
+
+def ready_message(config: StudioConfig, local_url: str, share_url: str | None) -> str:
+    lines = [f"Tessera studio: open {local_url} in a browser (Ctrl+C stops it)"]
+    if share_url:
+        lines.append(f"public link: {share_url}")
+    elif config.host in LOCAL_HOSTS:
+        lines.append("this machine only; --host 0.0.0.0 --auth USER:PASS serves the LAN, --share a public link")
+    return "\n".join(lines)

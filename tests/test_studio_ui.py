@@ -16,6 +16,10 @@ def test_launch_defaults_are_safe(tmp_path):
         app.parse_args(["--host", "0.0.0.0", "--workspace", str(tmp_path)])    # LAN needs --auth
     lan = app.parse_args(["--host", "0.0.0.0", "--auth", "me:secret", "--workspace", str(tmp_path)])
     assert lan.auth == ("me", "secret")
+    # The ready line names the studio's own flags, not Gradio's "set share=True in launch()".
+    text = app.ready_message(config, "http://127.0.0.1:7860/", None)
+    assert "http://127.0.0.1:7860/" in text and "--share" in text and "share=True" not in text
+    assert "public link: https://x.gradio.live" in app.ready_message(lan, "http://0.0.0.0:7860/", "https://x.gradio.live")
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,5 @@
 import json
+import re
 from dataclasses import replace
 
 import numpy as np
@@ -159,6 +160,27 @@ def test_lr_schedule_warms_up_holds_then_decays_to_its_floor():
     assert abs(lr_factor(total, total, cfg) - cfg.final_lr_frac) < 1e-9
     # a resumed run with the same total follows the same curve: the factor depends on step alone
     assert lr_factor(700, total, cfg) == f[700]
+
+
+def test_dit_clips_come_from_the_recipes_world():
+    from engine.train.data import dit_group
+    from engine.train.stages import override
+    cfg = override(TRAIN_RECIPES["tiny"], ["world_max_objects=1", "world_static_share=1",
+                                           "world_motions=right", "seconds=0.5"])
+    _, captions, _, _ = dit_group(np.random.default_rng(0), cfg, 16, 4, 1, clips=6)
+    from engine.world.caption import CAMERA_PHRASES
+    from engine.world.scene import SHAPES
+    for text in captions:
+        assert any(p in text for p in CAMERA_PHRASES["static"]) and "right" in text, text
+        assert len(re.findall(rf"\b({'|'.join(SHAPES)})\b", text)) == 1, text  # one object
+
+
+def test_a_bad_world_option_is_refused_before_anything_is_written(tmp_path, capsys):
+    for bad in ("world_motions=sideways", "world_static_share=2", "world_max_objects=0"):
+        with pytest.raises(SystemExit):
+            main(["--recipe", "tiny", "--work", str(tmp_path / "run"), "--device", "cpu", "--set", bad])
+        assert "world_" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
 
 
 def test_object_crops_contain_an_object_centre_and_stay_in_frame():

@@ -195,6 +195,20 @@ def test_sampled_scenes_cover_the_vocabulary():
     assert np.mean([len(s.objects) == 1 for s in scenes]) > 0.4
 
 
+def test_a_narrower_world_draws_only_what_it_allows():
+    """TrainConfig's world options (a curriculum) reach sample_scene; bad ones are refused."""
+    rng = np.random.default_rng(4)
+    scenes = [sample_scene(rng, 2.0, max_objects=1, static_share=1.0, motions=("left", "up")) for _ in range(100)]
+    assert {len(s.objects) for s in scenes} == {1} and {s.camera for s in scenes} == {"static"}
+    assert {s.objects[0].motion for s in scenes} == {"left", "up"}
+    moving = [sample_scene(rng, 2.0, static_share=0.0) for _ in range(50)]
+    assert "static" not in {s.camera for s in moving}
+    with pytest.raises(ValueError, match="motion"):
+        sample_scene(rng, 2.0, motions=("sideways",))
+    with pytest.raises(ValueError, match="static_share"):
+        sample_scene(rng, 2.0, static_share=1.5)
+
+
 def test_caption_probe_swaps_exactly_one_attribute():
     """bench/flow_loss.py --swap scores a clip under its caption with one attribute changed."""
     from dataclasses import asdict

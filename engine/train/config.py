@@ -56,6 +56,14 @@ class TrainConfig:
     fps: tuple[float, ...] = (8.0, 12.0, 16.0)
     aspects: tuple[str, ...] = ("16:9", "9:16", "1:1", "4:3", "3:4")
     caption_dropout: float = 0.1   # the null caption, for classifier-free guidance
+    # The part of the world clips are drawn from (engine/world/scene.py, sample_scene): up to
+    # world_max_objects objects, a static camera with probability world_static_share, motions
+    # from world_motions (empty: all). The defaults draw all of it. Narrower, they are a
+    # curriculum: in the whole world about one clip in nine shows one object travelling in a
+    # direction under a still camera, the case a motion word is plainest in (issue 3).
+    world_max_objects: int = 3
+    world_static_share: float = 0.5
+    world_motions: tuple[str, ...] = ()
     # Objects fill a few percent of the tokens, so an unweighted loss is nearly all background:
     # the first default DiT learned backgrounds and camera moves but not the named object's
     # colour or shape (issue 3). Tokens an object touches weigh 1 + object_weight, but only below
@@ -85,6 +93,11 @@ class TrainConfig:
     decay_frac: float = 0.4        # decay_frac of the planned steps (a constant LR plateaus early)
     save_every_s: float = 300.0
     log_every: int = 25
+
+    def world(self) -> dict:
+        """The world options as sample_scene's keywords."""
+        return dict(max_objects=self.world_max_objects, static_share=self.world_static_share,
+                    motions=self.world_motions)
 
 
 TRAIN_RECIPES = {

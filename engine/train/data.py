@@ -11,11 +11,12 @@ from engine.world import caption, object_track, render, render_with_masks, sampl
 
 def draw_scene_clip(rng: np.random.Generator, long_sides, seconds_choices, fps_choices, aspects,
                     multiple: int, temporal_factor: int, max_frames: int = 10**9,
-                    max_tokens: int | None = None, with_masks: bool = False):
+                    max_tokens: int | None = None, with_masks: bool = False, world: dict | None = None):
     """One world clip at a random native aspect, size and duration.
 
     `multiple` is the pixel size of one token's cell; with max_tokens, long clips at large sizes
-    are cut to the duration that fits the token budget.
+    are cut to the duration that fits the token budget; world: sample_scene's options
+    (TrainConfig.world; None: the whole world).
     Returns frames (3, T, H, W) float in [-1, 1], the scene, fps, and with_masks the objects'
     visible pixels (T, N, H, W) bool (else None)."""
     aspect = aspects[rng.integers(len(aspects))]
@@ -27,7 +28,7 @@ def draw_scene_clip(rng: np.random.Generator, long_sides, seconds_choices, fps_c
     if max_tokens is not None:
         per_latent_frame = (w // multiple) * (h // multiple)
         num_frames = min(num_frames, 1 + (max_tokens // per_latent_frame - 1) * temporal_factor)
-    scene = sample_scene(rng, duration_s=max(num_frames / fps, 0.5))
+    scene = sample_scene(rng, duration_s=max(num_frames / fps, 0.5), **(world or {}))
     if with_masks:
         frames, masks = render_with_masks(scene, w, h, num_frames, fps)    # (T, H, W, 3), (T, N, H, W)
     else:
@@ -74,7 +75,8 @@ def vae_batch(rng: np.random.Generator, cfg: TrainConfig, vae_cfg) -> tuple[torc
         fps = float(cfg.fps[rng.integers(len(cfg.fps))])  # motion per frame as the DiT sees it
         video, scene, fps, masks = draw_scene_clip(rng, (long_side,), (n_frames / fps,), (fps,), (aspect,),
                                                    vae_cfg.spatial_factor, vae_cfg.temporal_factor,
-                                                   max_frames=n_frames, with_masks=True)
+                                                   max_frames=n_frames, with_masks=True,
+                                                   world=cfg.world())
         T, H, W = video.shape[-3:]
         c = min(cfg.vae_crop, H, W) // vae_cfg.spatial_factor * vae_cfg.spatial_factor
         y, x = crop_origin(rng, scene, (T, H, W), fps, c, cfg.vae_object_crops)
@@ -121,7 +123,8 @@ def dit_group(rng: np.random.Generator, cfg: TrainConfig, multiple: int, tempora
     videos, captions, foregrounds = [], [], []
     for _ in range(clips):
         video, scene, fps, obj = draw_scene_clip(rng, *choices, multiple, temporal_factor,
-                                                 max_tokens=cfg.max_tokens, with_masks=True)
+                                                 max_tokens=cfg.max_tokens, with_masks=True,
+                                                 world=cfg.world())
         videos.append(video)
         captions.append(caption(scene, rng))
         foregrounds.append(token_foreground(obj, multiple, temporal_factor, patch_t))

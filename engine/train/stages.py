@@ -26,6 +26,7 @@ from engine.train.loop import on_cuda, run_loop
 from engine.train.objectives import PackedBatch, dit_loss, make_dit_batch, train_mask, vae_loss
 from engine.train.workers import stream
 from engine.vae import VideoVAE, grow_lookahead
+from engine.world import sample_scene
 
 
 @torch.no_grad()
@@ -207,6 +208,10 @@ def main(argv=None) -> int:
         p.error(f"step counts must be at least 1 (vae_steps {cfg.vae_steps}, dit_steps {cfg.dit_steps})")
     if args.workers < 0:
         p.error(f"--workers must be 0 (render in this process) or more, got {args.workers}")
+    try:  # the world options, drawn once, so a bad one is said here and not by a render worker
+        sample_scene(np.random.default_rng(0), 2.0, **cfg.world())
+    except ValueError as e:
+        p.error(f"--set world_*: {e}")
     from engine.runtime import pick_device
     try:
         device = pick_device(args.device)

@@ -290,13 +290,14 @@ def _path_of(spec, scene_like):
 
 def fill_scene(rng: np.random.Generator, duration_s: float, *, background: str | None = None,
                camera: str | None = None, objects: Sequence[Mapping] = ({},),
-               occlusion: tuple[int, int] | None = None) -> Scene:
+               occlusion: tuple[int, int] | None = None, static_share: float = 0.5) -> Scene:
     """A scene keeping every named attribute and drawing the rest from `rng`.
 
     objects: one mapping per object with optional keys colour, shape, motion, speed, size (None or
     missing = draw it). occlusion: (mover index, occluder index) to build a passing-behind scene;
     the pair's sizes are then chosen so the mover hides fully (named sizes do not apply to it);
-    raises OcclusionInfeasible when the clip is too short for it.
+    raises OcclusionInfeasible when the clip is too short for it. static_share: the chance that
+    an unnamed camera is static (the others are drawn evenly).
     """
     if not duration_s > 0:
         raise ValueError(f"duration_s must be positive, got {duration_s}")
@@ -310,7 +311,9 @@ def fill_scene(rng: np.random.Generator, duration_s: float, *, background: str |
             if req.get(key) is not None:
                 _check(req[key], vocab, key)
     background = background or _choice(rng, BACKGROUNDS)
-    camera = camera or (_choice(rng, CAMERAS[1:]) if rng.random() < 0.5 else "static")
+    if not 0.0 <= static_share <= 1.0:
+        raise ValueError(f"static_share must be in [0, 1], got {static_share}")
+    camera = camera or (_choice(rng, CAMERAS[1:]) if rng.random() < 1.0 - static_share else "static")
     _check(background, BACKGROUNDS, "background")
     _check(camera, CAMERAS, "camera")
     colours = _fill_colours(rng, [req.get("colour") for req in objects])
@@ -341,17 +344,22 @@ def draw_object_count(rng: np.random.Generator, max_objects: int) -> int:
     return int(rng.choice(max_objects, p=weights / weights.sum())) + 1
 
 
-def sample_scene(rng: np.random.Generator, duration_s: float, max_objects: int = 3) -> Scene:
-    """A random scene: 1..max_objects objects (1 most often), static camera about half the time,
-    and ~15% of multi-object scenes built so one object passes behind another (object permanence)."""
+def sample_scene(rng: np.random.Generator, duration_s: float, max_objects: int = 3,
+                 static_share: float = 0.5, motions: Sequence[str] = ()) -> Scene:
+    """A random scene: 1..max_objects objects (1 most often), a static camera with probability
+    static_share, and ~15% of multi-object scenes built so one object passes behind another
+    (object permanence). motions: the motions objects draw from (empty: all of MOTIONS); a
+    narrower world is a curriculum (engine/train/config.py, `world_motions`)."""
+    for m in motions:
+        _check(m, MOTIONS, "motion")
     n = draw_object_count(rng, max_objects)
-    requests = [{} for _ in range(n)]
+    requests = [{"motion": _choice(rng, tuple(motions))} if motions else {} for _ in range(n)]
     if n >= 2 and duration_s >= MIN_OCCLUSION_S and rng.random() < 0.15:
         try:
-            return fill_scene(rng, duration_s, objects=requests, occlusion=(0, 1))
+            return fill_scene(rng, duration_s, objects=requests, occlusion=(0, 1), static_share=static_share)
         except OcclusionInfeasible:
             pass  # e.g. a pan leaves no room for the pass: this draw becomes an ordinary scene
-    return fill_scene(rng, duration_s, objects=requests)
+    return fill_scene(rng, duration_s, objects=requests, static_share=static_share)
 
 
 def occlusions(scene: Scene) -> tuple[tuple[int, int], ...]:
