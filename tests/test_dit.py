@@ -167,6 +167,23 @@ def test_object_tokens_weigh_more_only_where_noisy(text_encoder):
     assert partial.weight[0, :8].tolist() == [1] * 8
 
 
+def test_a_training_shift_floor_draws_every_clip_at_a_higher_flow_time(text_encoder):
+    """time_shift_min floors the shift of small grids (whose sqrt(tokens / base) is below it),
+    as the card's min_shift floors the sampler's; the same draws, each moved towards t = 1."""
+    from engine.train import make_dit_batch
+    g = torch.Generator().manual_seed(0)
+    latents = [torch.randn(4, 2, 4, 4, generator=g) for _ in range(16)]  # 8 tokens: shift 1 at base 8
+    texts = [text_encoder.encode(["a red ball"])] * 16
+    masks = [np.zeros(2, np.float32)] * 16
+    def times(floor):
+        b = make_dit_batch(latents, texts, [12.0] * 16, masks, tiny_dit().cfg.patch, 16, 8,
+                           torch.Generator().manual_seed(0), min_shift=floor)
+        return b.row_t[b.row_t > 0]
+    plain, floored = times(1.0), times(3.0)
+    assert len(plain) == len(floored) == 32
+    assert (floored > plain).all() and floored.median() > 0.5 + (plain.median() - 0.5).clamp(min=0)
+
+
 def test_token_foreground_follows_the_causal_frame_groups():
     from engine.train import token_foreground
     masks = np.zeros((9, 2, 8, 12), bool)                               # 9 frames: latents {0}, {1-4}, {5-8}

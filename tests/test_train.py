@@ -175,11 +175,11 @@ def test_dit_clips_come_from_the_recipes_world():
         assert len(re.findall(rf"\b({'|'.join(SHAPES)})\b", text)) == 1, text  # one object
 
 
-def test_a_bad_world_option_is_refused_before_anything_is_written(tmp_path, capsys):
-    for bad in ("world_motions=sideways", "world_static_share=2", "world_max_objects=0"):
+def test_a_bad_world_or_shift_option_is_refused_before_anything_is_written(tmp_path, capsys):
+    for bad in ("world_motions=sideways", "world_static_share=2", "world_max_objects=0", "time_shift_min=0.5"):
         with pytest.raises(SystemExit):
             main(["--recipe", "tiny", "--work", str(tmp_path / "run"), "--device", "cpu", "--set", bad])
-        assert "world_" in capsys.readouterr().err
+        assert bad.split("=")[0].split("_")[0] in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
 
 

@@ -84,6 +84,11 @@ class TrainConfig:
     # stays 0.5.
     object_max_t_given: float = 0.5
     plan_shares: tuple[float, ...] = PLAN_SHARES
+    # The floor of the training time shift (objectives.make_dit_batch). Flow times are drawn
+    # logit-normal and shifted by sqrt(tokens / base_tokens), so a draft-size clip (224 tokens)
+    # trained around t = 0.5, where the noisy frames already show where an object goes and the
+    # motion word is not needed (issue 3). The sampler floors its shift at the card's min_shift.
+    time_shift_min: float = 1.0
     # EMA horizons fit to CPU-length runs: at 0.999 (a 1,000-step horizon) the VAE's EMA after
     # 1,800 steps lagged its raw weights by 4-6 dB PSNR, still averaging early weights.
     vae_ema_decay: float = 0.99

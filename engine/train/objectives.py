@@ -97,7 +97,7 @@ def make_dit_batch(latents: list[torch.Tensor], texts: list[TextBatch], fps: lis
                    masks: list[np.ndarray], patch, max_tokens: int, base_tokens: int,
                    generator: torch.Generator, foreground: list[torch.Tensor] | None = None,
                    object_weight: float = 0.0, object_max_t: float = 1.0,
-                   object_max_t_given: float | None = None) -> PackedBatch:
+                   object_max_t_given: float | None = None, min_shift: float = 1.0) -> PackedBatch:
     """Noise each clip under its plan and pack all clips into rows of max_tokens tokens.
 
     latents: list of (C, t, h, w) normalised latents, on one device (the packed tokens and
@@ -106,7 +106,9 @@ def make_dit_batch(latents: list[torch.Tensor], texts: list[TextBatch], fps: lis
     known frames and padding, and on noisy tokens (frame time > 0) 1, or 1 + object_weight on
     objects while their frame time is below object_max_t, or below object_max_t_given (default:
     object_max_t) in a clip with a given (clean) latent frame: there the given frame and the
-    caption's motion say where objects go, so a weight from the target's mask biases little."""
+    caption's motion say where objects go, so a weight from the target's mask biases little.
+    min_shift: the floor of each clip's time shift (shift_for_tokens), as the card's min_shift
+    floors the sampler's."""
     if object_max_t_given is None:
         object_max_t_given = object_max_t
     device = latents[0].device
@@ -123,7 +125,8 @@ def make_dit_batch(latents: list[torch.Tensor], texts: list[TextBatch], fps: lis
     for z, mask, u in zip(latents, masks, us):
         C, t, h, w = z.shape
         grids.append((t // patch.t, h // patch.h, w // patch.w))
-        u = shift_time(u, shift_for_tokens(grids[-1][0] * grids[-1][1] * grids[-1][2], base_tokens))
+        u = shift_time(u, shift_for_tokens(grids[-1][0] * grids[-1][1] * grids[-1][2], base_tokens,
+                                           min_shift=min_shift))
         frame_ts.append(torch.minimum(u.expand(t), 1 - torch.from_numpy(mask)))
     # one copy to the device for all clips (a copy per clip was a launch and a wait each)
     device_ts = torch.cat(frame_ts).to(device).split([len(f) for f in frame_ts])

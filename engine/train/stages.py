@@ -25,6 +25,7 @@ from engine.train.data import dit_group, draw_clip, vae_batch
 from engine.train.loop import on_cuda, run_loop
 from engine.train.objectives import PackedBatch, dit_loss, make_dit_batch, train_mask, vae_loss
 from engine.train.workers import stream
+from engine.sampler import min_shift_checked
 from engine.vae import VideoVAE, grow_lookahead
 from engine.world import sample_scene
 
@@ -154,7 +155,7 @@ def train_dit(dit: DiT, vae: VideoVAE, text: TextEncoder, cfg: TrainConfig, work
         texts = text.encode_each(caps)  # the uncached captions run as one batch
         batch = make_dit_batch(latents, texts, fps, masks, dit.cfg.patch, cfg.max_tokens,
                                dit.cfg.base_tokens, gen, fgs, cfg.object_weight,
-                               cfg.object_max_t, cfg.object_max_t_given)
+                               cfg.object_max_t, cfg.object_max_t_given, cfg.time_shift_min)
         batch = PackedBatch(**{k: v if k == "clips" else v.to(device) for k, v in vars(batch).items()})
         timed("pack_s", t0)
         return {**dit_loss(dit, batch, cfg.dit_temporal_weight),
@@ -208,6 +209,10 @@ def main(argv=None) -> int:
         p.error(f"step counts must be at least 1 (vae_steps {cfg.vae_steps}, dit_steps {cfg.dit_steps})")
     if args.workers < 0:
         p.error(f"--workers must be 0 (render in this process) or more, got {args.workers}")
+    try:
+        min_shift_checked(cfg.time_shift_min)
+    except ValueError as e:
+        p.error(f"--set time_shift_min: {e}")
     try:  # the world options, drawn once, so a bad one is said here and not by a render worker
         sample_scene(np.random.default_rng(0), 2.0, **cfg.world())
     except ValueError as e:
