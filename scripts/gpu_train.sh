@@ -18,6 +18,11 @@
 #     DIT_SET="dit_lr=3e-4 plan_shares=0.35,0.25,0.10,0.08,0.10,0.12 object_max_t_given=1.01" bash scripts/gpu_train.sh
 #     # the run of the 2026-11-28 session on an H200 (1,184 steps in 7.2 min), then on the same warm
 #     # machine WORK=/tmp/run2 INIT_DIT=/tmp/run/checkpoint DIT_MIN=4.3 dit_lr=2e-4 (578 steps)
+#   SMOKE=0 VAE_FROM=assets/default INIT_DIT=assets/default DIT_MIN=8 \
+#     DIT_SET="dit_lr=3e-4 time_shift_min=3 dit_clips=96" bash scripts/gpu_train.sh
+#     # next to try: the DiT trained at higher flow times, where only the caption says where an
+#     # object goes (bench/motion_word.py, docs/model-notes.md: at the recipe's shift the motion
+#     # word gets almost no gradient); untried on a GPU
 #
 # A step of 48 clips took ~0.36 s on an H200, ~0.11 s of it rendering, encoding and packing: the
 # rest is launch-bound: forward and backward ran about 4,800 operations (3,800 since this session's
