@@ -83,6 +83,16 @@ def test_a_resume_never_silently_starts_over_or_mixes_inputs(tmp_path):
         main(args + ["--stage", "dit", "--dit-steps", "24"])
 
 
+def test_a_state_from_before_a_new_setting_resumes_at_its_default_only(tmp_path):
+    from engine.train.loop import check_same_recipe, config_dict
+    cfg = TRAIN_RECIPES["tiny"]
+    old = config_dict(cfg)
+    del old["time_shift_min"], old["world_motions"]        # settings added since it was saved
+    check_same_recipe(old, cfg, tmp_path / "state")          # they stand at their defaults: resumes
+    with pytest.raises(SystemExit, match="time_shift_min"):
+        check_same_recipe(old, replace(cfg, time_shift_min=3.0), tmp_path / "state")
+
+
 def test_a_diverged_run_stops_and_never_saves_over_the_last_finite_state(tmp_path):
     import pytest
     args = ["--recipe", "tiny", "--work", str(tmp_path / "run"), "--device", "cpu"]

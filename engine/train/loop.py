@@ -215,12 +215,13 @@ def config_dict(cfg: TrainConfig) -> dict:
 def check_same_recipe(saved: dict | None, cfg: TrainConfig, state_path: Path) -> None:
     """Refuse to resume a run under other settings: a run started with --set vae_object_weight=0
     and resumed without it would silently train on a mix of two recipes. States from before
-    configs were saved carry none and are not checked."""
+    configs were saved carry none and are not checked; a field added since a state was saved
+    counts as its default there (a new field's default keeps the behaviour from before it)."""
     if saved is None:
         return
-    now = config_dict(cfg)
+    now, defaults = config_dict(cfg), config_dict(TrainConfig())
     changed = sorted(k for k in now.keys() | saved.keys()
-                     if k not in RESUMABLE_CHANGES and now.get(k) != saved.get(k))
+                     if k not in RESUMABLE_CHANGES and now.get(k) != saved.get(k, defaults.get(k)))
     if changed:
         detail = ", ".join(f"{k}: {saved.get(k)!r} then, {now.get(k)!r} now" for k in changed)
         raise SystemExit(f"{state_path} was trained with other settings ({detail}); resume with the "

@@ -19,13 +19,13 @@ import torch
 
 from engine import checkpoint as ckpt
 from engine.dit import DiT
+from engine.sampler import min_shift_checked
 from engine.text import TextEncoder
 from engine.train.config import TRAIN_RECIPES, TrainConfig
 from engine.train.data import dit_group, draw_clip, vae_batch
 from engine.train.loop import on_cuda, run_loop
 from engine.train.objectives import PackedBatch, dit_loss, make_dit_batch, train_mask, vae_loss
 from engine.train.workers import stream
-from engine.sampler import min_shift_checked
 from engine.vae import VideoVAE, grow_lookahead
 from engine.world import sample_scene
 
