@@ -59,16 +59,19 @@ def word_use(dit, text, items, draws: int = 4, seed: int = 1) -> dict:
     was_training = dit.training
     dit.eval()
     gen = torch.Generator().manual_seed(seed)
+    prepared = []                     # per clip: its latent, captions encoded, given frames, object tokens
+    for z, cap, wrong_cap, fg in items:
+        given, free = given_frames(z.shape[1], 1, tuple(fg.shape), dit.cfg.patch)
+        prepared.append((z[None], text.encode([cap]), text.encode([wrong_cap]), given,
+                         fg.reshape(-1).bool() & free))
     out = {}
     for t in TIMES:
         true = wrong = n = 0.0
-        for z, cap, wrong_cap, fg in items:
-            given, free = given_frames(z.shape[1], 1, tuple(fg.shape), dit.cfg.patch)
-            sel = fg.reshape(-1).bool() & free
+        for z, own, opposite, given, sel in prepared:
             for _ in range(draws):
-                noise = torch.randn(z[None].shape, generator=gen)
-                true += float(token_errors(dit, z[None], noise, t, given, text.encode([cap]), FPS)[sel].sum())
-                wrong += float(token_errors(dit, z[None], noise, t, given, text.encode([wrong_cap]), FPS)[sel].sum())
+                noise = torch.randn(z.shape, generator=gen)
+                true += float(token_errors(dit, z, noise, t, given, own, FPS)[sel].sum())
+                wrong += float(token_errors(dit, z, noise, t, given, opposite, FPS)[sel].sum())
                 n += int(sel.sum())
         out[t] = (true / n, wrong / n)
     dit.train(was_training)
