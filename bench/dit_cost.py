@@ -43,7 +43,7 @@ def call_seconds(dit, latent_shape: tuple[int, ...], repeats: int = 3) -> float:
     """Median wall time of one guided call: the latent (C, t, h, w) twice (prompt and null)."""
     x = torch.randn(2, *latent_shape)
     t = torch.full((2, latent_shape[1]), 0.5)
-    text = torch.randn(2, 20, dit.cfg.text_dim)
+    text = torch.randn(2, 20, dit.cfg.text_width)
     valid = torch.ones(2, 20, dtype=torch.bool)
     pooled, fps = text.mean(1), torch.full((2,), 12.0)
     dit(x, t, text, valid, pooled, fps)                                   # warm-up

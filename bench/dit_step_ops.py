@@ -85,7 +85,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(1)
     vae, dit, _ = ckpt.load(args.checkpoint)
     dit.float().train()
-    text = TextEncoder()
+    text = TextEncoder(layers=dit.cfg.text_layers)
     print(f"{'clips':>6}{'rows':>6}{'pack':>8}{'forward':>9}{'backward':>10}{'model/clip':>12}")
     for clips in args.clips:
         r = step_ops(vae, dit, text, clips)

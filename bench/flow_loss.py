@@ -148,7 +148,7 @@ def caption_use(vae, dit, text, clips: int, attribute: str, times=SWAP_TIMES, se
     return {k: {t: (a / max(n, 1), b / max(n, 1)) for t, (a, b, n) in v.items()} for k, v in sums.items()}
 
 
-def main_swap(args, text) -> int:
+def main_swap(args, text_for) -> int:
     from engine import checkpoint as ckpt
     from engine.io import write_json_atomic
     report = {}
@@ -160,7 +160,7 @@ def main_swap(args, text) -> int:
         vae.float().eval(), dit.float().eval()
         report[directory] = {}
         for attribute in args.swap:
-            errors = caption_use(vae, dit, text, args.clips, attribute, known=args.known)
+            errors = caption_use(vae, dit, text_for(dit), args.clips, attribute, known=args.known)
             report[directory][attribute] = {k: {str(t): e for t, e in v.items()} for k, v in errors.items()}
             for key, row in errors.items():
                 cells = "".join(f"{a:>8.3f} ->{b:>6.3f} {100 * (b / a - 1):+4.0f}%" for a, b in row.values())
@@ -192,15 +192,23 @@ def main(argv=None) -> int:
     from engine import checkpoint as ckpt
     from engine.io import write_json_atomic
     from engine.text import TextEncoder
-    text = TextEncoder()
+    encoders = {}
+
+    def text_for(dit) -> TextEncoder:
+        """One encoder per set of text layers, so checkpoints that read the same ones share its cache."""
+        layers = dit.cfg.text_layers
+        if layers not in encoders:
+            encoders[layers] = TextEncoder(layers=layers)
+        return encoders[layers]
+
     if args.swap:
-        return main_swap(args, text)
+        return main_swap(args, text_for)
     report = {}
     print(f"{'checkpoint':34}{'tokens':>12}" + "".join(f"{'t=' + str(t):>8}" for t in TIMES))
     for directory in args.checkpoint:
         vae, dit, _ = ckpt.load(directory)
         vae.float().eval(), dit.float().eval()
-        errors = flow_errors(vae, dit, text, args.clips, context=args.context)
+        errors = flow_errors(vae, dit, text_for(dit), args.clips, context=args.context)
         report[directory] = {k: {str(t): e for t, e in v.items()} for k, v in errors.items()}
         for key, row in errors.items():
             print(f"{directory[-34:]:34}{key:>12}" + "".join(f"{e:>8.3f}" for e in row.values()))

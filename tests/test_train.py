@@ -176,7 +176,8 @@ def test_dit_clips_come_from_the_recipes_world():
     from engine.train.data import dit_group
     from engine.train.stages import override
     cfg = override(TRAIN_RECIPES["tiny"], ["world_max_objects=1", "world_static_share=1",
-                                           "world_motions=right", "seconds=0.5"])
+                                           "world_motions=right", "world_blind_share=1", "seconds=0.5"])
+    assert cfg.world()["blind_share"] == 1.0
     _, captions, _, _ = dit_group(np.random.default_rng(0), cfg, 16, 4, 1, clips=6)
     from engine.world.caption import CAMERA_PHRASES
     from engine.world.scene import SHAPES
@@ -186,7 +187,8 @@ def test_dit_clips_come_from_the_recipes_world():
 
 
 def test_a_bad_world_or_shift_option_is_refused_before_anything_is_written(tmp_path, capsys):
-    for bad in ("world_motions=sideways", "world_static_share=2", "world_max_objects=0", "time_shift_min=0.5"):
+    for bad in ("world_motions=sideways", "world_static_share=2", "world_max_objects=0", "world_blind_share=-1",
+                "time_shift_min=0.5"):
         with pytest.raises(SystemExit):
             main(["--recipe", "tiny", "--work", str(tmp_path / "run"), "--device", "cpu", "--set", bad])
         assert bad.split("=")[0].split("_")[0] in capsys.readouterr().err
@@ -257,7 +259,7 @@ def test_flow_loss_bench_gives_every_checkpoint_the_same_clips_and_noise(tiny_ch
     from engine import checkpoint as ckpt
     from engine.text import TextEncoder
     vae, dit, _ = ckpt.load(tiny_checkpoint)
-    text = TextEncoder()
+    text = TextEncoder(layers=dit.cfg.text_layers)
     a = flow_errors(vae, dit, text, clips=3, times=(0.3, 0.9), recipe="tiny")
     b = flow_errors(vae, dit, text, clips=3, times=(0.3, 0.9), recipe="tiny")
     assert a == b and set(a) == {"object", "background"}
@@ -274,7 +276,7 @@ def test_caption_probe_scores_both_captions_on_the_same_noise(tiny_checkpoint):
     from engine import checkpoint as ckpt
     from engine.text import TextEncoder
     vae, dit, _ = ckpt.load(tiny_checkpoint)
-    text = TextEncoder()
+    text = TextEncoder(layers=dit.cfg.text_layers)
     a = caption_use(vae, dit, text, clips=2, attribute="motion", times=(0.9,), recipe="tiny")
     assert a == caption_use(vae, dit, text, clips=2, attribute="motion", times=(0.9,), recipe="tiny")
     pairs = [pair for row in a.values() for pair in row.values()]

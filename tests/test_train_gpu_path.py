@@ -130,6 +130,29 @@ def test_init_dit_grows_a_dit_from_before_fractional_positions(tmp_path):
         torch.testing.assert_close(grown.state_dict()[k], v, atol=1e-4, rtol=0)
 
 
+def test_init_dit_grows_a_dit_that_read_the_last_text_layer_only(tmp_path):
+    """assets/default reads MiniLM's last layer only: a recipe that also reads the token
+    embeddings starts from it unchanged, the new inputs' weights at zero."""
+    from engine.dit import DiT
+    first = tmp_path / "first"
+    assert main(["--recipe", "tiny", "--work", str(first), "--device", "cpu", "--vae-steps", "2",
+                 "--dit-steps", "2"]) == 0
+    vae, dit, card = ckpt.load(first / "checkpoint")
+    assert dit.cfg.text_layers == (6, 0)
+    legacy = DiT(replace(dit.cfg, text_layers=(6,)))
+    narrow = {k: v[:, :384] if v.ndim == 2 and v.shape[1] == 768 else v for k, v in dit.state_dict().items()}
+    legacy.load_state_dict(narrow)
+    ckpt.save(tmp_path / "legacy", vae, legacy, card)
+    grown, card = _one_step_from(tmp_path / "legacy", first / "vae_final", tmp_path / "second")
+    assert grown.cfg.text_layers == (6, 0) and "text layers 0" in card.trained_on
+    state = grown.state_dict()
+    for k, v in legacy.state_dict().items():
+        torch.testing.assert_close(state[k][:, :384] if state[k].shape != v.shape else state[k], v,
+                                   atol=1e-4, rtol=0)
+        if state[k].shape != v.shape:
+            assert state[k][:, 384:].abs().max() < 1e-4   # one step at a vanishing learning rate
+
+
 def test_a_resume_under_other_settings_is_refused(tmp_path):
     work = str(tmp_path / "run")
     base = ["--recipe", "tiny", "--stage", "vae", "--work", work, "--device", "cpu"]

@@ -209,6 +209,33 @@ def test_a_narrower_world_draws_only_what_it_allows():
         sample_scene(rng, 2.0, static_share=1.5)
 
 
+def test_blind_starts_do_not_give_a_movers_direction_away():
+    """With every path kept in frame, where a mover starts tells which way it goes; blind
+    scenes start it where the opposite direction would fit too, so only the caption says it."""
+    from engine.world.scene import OPPOSITE, blind_starts, feasible_starts
+
+    def guessed(blind_share, seed=5, n=300):
+        rng = np.random.default_rng(seed)
+        hits = []
+        for _ in range(n):
+            o = sample_scene(rng, float(rng.choice([1.0, 2.0, 3.0])), max_objects=1, static_share=1.0,
+                             motions=("left", "right", "up", "down"), blind_share=blind_share).objects[0]
+            sideways = o.motion in ("left", "right")
+            hits.append(o.motion == (("right" if o.x < 0.5 else "left") if sideways else
+                                     ("down" if o.y < 0.5 else "up")))
+        return np.mean(hits)
+    assert guessed(0.0) > 0.8 and guessed(1.0) < 0.65   # "left half: it moves right", by chance
+    lo_x, hi_x, lo_y, hi_y = blind_starts("left", "slowly", 0.1, "static", 2.0)
+    for motion in ("left", OPPOSITE["left"]):
+        a = feasible_starts(motion, "slowly", 0.1, "static", 2.0)
+        assert a[0] <= lo_x <= hi_x <= a[1] and a[2] <= lo_y <= hi_y <= a[3]
+    # blind_share 0 draws exactly the scenes of before; a bad share is refused
+    assert all(sample_scene(np.random.default_rng(k), 2.0) ==
+               sample_scene(np.random.default_rng(k), 2.0, blind_share=0.0) for k in range(20))
+    with pytest.raises(ValueError, match="blind_share"):
+        sample_scene(np.random.default_rng(0), 2.0, blind_share=1.5)
+
+
 def test_caption_probe_swaps_exactly_one_attribute():
     """bench/flow_loss.py --swap scores a clip under its caption with one attribute changed."""
     from dataclasses import asdict

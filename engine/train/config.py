@@ -64,6 +64,10 @@ class TrainConfig:
     world_max_objects: int = 3
     world_static_share: float = 0.5
     world_motions: tuple[str, ...] = ()
+    # The share of scenes whose movers start where the opposite direction would fit too, so the
+    # first frame does not give the direction away and only the caption says it
+    # (engine/world/scene.py, blind_starts). 0: every path placed as before.
+    world_blind_share: float = 0.0
     # Objects fill a few percent of the tokens, so an unweighted loss is nearly all background:
     # the first default DiT learned backgrounds and camera moves but not the named object's
     # colour or shape (issue 3). Tokens an object touches weigh 1 + object_weight, but only below
@@ -102,7 +106,7 @@ class TrainConfig:
     def world(self) -> dict:
         """The world options as sample_scene's keywords."""
         return dict(max_objects=self.world_max_objects, static_share=self.world_static_share,
-                    motions=self.world_motions)
+                    motions=self.world_motions, blind_share=self.world_blind_share)
 
 
 TRAIN_RECIPES = {

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from engine import checkpoint as ckpt
-from engine.dit import DiT
+from engine.dit import DiT, widen_text_inputs
 from engine.sampler import min_shift_checked
 from engine.text import TextEncoder
 from engine.train.config import TRAIN_RECIPES, TrainConfig
@@ -256,9 +256,9 @@ def main(argv=None) -> int:
         history = f"{hardware}: {vae_card.notes} + "
         if args.init_dit:
             dit, history = init_dit(dit, vae, Path(args.init_dit), hardware)
-        ema, dit_step, dit_planned, dit_wall = train_dit(dit.to(device), vae, TextEncoder(device), cfg,
-                                                         work, args.minutes, workers=args.workers,
-                                                         fit=args.fit)
+        text = TextEncoder(device, layers=dit.cfg.text_layers)
+        ema, dit_step, dit_planned, dit_wall = train_dit(dit.to(device), vae, text, cfg, work, args.minutes,
+                                                         workers=args.workers, fit=args.fit)
         card = replace(card, trained_on=f"{history}DiT {dit_step} of {dit_planned} steps, "
                                         f"{dit_wall / 60:.0f} min")
         write_model(out, vae, ema, card)
@@ -307,19 +307,30 @@ def init_dit(dit: DiT, vae: VideoVAE, source: Path, hardware: str) -> tuple[DiT,
     the latents it was trained on."""
     src_vae, src_dit, src_card = load_checkpoint(source, "--init-dit")
     # growing: parts the source lacks that start at zero, so the DiT starts as the source's
-    # (fractional positions, the convolutional head)
+    # (fractional positions, the convolutional head, more of the text encoder's layers)
     added = {name: prefix for name, prefix in GROWABLE.items()
              if getattr(dit.cfg, name) and not getattr(src_dit.cfg, name)}
-    if src_dit.cfg != replace(dit.cfg, **{name: getattr(src_dit.cfg, name) for name in added}):
+    new_layers = [k for k in dit.cfg.text_layers if k not in src_dit.cfg.text_layers]
+    if src_dit.cfg != replace(dit.cfg, text_layers=src_dit.cfg.text_layers,
+                              **{name: getattr(src_dit.cfg, name) for name in added}):
         raise SystemExit(f"--init-dit {source}: its DiT config differs from the recipe's")
+    state = src_dit.state_dict()
+    if dit.cfg.text_layers != src_dit.cfg.text_layers:
+        try:
+            state = widen_text_inputs(state, src_dit.cfg, dit.cfg)
+        except ValueError as e:
+            raise SystemExit(f"--init-dit {source}: {e}") from None
     same_vae = src_vae.cfg == vae.cfg and all(
         torch.equal(a, b.cpu()) for a, b in zip(src_vae.state_dict().values(), vae.state_dict().values()))
     if not same_vae:
         raise SystemExit(f"--init-dit {source}: its VAE is not this run's vae_final")
-    missing, unexpected = dit.load_state_dict(src_dit.state_dict(), strict=not added)
+    missing, unexpected = dit.load_state_dict(state, strict=not added)
     if unexpected or any(not k.startswith(tuple(added.values())) for k in missing):
         raise SystemExit(f"--init-dit {source}: weights do not fit ({missing}, {unexpected})")
-    grown = f" (given {' and '.join(GROWN_AS[name] for name in added)})" if added else ""
+    given = [GROWN_AS[name] for name in added]
+    if new_layers:
+        given.append(f"text layers {', '.join(map(str, new_layers))}")
+    grown = f" (given {' and '.join(given)})" if given else ""
     return dit, f"{src_card.trained_on}; then {hardware}{grown}: "
 
 

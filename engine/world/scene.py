@@ -167,6 +167,24 @@ def feasible_starts(motion, speed, size, camera, duration_s, samples=65) -> tupl
             float(np.max(lo_base - dy)), float(np.min(hi_base - dy)))
 
 
+OPPOSITE = {"left": "right", "right": "left", "up": "down", "down": "up"}
+
+
+def blind_starts(motion, speed, size, camera, duration_s) -> tuple[float, float, float, float]:
+    """Like feasible_starts, but only starts from which the opposite direction would fit too, so
+    where a mover starts says nothing about which way it goes.
+
+    With every path kept in frame, the start gives the direction away: a mover that crosses half
+    the frame must start on the side it leaves. Over sample_scene's movers a rule as plain as
+    "left half: it moves right" guesses 84% of directions (93-97% in 3-second clips), so a model
+    given the first frame has little use for the motion word (docs/model-notes.md)."""
+    lo_x, hi_x, lo_y, hi_y = feasible_starts(motion, speed, size, camera, duration_s)
+    if motion in OPPOSITE:
+        olo_x, ohi_x, olo_y, ohi_y = feasible_starts(OPPOSITE[motion], speed, size, camera, duration_s)
+        lo_x, hi_x, lo_y, hi_y = max(lo_x, olo_x), min(hi_x, ohi_x), max(lo_y, olo_y), min(hi_y, ohi_y)
+    return lo_x, hi_x, lo_y, hi_y
+
+
 def _uniform_y(rng, lo, hi):
     plo, phi = max(lo, PREFERRED_Y[0]), min(hi, PREFERRED_Y[1])
     return float(rng.uniform(plo, phi)) if plo <= phi else float(rng.uniform(lo, hi))
@@ -181,13 +199,18 @@ def _clearance(path_a, path_b):
     return float(np.min(np.hypot(xa - xb, ya - yb) - 0.8 * np.maximum(ra, rb)))
 
 
-def place(rng, motion, speed, size, camera, duration_s, others=(), tries=16):
+def place(rng, motion, speed, size, camera, duration_s, others=(), tries=16, blind=False):
     """Start (x, y) keeping the whole path in frame and, if possible, clear of `others` paths.
 
     Returns (x, y, path, fits); fits is False when the path cannot fit at all: the start is then the
-    best effort and object_position's clamp stops the object at the frame edge.
+    best effort and object_position's clamp stops the object at the frame edge. blind: start only
+    where the opposite direction would fit too (blind_starts), where that leaves room.
     """
     lo_x, hi_x, lo_y, hi_y = feasible_starts(motion, speed, size, camera, duration_s)
+    if blind:
+        b = blind_starts(motion, speed, size, camera, duration_s)
+        if b[0] <= b[1] and b[2] <= b[3]:
+            lo_x, hi_x, lo_y, hi_y = b
     fits = lo_x <= hi_x and lo_y <= hi_y
     dx, dy, r, shift, zoom = _path(motion, speed, size, camera, duration_s)
     if not fits:  # start where t=0 allows, as near the middle of the (empty) interval as possible
@@ -219,8 +242,10 @@ def _draw_size(rng, size_word):
     return float(rng.uniform(lo, hi))
 
 
-def _fill_object(rng, req, colour, camera, duration_s, others):
-    """One object: keep every named attribute, draw the rest until its path fits the frame."""
+def _fill_object(rng, req, colour, camera, duration_s, others, blind=False):
+    """One object: keep every named attribute, draw the rest until its path fits the frame (blind:
+    from a start that does not give its direction away, when some draw allows one)."""
+    starts = blind_starts if blind else feasible_starts
     for _ in range(12):
         shape = req.get("shape") or _choice(rng, SHAPES)
         motion = req.get("motion") or _choice(rng, MOTIONS)
@@ -231,10 +256,10 @@ def _fill_object(rng, req, colour, camera, duration_s, others):
             size = min(size, 0.3 / GROW_SCALE ** rate)
         if motion == "shrink":  # so the final radius is still visible at 64 x 64
             size = max(size, 0.045 / SHRINK_SCALE ** rate)
-        lo_x, hi_x, lo_y, hi_y = feasible_starts(motion, speed, size, camera, duration_s)
+        lo_x, hi_x, lo_y, hi_y = starts(motion, speed, size, camera, duration_s)
         if lo_x <= hi_x and lo_y <= hi_y:
             break
-    x, y, path, _ = place(rng, motion, speed, size, camera, duration_s, others)
+    x, y, path, _ = place(rng, motion, speed, size, camera, duration_s, others, blind=blind)
     return ObjectSpec(shape, colour, motion, speed, x, y, size, 0.0), path
 
 
@@ -290,14 +315,17 @@ def _path_of(spec, scene_like):
 
 def fill_scene(rng: np.random.Generator, duration_s: float, *, background: str | None = None,
                camera: str | None = None, objects: Sequence[Mapping] = ({},),
-               occlusion: tuple[int, int] | None = None, static_share: float = 0.5) -> Scene:
+               occlusion: tuple[int, int] | None = None, static_share: float = 0.5,
+               blind: bool = False) -> Scene:
     """A scene keeping every named attribute and drawing the rest from `rng`.
 
     objects: one mapping per object with optional keys colour, shape, motion, speed, size (None or
     missing = draw it). occlusion: (mover index, occluder index) to build a passing-behind scene;
     the pair's sizes are then chosen so the mover hides fully (named sizes do not apply to it);
     raises OcclusionInfeasible when the clip is too short for it. static_share: the chance that
-    an unnamed camera is static (the others are drawn evenly).
+    an unnamed camera is static (the others are drawn evenly). blind: movers left, right, up and
+    down start where the opposite direction would fit too (blind_starts), drawing unnamed speeds
+    and sizes until one does; without such a start, as usual.
     """
     if not duration_s > 0:
         raise ValueError(f"duration_s must be positive, got {duration_s}")
@@ -328,7 +356,7 @@ def fill_scene(rng: np.random.Generator, duration_s: float, *, background: str |
         others = [_path_of(specs[k], (camera, duration_s)) for k in (i, j)]
     for k, req in enumerate(objects):
         if specs[k] is None:
-            specs[k], path = _fill_object(rng, req, colours[k], camera, duration_s, others)
+            specs[k], path = _fill_object(rng, req, colours[k], camera, duration_s, others, blind)
             others.append(path)
     # Depths: the occlusion pair keeps its order (0.9 behind 0.1); the others lie in between.
     specs = [s if occlusion is not None and k in occlusion else
@@ -345,21 +373,27 @@ def draw_object_count(rng: np.random.Generator, max_objects: int) -> int:
 
 
 def sample_scene(rng: np.random.Generator, duration_s: float, max_objects: int = 3,
-                 static_share: float = 0.5, motions: Sequence[str] = ()) -> Scene:
+                 static_share: float = 0.5, motions: Sequence[str] = (), blind_share: float = 0.0) -> Scene:
     """A random scene: 1..max_objects objects (1 most often), a static camera with probability
     static_share, and ~15% of multi-object scenes built so one object passes behind another
     (object permanence). motions: the motions objects draw from (empty: all of MOTIONS); a
-    narrower world is a curriculum (engine/train/config.py, `world_motions`)."""
+    narrower world is a curriculum (engine/train/config.py, `world_motions`). blind_share: the
+    chance that the scene's movers start where their direction is not given away (fill_scene's
+    blind); 0 draws exactly the scenes of before."""
     for m in motions:
         _check(m, MOTIONS, "motion")
+    if not 0.0 <= blind_share <= 1.0:
+        raise ValueError(f"blind_share must be in [0, 1], got {blind_share}")
+    blind = blind_share > 0 and rng.random() < blind_share
     n = draw_object_count(rng, max_objects)
     requests = [{"motion": _choice(rng, tuple(motions))} if motions else {} for _ in range(n)]
     if n >= 2 and duration_s >= MIN_OCCLUSION_S and rng.random() < 0.15:
         try:
-            return fill_scene(rng, duration_s, objects=requests, occlusion=(0, 1), static_share=static_share)
+            return fill_scene(rng, duration_s, objects=requests, occlusion=(0, 1), static_share=static_share,
+                              blind=blind)
         except OcclusionInfeasible:
             pass  # e.g. a pan leaves no room for the pass: this draw becomes an ordinary scene
-    return fill_scene(rng, duration_s, objects=requests, static_share=static_share)
+    return fill_scene(rng, duration_s, objects=requests, static_share=static_share, blind=blind)
 
 
 def occlusions(scene: Scene) -> tuple[tuple[int, int], ...]:
