@@ -18,6 +18,11 @@ same under both.
 
     python bench/flow_loss.py [--checkpoint DIR ...] [--clips 24] [--context] [--json FILE]
     python bench/flow_loss.py --swap colour shape motion camera background [--known K] [--checkpoint DIR ...]
+                              [--set world_max_objects=1 --set world_blind_share=1 ...]
+
+--set draws the --swap clips from a narrower world, as a training run with those settings would:
+with single movers started blind (world_blind_share=1, engine/world/scene.py) and the first frame
+given (--known 1), only the caption says where the object goes.
 """
 from __future__ import annotations
 
@@ -109,7 +114,7 @@ def swapped_scene(scene, attribute: str, rng: np.random.Generator):
 
 @torch.no_grad()
 def caption_use(vae, dit, text, clips: int, attribute: str, times=SWAP_TIMES, seed: int = 778_000,
-                recipe: str = "default", known: int = 0) -> dict:
+                recipe="default", known: int = 0) -> dict:
     """{'object' | 'background': {t: (mse under the true caption, mse under the swapped one)}}
     over `clips` world clips with motion (stills are skipped: motion and camera do not show in
     them), each noised once per time and scored under both canonical captions.
@@ -121,7 +126,7 @@ def caption_use(vae, dit, text, clips: int, attribute: str, times=SWAP_TIMES, se
     from engine.train import TRAIN_RECIPES
     from engine.train.data import draw_scene_clip, token_foreground
     from engine.world import caption
-    cfg = TRAIN_RECIPES[recipe]
+    cfg = TRAIN_RECIPES[recipe] if isinstance(recipe, str) else recipe   # a name or a TrainConfig
     multiple = vae.cfg.spatial_factor * max(dit.cfg.patch_h, dit.cfg.patch_w)
     rng = np.random.default_rng(seed)
     gen = torch.Generator().manual_seed(seed)
@@ -130,7 +135,8 @@ def caption_use(vae, dit, text, clips: int, attribute: str, times=SWAP_TIMES, se
     for _ in range(clips):
         video, scene, fps, masks = draw_scene_clip(rng, cfg.long_sides, seconds, cfg.fps, cfg.aspects,
                                                    multiple, vae.cfg.temporal_factor,
-                                                   max_tokens=cfg.max_tokens, with_masks=True)
+                                                   max_tokens=cfg.max_tokens, with_masks=True,
+                                                   world=cfg.world())
         grid = token_foreground(masks, multiple, vae.cfg.temporal_factor, dit.cfg.patch_t)
         fg = grid.reshape(-1).bool()
         z = vae.encode(video[None], chunk_frames=None).float()                 # (1, C, t, h, w)
@@ -160,7 +166,8 @@ def main_swap(args, text_for) -> int:
         vae.float().eval(), dit.float().eval()
         report[directory] = {}
         for attribute in args.swap:
-            errors = caption_use(vae, dit, text_for(dit), args.clips, attribute, known=args.known)
+            errors = caption_use(vae, dit, text_for(dit), args.clips, attribute, known=args.known,
+                                 recipe=args.world)
             report[directory][attribute] = {k: {str(t): e for t, e in v.items()} for k, v in errors.items()}
             for key, row in errors.items():
                 cells = "".join(f"{a:>8.3f} ->{b:>6.3f} {100 * (b / a - 1):+4.0f}%" for a, b in row.values())
@@ -182,8 +189,16 @@ def main(argv=None) -> int:
     p.add_argument("--known", type=int, default=0, metavar="K",
                    help="with --swap: give each clip's first K latent frames clean (1: animate) and "
                         "score the rest")
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                   help="with --swap: draw the clips as a training run with this TrainConfig field "
+                        "would (repeatable), e.g. --set world_max_objects=1 --set world_blind_share=1")
     p.add_argument("--json", help="also write the table here")
     args = p.parse_args(argv)
+    if args.set and not args.swap:
+        raise SystemExit("--set goes with --swap")
+    from engine.train import TRAIN_RECIPES
+    from engine.train.stages import override
+    args.world = override(TRAIN_RECIPES["default"], args.set)
     if args.swap and args.context:
         raise SystemExit("--swap and --context measure different things: give one (with --swap, "
                          "--known gives leading frames)")

@@ -19,10 +19,12 @@
 #     # the run of the 2026-11-28 session on an H200 (1,184 steps in 7.2 min), then on the same warm
 #     # machine WORK=/tmp/run2 INIT_DIT=/tmp/run/checkpoint DIT_MIN=4.3 dit_lr=2e-4 (578 steps)
 #   SMOKE=0 VAE_FROM=assets/default INIT_DIT=assets/default DIT_MIN=8 \
-#     DIT_SET="dit_lr=3e-4 time_shift_min=3 dit_clips=96" bash scripts/gpu_train.sh
-#     # next to try: the DiT trained at higher flow times, where only the caption says where an
-#     # object goes (bench/motion_word.py, docs/model-notes.md: at the recipe's shift the motion
-#     # word gets almost no gradient); untried on a GPU
+#     DIT_SET="dit_lr=3e-4 time_shift_min=3 world_blind_share=0.5 dit_clips=96" FRESH=48 bash scripts/gpu_train.sh
+#     # next to try: the DiT trained at higher flow times, half the scenes' movers started where
+#     # their start does not give their direction away, and the recipe's second text layer (the
+#     # token embeddings; --init-dit grows it onto the shipped DiT at zero), with many fresh clips
+#     # a step: on the CPU each removed part of the motion word's starvation on four clips but
+#     # ~1,400 distinct clips did not teach it (docs/model-notes.md); untried on a GPU
 #
 # A step of 48 clips took ~0.36 s on an H200, ~0.11 s of it rendering, encoding and packing: the
 # rest is launch-bound: forward and backward ran about 4,800 operations (3,800 since this session's

@@ -283,6 +283,14 @@ def test_caption_probe_scores_both_captions_on_the_same_noise(tiny_checkpoint):
     assert pairs and all(np.isfinite(e) and e > 0 for pair in pairs for e in pair)
     given = caption_use(vae, dit, text, clips=2, attribute="motion", times=(0.9,), recipe="tiny", known=1)
     assert given != a and all(np.isfinite(e) for row in given.values() for pair in row.values() for e in pair)
+    # --set: the clips come from the world a training run with those settings draws from
+    from flow_loss import main as flow_loss_main
+    from engine.train.stages import override
+    narrow = override(TRAIN_RECIPES["tiny"], ["world_max_objects=1", "world_blind_share=1",
+                                              "world_motions=left,right"])
+    assert caption_use(vae, dit, text, clips=2, attribute="motion", times=(0.9,), recipe=narrow) != a
+    with pytest.raises(SystemExit, match="--swap"):
+        flow_loss_main(["--set", "world_blind_share=1"])
 
 
 def test_every_training_recipe_names_a_model_recipe_with_the_default_grid():
