@@ -32,7 +32,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-OPPOSITE = {"left": "right", "right": "left", "up": "down", "down": "up"}
+from engine.world.scene import OPPOSITE  # noqa: E402  (the four directions and their opposites)
+
 TIMES = (0.9, 0.7, 0.5, 0.3)
 W, H, FRAMES, FPS = 128, 64, 13, 12.0   # a draft-size 1-second clip: 4 latent frames of 4x8 tokens
 
