@@ -22,20 +22,19 @@ CAPTION = "A red ball moves slowly to the left on green grass under a blue sky. 
 SWAPS = (("red", "blue"), ("ball", "box"), ("left", "right"), ("slowly", "quickly"))
 
 
-@torch.no_grad()
-def hidden_states(encoder, text: str) -> list[torch.Tensor]:
-    """Every hidden state of one caption: [(M, 384)] from the token embeddings to the last layer."""
-    tok = encoder._tokenizer([text], return_tensors="pt")
-    return [h[0].float() for h in encoder._model(**tok, output_hidden_states=True).hidden_states]
+def hidden_states(encoder, text: str) -> tuple[torch.Tensor, ...]:
+    """Every hidden state of one caption, as the DiT would get it: (M, 384) per layer, from the
+    token embeddings to the last layer (encoder reads them all)."""
+    from engine.text import TEXT_DIM
+    return encoder.encode_each([text])[0].states[0].split(TEXT_DIM, dim=-1)
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--caption", default=CAPTION)
     args = p.parse_args(argv)
-    from engine.text import TextEncoder
-    encoder = TextEncoder()
-    encoder._load()
+    from engine.text import TEXT_DEPTH, TextEncoder
+    encoder = TextEncoder(layers=tuple(range(TEXT_DEPTH + 1)))
     base = hidden_states(encoder, args.caption)
     print("swap: per layer, the changed word's state / the other tokens' (relative change) / pooled (1 - cos)")
     for old, new in SWAPS:

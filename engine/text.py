@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import torch
 
 TEXT_DIM = 384
+TEXT_DEPTH = 6   # transformer layers: hidden states 0 (the token embeddings) to 6 (the last layer)
 MAX_TOKENS = 64
 
 
@@ -55,9 +56,12 @@ class TextEncoder:
     """Lazy, cached MiniLM encoder. Runs in fp32 on the CPU or in the engine's dtype on CUDA."""
 
     def __init__(self, device: str | torch.device = "cpu", cache_size: int = 512,
-                 layers: tuple[int, ...] = (6,)):
+                 layers: tuple[int, ...] = (TEXT_DEPTH,)):
         self.device = torch.device(device)
         self.layers = tuple(layers)
+        if not self.layers or any(not 0 <= k <= TEXT_DEPTH for k in self.layers):
+            raise ValueError(f"text layers {list(self.layers)}: the text encoder has hidden "
+                             f"states 0 (token embeddings) to {TEXT_DEPTH} (last layer)")
         self.cache_size = cache_size
         self._cache: OrderedDict[str, TextBatch] = OrderedDict()
         self._lock = threading.Lock()
@@ -75,11 +79,9 @@ class TextEncoder:
             path = model_dir()
             self._tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
             model = AutoModel.from_pretrained(path, local_files_only=True).to(self.device).eval()
-            depth = model.config.num_hidden_layers
-            bad = [k for k in self.layers if not 0 <= k <= depth]
-            if bad or not self.layers:
-                raise ValueError(f"text layers {list(self.layers)}: the text encoder has hidden "
-                                 f"states 0 (token embeddings) to {depth} (last layer)")
+            if model.config.num_hidden_layers != TEXT_DEPTH:
+                raise RuntimeError(f"the text encoder at {path} has {model.config.num_hidden_layers} "
+                                   f"layers, not all-MiniLM-L6-v2's {TEXT_DEPTH}")
             self._model = model
 
     @torch.no_grad()
