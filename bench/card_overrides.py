@@ -13,6 +13,9 @@ OVERRIDES = {  # card field -> its flag's argparse keywords
                             "instead of the card's grid_shift (0: never)"),
     "grid_shift_below": dict(type=float, metavar="T",
                              help="... only at flow times t <= T (instead of the card's grid_shift_below)"),
+    "camera_hold": dict(type=float, metavar="M",
+                        help="make a named camera move as a plan known at mask M instead of the card's "
+                             "camera_hold (0: leave it to the DiT; engine/camera.py)"),
     "decode_phases": dict(type=int, metavar="P",
                           help="average P phase-shifted decodes instead of the card's decode_phases"),
 }

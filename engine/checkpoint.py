@@ -50,6 +50,10 @@ class ModelCard:
     # decodes averaged, each with its latent frames moved k / decode_phases of a frame in time
     # (VideoVAE.decode), so a generated clip does not pulse in step with its latent groups
     decode_phases: int = 1
+    # a camera move the prompt names (pan left/right, zoom in/out) is laid over a still the model
+    # draws and known at this mask, so the model refines it from flow time 1 - camera_hold
+    # (engine/camera.py); 0: the move is left to the DiT alone
+    camera_hold: float = 0.0
     trained_on: str = ""           # hardware and wall time that produced the weights
     notes: str = ""
 
@@ -65,6 +69,8 @@ class ModelCard:
             raise ValueError(f"grid_shift must be a whole number of latent cells, got {d['grid_shift']!r}")
         if "grid_shift_below" in d and not 0.0 < float(d["grid_shift_below"]) <= 1.0:
             raise ValueError(f"grid_shift_below must be a flow time in (0, 1], got {d['grid_shift_below']!r}")
+        if "camera_hold" in d and not 0.0 <= float(d["camera_hold"]) < 1.0:
+            raise ValueError(f"camera_hold must be in [0, 1), got {d['camera_hold']!r}")
         return cls(**d)
 
 

@@ -2,7 +2,7 @@
 
     python -m engine generate --prompt TEXT [--seconds S | --frames N] [--fps F]
         [--aspect 16:9 | --width W --height H] [--draft] [--seed N] [--steps N] [--guidance G]
-        --out OUT.mp4 [--json]
+        [--camera-hold M] --out OUT.mp4 [--json]
     python -m engine image --prompt TEXT [--aspect A | --width W --height H] [--seed N] --out OUT.png
     python -m engine info
 
@@ -53,6 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     length.add_argument("--seconds", type=float, help="duration in seconds (default 2)")
     length.add_argument("--frames", type=int, help="exact frame count (1 + 4k)")
     g.add_argument("--fps", type=float, help="frames per second (default: the model's)")
+    g.add_argument("--camera-hold", type=float,
+                   help="a pan or zoom the prompt names is laid over a still and refined by the model "
+                        "from flow time 1 - M (default: the card's; 0 leaves the move to the DiT)")
     i = sub.add_parser("image", help="text to image")
     _common(i)
     a = sub.add_parser("animate", help="animate a still image (it becomes the first frame)")
@@ -161,7 +164,8 @@ def _run(args) -> dict:
         elif args.command == "generate":
             [result] = engine.generate(args.prompt, seconds=args.seconds, frames=args.frames,
                                        fps=args.fps, aspect=args.aspect, width=args.width,
-                                       height=args.height, progress=show, **settings)
+                                       height=args.height, camera_hold=args.camera_hold,
+                                       progress=show, **settings)
         else:
             result = engine.image(args.prompt, aspect=args.aspect, width=args.width,
                                   height=args.height, progress=show, **settings)

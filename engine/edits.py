@@ -4,6 +4,7 @@ builds an Edit (engine/operations.py) and hands it to the Engine's one `run`.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -54,24 +55,81 @@ class EditMethods:
     def _run_edit(self, operation: str, settings: dict, edit: operations.Edit, notes: dict,
                   progress, cancel) -> Result:
         """Refuse an edit whose plan is longer than one generation, then run it."""
-        most = self.card.max_frames
-        if pixel_frames(edit.plan.shape[1], self.vae.cfg.temporal_factor) > most:
-            raise ValueError(f"this edit would sample more than {most} frames at once; "
-                             "use a shorter input or fewer new seconds")
+        self._check_length(edit.plan.shape[1])
         return self.run(self._request(operation, settings, edit.pixels), edit, progress=progress,
                         cancel=cancel, notes=notes)
 
+    def _check_length(self, latent_frames: int) -> None:
+        most = self.card.max_frames
+        if pixel_frames(latent_frames, self.vae.cfg.temporal_factor) > most:
+            raise ValueError(f"this edit would sample more than {most} frames at once; "
+                             "use a shorter input or fewer new seconds")
+
     def animate(self, image: np.ndarray, prompt: str, *, seconds: float = 2.0, fit: str = "crop",
-                progress=None, cancel=None, **options) -> Result:
-        """The image (H, W, 3) is the first frame; the motion follows the prompt."""
+                camera_hold: float | None = None, progress=None, cancel=None, **options) -> Result:
+        """The image (H, W, 3) is the first frame; the motion follows the prompt. A camera move
+        the prompt names is made by the camera plan, as in generate (engine/camera.py): the
+        model draws what the move reveals around the image."""
         s = self._settings(prompt, **_opts(options))
         if image.ndim != 3:
             raise ValueError(f"animate takes one image (H, W, 3), got shape {image.shape}")
         first, note = self._conform(image[None], s["fps"], s, max_frames=1, fit=fit)
         tf = self.vae.cfg.temporal_factor
         num_latent = 1 + self._new_latents(seconds, s["fps"])
+        hold = self.camera_hold(camera_hold)
+        move = self.camera_move(s["prompt"], pixel_frames(num_latent, tf)) if hold > 0 else None
+        if move:
+            self._check_length(num_latent)
+            clip_like = np.broadcast_to(first, (pixel_frames(num_latent, tf),) + first.shape[1:])
+            request = self._request("animate", s, clip_like)   # a clip of the image's size
+            outpaint = self._still_size(move, request) != (request.width, request.height)
+            steps = (s["steps"] if outpaint else 0) + self.refine_steps(request, hold)
+            start = time.perf_counter()
+            result = self._move_over(first[0], move, hold, request, self.relay(progress, steps, start), 0,
+                                     keep_first=True, cancel=cancel)
+            result.notes["image"] = note
+            result.timings["total_s"] = time.perf_counter() - start
+            return result
         edit = operations.animate_edit(self._encode(first), first[0], num_latent, tf)
         return self._run_edit("animate", s, edit, {"image": note}, progress, cancel)
+
+    def _still_size(self, move: str, request) -> tuple[int, int]:
+        from engine import camera
+        return camera.still_size(move, request.width, request.height, request.seconds,
+                                 self.grid_multiple())
+
+    def _move_over(self, image: np.ndarray, move: str, hold: float, request, relay, offset: int, *,
+                   keep_first: bool, cancel) -> Result:
+        """A camera move over `image` (H, W, 3), the request's first frame: the still it is made
+        from is the image, outpainted by the model where the move reveals more (a known region)
+        with the image put back exactly; the move is laid over it (engine/camera.py) and refined
+        from flow time 1 - hold. keep_first: frame 0 is the image itself (animate)."""
+        from engine import camera
+        cfg = self.vae.cfg
+        f, tf = cfg.spatial_factor, cfg.temporal_factor
+        H, W = image.shape[:2]
+        ws, hs = self._still_size(move, request)
+        x, y = camera.placement(move, W, H, ws, hs)
+        timings = {"load_s": 0.0, "text_s": 0.0, "sample_s": 0.0, "decode_s": 0.0}
+        still = image
+        if (ws, hs) != (W, H):
+            plan = operations.outpaint_plan(self._encode(image[None]), (hs // f, ws // f), (y // f, x // f))
+            out = self.run(replace(request, operation="image", num_frames=1, width=ws, height=hs), plan,
+                           progress=relay(offset), cancel=cancel)
+            timings = {k: out.timings[k] for k in timings}
+            offset += request.steps
+            still = out.frames[0].copy()
+            still[y:y + H, x:x + W] = image                  # the image itself, where it sits
+        t0 = time.perf_counter()
+        frames = camera.move_frames(still, move, W, H, request.num_frames)
+        edit = operations.camera_edit(self._encode(frames), frames, hold, tf, keep_first=keep_first)
+        move_s = time.perf_counter() - t0
+        result = self.run(request, edit, progress=relay(offset), cancel=cancel,
+                          notes={"camera": {"move": move, "hold": hold, "still": [ws, hs]}})
+        for key, value in timings.items():
+            result.timings[key] += value
+        result.timings["camera_s"] = move_s
+        return result
 
     def _room(self, new_latent: int, seconds: float) -> int:
         """Latent frames one generation has left for context around new_latent new ones."""

@@ -160,6 +160,38 @@ def animate_edit(image_latent: torch.Tensor, image: np.ndarray, num_latent: int,
     return Edit(ConditioningPlan(tuple(known.shape), known, mask), pixels, keep)
 
 
+def outpaint_plan(image_latent: torch.Tensor, size: tuple[int, int], at: tuple[int, int]) -> ConditioningPlan:
+    """A still larger than an image: the image known at latent cell `at` (y, x), the rest drawn
+    around it (a known region, engine/sampler.py). image_latent (C, 1, h, w); size (h, w) cells."""
+    C, t, h, w = image_latent.shape
+    y, x = at
+    if t != 1 or not (0 <= y and 0 <= x and y + h <= size[0] and x + w <= size[1]):
+        raise ValueError(f"an image latent {tuple(image_latent.shape)} at {at} does not fit a still of {size}")
+    known = torch.zeros(C, 1, *size)
+    region = torch.zeros(1, *size)
+    known[:, :, y:y + h, x:x + w], region[:, y:y + h, x:x + w] = image_latent, 1.0
+    return ConditioningPlan(tuple(known.shape), known, region=region)
+
+
+def camera_edit(move_latent: torch.Tensor, move: np.ndarray, hold: float, f: int,
+                keep_first: bool = False) -> Edit:
+    """A camera move laid over a still (engine/camera.py), refined by the model: latent frame 0
+    known exactly, every later one known at mask `hold`, so it is refined from flow time
+    1 - hold. The frames are decoded (the move is a guide, not the result), except the first
+    with keep_first (animate: it is the input image). move_latent (C, t, h, w);
+    move (1 + f*(t-1), H, W, 3)."""
+    _check(move_latent, move, f, "camera")
+    if move_latent.shape[1] < 2:
+        raise ValueError("a camera move needs a clip longer than one frame")
+    if not 0.0 < hold < 1.0:
+        raise ValueError(f"hold must be in (0, 1), got {hold}")
+    mask = torch.full((move_latent.shape[1],), float(hold))
+    mask[0] = 1.0
+    keep = np.zeros(len(move), bool)
+    keep[0] = keep_first
+    return Edit(ConditioningPlan(tuple(move_latent.shape), move_latent.clone(), mask), move.copy(), keep)
+
+
 def extend_edit(clip_latent: torch.Tensor, clip: np.ndarray, new_latent: int, f: int,
                 direction: str, hold: float = 0.0, hold_decay: float = 1.0,
                 decode_phases: int | None = None) -> Edit:

@@ -19,7 +19,7 @@ from engine import checkpoint as ckpt
 from engine import operations, sizes
 from engine.edits import EditMethods, _opts  # noqa: F401  (_opts: part of the edit API)
 from engine.patches import alternate_grid
-from engine.sampler import (ConditioningPlan, classifier_free_guidance, sample,
+from engine.sampler import (ConditioningPlan, classifier_free_guidance, sample, schedule,
                             shift_for_tokens)
 from engine.text import TextBatch, TextEncoder
 from engine.vae import num_latent_frames
@@ -303,16 +303,76 @@ class Engine(EditMethods):
                       tuple(up.unknown_words), self.label, timings, notes or {})
 
     def generate(self, prompt: str, *, progress=None, cancel=None, variations: int = 1,
-                 **options) -> list[Result]:
+                 camera_hold: float | None = None, **options) -> list[Result]:
         """Text to video. Options as in `resolve` (seconds/frames, fps, aspect or width and
         height, draft, seed, steps, guidance). Variation i is the request with seed + i, so each
-        can be made again on its own."""
+        can be made again on its own. A camera move the prompt names is made by the camera plan
+        (engine/camera.py) at mask camera_hold (None: the card's; 0: the DiT alone)."""
         if variations < 1:
             raise ValueError(f"variations must be at least 1, got {variations}")
+        hold = self.camera_hold(camera_hold)
         request = self.resolve("generate", prompt, **options)
+        move = self.camera_move(request.prompt, request.num_frames) if hold > 0 else None
         plan = operations.generate_plan(self.latent_shape(request))
-        return [self.run(replace(request, seed=request.seed + i), plan, progress=progress,
-                         cancel=cancel) for i in range(variations)]
+        return [self._camera_run(replace(request, seed=request.seed + i), move, hold, progress, cancel)
+                if move else self.run(replace(request, seed=request.seed + i), plan, progress=progress,
+                                      cancel=cancel)
+                for i in range(variations)]
+
+    def camera_hold(self, camera_hold: float | None) -> float:
+        """The mask a named camera move is known at: the card's, or the one asked for, checked."""
+        hold = self.card.camera_hold if camera_hold is None else float(camera_hold)
+        if not 0.0 <= hold < 1.0:
+            raise ValueError(f"camera_hold must be in [0, 1), got {camera_hold}")
+        return hold
+
+    def camera_move(self, prompt: str, num_frames: int) -> Optional[str]:
+        """The camera move (engine/camera.py MOVES) the prompt names, if any, for a clip; a move
+        the upsampler draws for a prompt that names none is left to the DiT."""
+        from engine import camera
+        from engine.world import parse
+        if num_frames < 2:
+            return None
+        camera_named = parse(prompt)[0]["camera"]
+        return camera_named if camera_named in camera.MOVES else None
+
+    def _camera_run(self, request: Request, move: str, hold: float, progress, cancel) -> Result:
+        """A named camera move as a plan: a still of the prompt at the frame's size, outpainted
+        where the move reveals more, the move laid over it and refined from flow time 1 - hold
+        (engine/camera.py; the same road as animate's, from the model's own first frame)."""
+        from engine import camera
+        start = time.perf_counter()
+        cfg = self.vae.cfg
+        f = cfg.spatial_factor
+        outpaint = camera.still_size(move, request.width, request.height, request.seconds,
+                                     self.grid_multiple()) != (request.width, request.height)
+        steps = request.steps * (2 if outpaint else 1) + self.refine_steps(request, hold)
+        relay = self.relay(progress, steps, start)
+        first = self.run(replace(request, operation="image", num_frames=1),
+                         operations.image_plan((cfg.latent_channels, 1, request.height // f,
+                                                request.width // f)),
+                         progress=relay(0), cancel=cancel)
+        result = self._move_over(first.frames[0], move, hold, request, relay, request.steps,
+                                 keep_first=False, cancel=cancel)
+        for key in ("load_s", "text_s", "sample_s", "decode_s"):
+            result.timings[key] += first.timings[key]
+        result.timings["total_s"] = time.perf_counter() - start
+        return result
+
+    def refine_steps(self, request: Request, hold: float) -> int:
+        """Sampler steps that refine a camera move known at mask `hold` on the request's grid."""
+        return len(schedule(request.steps, self.shift_for(self.latent_shape(request)), 1.0 - hold)) - 1
+
+    @staticmethod
+    def relay(progress, total: int, start: float):
+        """One progress bar over several sampler runs: relay(offset) is the callback for the run
+        whose steps begin at `offset` of `total`."""
+        def at(offset):
+            if progress is None:
+                return None
+            return lambda p: progress(Progress(offset + p.step, total, time.perf_counter() - start,
+                                               p.preview))
+        return at
 
     def image(self, prompt: str, *, progress=None, cancel=None, **options) -> Result:
         """Text to image: a one-frame video on the same grid."""

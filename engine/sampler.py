@@ -33,12 +33,19 @@ class ConditioningPlan:
     """What the sampler knows before it starts.
 
     shape: the latent to produce, (C, T, h, w) in latent frames.
-    known: (C, T, h, w) or (B, C, T, h, w) latent values, read where mask > 0 (None: nothing known).
+    known: (C, T, h, w) or (B, C, T, h, w) latent values, read where mask > 0 or region > 0
+           (None: nothing known).
     mask:  (T,) or (B, T) per latent frame in [0, 1]: 1 known exactly, 0 free, between: partial noise.
+    region: (T, h, w) latent cells in [0, 1] known inside frames that are otherwise generated
+           (outpainting): after every step those cells are put back on the known latents' own
+           path, (1 - t) known + t noise, with the frame's noise (the replacement method of
+           RePaint, Lugmayr et al. 2022), so the model draws the rest around them and the
+           result holds them exactly where region is 1.
     """
     shape: tuple[int, int, int, int]
     known: Optional[torch.Tensor] = None
     mask: Optional[torch.Tensor] = None
+    region: Optional[torch.Tensor] = None
 
     def __post_init__(self):
         if len(self.shape) != 4 or min(self.shape) < 1:
@@ -51,6 +58,13 @@ class ConditioningPlan:
                 raise ValueError("mask values must lie in [0, 1]")
             if float(self.mask.max()) > 0 and self.known is None:
                 raise ValueError("a plan with known frames (mask > 0) needs `known` latents")
+        if self.region is not None:
+            if tuple(self.region.shape) != tuple(self.shape[1:]):
+                raise ValueError(f"region must be (T, h, w) = {tuple(self.shape[1:])}, got {tuple(self.region.shape)}")
+            if float(self.region.min()) < 0 or float(self.region.max()) > 1:
+                raise ValueError("region values must lie in [0, 1]")
+            if self.known is None:
+                raise ValueError("a plan with a known region needs `known` latents")
         if self.known is not None and tuple(self.known.shape[-4:]) != tuple(self.shape):
             raise ValueError(f"known latents {tuple(self.known.shape)} do not match plan shape {self.shape}")
 
@@ -161,11 +175,18 @@ def sample(velocity: Velocity, plan: ConditioningPlan, *, steps: int, generator:
     noise = noise.to(device=device, dtype=dtype)
     hard = _expand(mask >= 1.0)                                         # (B,1,T,1,1) known exactly
 
+    region = None if plan.region is None else plan.region.to(device=device, dtype=dtype)[None, None]
     t_start = float((1.0 - mask).max())
     times = schedule(steps, shift, t_start) if t_start > 0 else torch.zeros(1, dtype=torch.float64)
+
+    def settle(x, t_frames):  # known frames and known cells back on their own path
+        tt = _expand(t_frames).to(dtype)
+        if region is not None:
+            x = x + region * ((1 - tt) * known + tt * noise - x)        # (B,C,T,h,w)
+        return torch.where(hard, known, x)
+
     t0 = _expand(_frame_times(float(times[0]), mask)).to(dtype)
-    x = (1 - t0) * known + t0 * noise
-    x = torch.where(hard, known, x)
+    x = settle((1 - t0) * known + t0 * noise, _frame_times(float(times[0]), mask))
     total = len(times) - 1
     for i in range(total):
         if cancel is not None and cancel():
@@ -175,13 +196,13 @@ def sample(velocity: Velocity, plan: ConditioningPlan, *, steps: int, generator:
         dt = _expand(t_next - t_cur).to(dtype)
         v = velocity(x, t_cur)
         if method == "heun" and float(times[i + 1]) > 0:
-            v2 = velocity(torch.where(hard, known, x + dt * v), t_next)
+            v2 = velocity(settle(x + dt * v, t_next), t_next)
             v_step = 0.5 * (v + v2)
         else:
             v_step = v
         if callback is not None:
             callback(i + 1, total, x - _expand(t_cur).to(dtype) * v)   # cheap x0 estimate
-        x = torch.where(hard, known, x + dt * v_step)
+        x = settle(x + dt * v_step, t_next)
     if cancel is not None and cancel():
         raise Cancelled(f"cancelled after step {total}")
     return x

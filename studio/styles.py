@@ -17,6 +17,12 @@ SHIPPED = {
     "Studio backdrop": "in a plain grey studio, static camera",
     "Meadow": "over a green grassy meadow",
     "Fast action": "moving quickly",
+    # Camera moves: the engine makes a named pan or zoom as a plan over the model's own still
+    # (engine/camera.py), so these work even where the model alone keeps its camera still.
+    "Pan left": "as the camera pans to the left",
+    "Pan right": "as the camera pans to the right",
+    "Zoom in": "as the camera slowly zooms in",
+    "Zoom out": "as the camera zooms out",
 }
 NAME = re.compile(r"^[\w][\w '\-]{0,39}$")
 

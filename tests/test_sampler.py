@@ -143,3 +143,29 @@ def test_bad_plans_are_refused():
         ConditioningPlan((1, 2, 2, 2), torch.zeros(1, 2, 2, 2), torch.tensor([1.0]))
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         ConditioningPlan((1, 2, 2, 2), torch.zeros(1, 2, 2, 2), torch.tensor([1.5, 0.0]))
+
+
+def test_a_known_region_comes_back_exactly_and_the_rest_is_generated():
+    C, T, h, w = 2, 1, 4, 6
+    known = torch.randn(C, T, h, w)
+    region = torch.zeros(T, h, w)
+    region[:, :, :3] = 1.0                               # the left half is known
+    x0 = torch.randn(1, C, T, h, w)
+    seen = []
+
+    def velocity(x, t):                                  # the oracle, recording what it is shown
+        seen.append((x.clone(), t.clone()))
+        return oracle(x0)(x, t)
+
+    plan = ConditioningPlan((C, T, h, w), known, region=region)
+    out = sample(velocity, plan, steps=5, generator=torch.Generator().manual_seed(0))
+    assert torch.allclose(out[0, ..., :3], known[..., :3], atol=1e-6)
+    assert torch.allclose(out[0, ..., 3:], x0[0, ..., 3:], atol=1e-5)
+    noise = torch.randn((1, C, T, h, w), generator=torch.Generator().manual_seed(0))
+    for x, t in seen:                                    # the model sees the region on its own path
+        tt = float(t[0, 0])
+        assert torch.allclose(x[0, ..., :3], (1 - tt) * known[..., :3] + tt * noise[0, ..., :3], atol=1e-5)
+    with pytest.raises(ValueError, match="region"):
+        ConditioningPlan((C, T, h, w), known, region=torch.zeros(T, h, w + 1))
+    with pytest.raises(ValueError, match="needs `known`"):
+        ConditioningPlan((C, T, h, w), region=region)

@@ -181,3 +181,14 @@ def test_library_survives_restart_and_second_instance_is_refused(tmp_path, tiny_
         assert len(again.library) == 0 and not clip.file.exists() and not clip.thumb.exists()
     finally:
         again.close()
+
+
+def test_every_shipped_style_is_understood_and_camera_styles_name_their_move():
+    from engine.world import parse
+    from studio.styles import SHIPPED, with_style
+    for name, text in SHIPPED.items():
+        named, unknown = parse(with_style("a red ball", text))
+        assert unknown == (), (name, unknown)
+    moves = {"Pan left": "pan_left", "Pan right": "pan_right", "Zoom in": "zoom_in", "Zoom out": "zoom_out"}
+    for name, move in moves.items():
+        assert parse(with_style("a red ball rolls right", SHIPPED[name]))[0]["camera"] == move

@@ -162,6 +162,12 @@ def test_upsample_multiple_objects_and_camera():
     assert "blue box" in result.caption and "yellow star bounces" in result.caption
     both = upsample("a red ball and a green box move quickly up", seed=1).scene.objects
     assert [(o.motion, o.speed) for o in both] == [("up", "quickly")] * 2
+    # a pace between the pan and its direction belongs to the camera, not to an object
+    slow = upsample("a red ball, the camera pans slowly to the right", seed=2)
+    assert slow.named["camera"] == "pan_right" and slow.unknown_words == ()
+    assert slow.named["objects"][0]["motion"] is None and slow.named["objects"][0]["speed"] is None
+    apart = upsample("the camera pans, a ball moves to the right", seed=2)   # no direction: not a pan
+    assert apart.named["camera"] is None and apart.named["objects"][0]["motion"] == "right"
 
 
 def test_upsample_reports_unknown_words():

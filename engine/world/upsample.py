@@ -92,9 +92,10 @@ def _camera_pass(tokens):
     their 'left', 'in' or 'still' never reach an object."""
     camera, used = None, set()
     for i, w in enumerate(tokens):
-        ahead = [(j, tokens[j]) for j in range(i + 1, min(i + 4, len(tokens)))]
+        ahead = [(j, tokens[j]) for j in range(i + 1, min(i + 6, len(tokens)))]
         if w in ("pan", "pans", "panning", "panned", "tracks", "tracking", "camera", "view"):
-            skip = {"to", "the", "towards", "toward", "is", "stays", "stay", "remains", "remain", "keeps", "does"}
+            skip = {"to", "the", "towards", "toward", "is", "stays", "stay", "remains", "remain", "keeps", "does",
+                    *SPEED_WORDS}  # "pans slowly to the right"
             for j, v in ahead:
                 if v in ("left", "leftward", "leftwards", "right", "rightward", "rightwards") and (
                         w not in ("camera", "view") or any(t in TRAVEL_VERBS | {"pans", "pan"} for _, t in ahead[:j - i])):

@@ -22,7 +22,8 @@ def build(studio: Studio) -> SimpleNamespace:
         with gr.Column(scale=3):
             c.prompt = gr.Textbox(label="Prompt", lines=2,
                                   placeholder="a red ball bounces slowly on green grass",
-                                  info="Describe the scene: objects, colours, how they move, the background.")
+                                  info="Describe the scene: objects, colours, how they move, the background, and a "
+                                       "camera move if you want one (\"the camera pans left\", \"zooms in\").")
             with gr.Row():
                 c.style = gr.Dropdown(studio.styles.names(), value="None", label="Style",
                                       allow_custom_value=True,

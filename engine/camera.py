@@ -1,0 +1,128 @@
+"""Camera moves as plans: the model draws a still, the move is laid over it, the model refines it.
+
+The shipped DiT never learned to move its camera: every pan and zoom prompt of bench/worldbench.py
+came out static (docs/model-notes.md). A pan or a zoom is geometry, not content, so a move the
+prompt names becomes a conditioning plan for the one sampler, as in training-free camera control
+(CamTrol, Hou et al. 2024, renders a point cloud of the first frame along the camera path and
+re-noises the renders):
+
+1. the sampler draws one still (a one-frame video) of the prompt: wider than the frame by the
+   pan's travel, or ZOOM_MAX times the frame for a zoom out, so a move reveals content the model
+   drew and never repeats an edge or magnifies a blur;
+2. `move_frames` lays the move over it in pixels: a window sliding across the still (pans) or
+   scaling about its centre (zooms), one frame per output frame;
+3. those frames are encoded and known at mask `hold` (latent frame 0 exactly), so every frame is
+   refined by the model from flow time 1 - hold under the prompt (operations.camera_edit).
+
+The speeds are the world's (engine/world/scene.py), the moves its captions were written for.
+Pure numpy and OpenCV; no torch.
+"""
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+
+from engine.world.scene import MAX_PAN, PAN_PER_SECOND, ZOOM_MAX
+
+MOVES = ("pan_left", "pan_right", "zoom_in", "zoom_out")
+
+
+def _check(move: str) -> None:
+    if move not in MOVES:
+        raise ValueError(f"unknown camera move {move!r}; expected one of {', '.join(MOVES)}")
+
+
+def pan_travel(seconds: float) -> float:
+    """How far a pan travels over a clip, in frame widths (the world's pace, capped)."""
+    if not seconds > 0:
+        raise ValueError(f"seconds must be positive, got {seconds}")
+    return min(PAN_PER_SECOND * seconds, MAX_PAN)
+
+
+def still_size(move: str, width: int, height: int, seconds: float, multiple: int) -> tuple[int, int]:
+    """(width, height) of the still a move is made from, on the grid: a pan's is wider by its
+    travel; a zoom-in's is the frame; a zoom-out's is ZOOM_MAX times the frame, so the move
+    starts on its centre at full sharpness and ends on all of it."""
+    _check(move)
+    def up(x):
+        return math.ceil(x / multiple - 1e-9) * multiple
+    if move in ("pan_left", "pan_right"):
+        return width + up(pan_travel(seconds) * width), height
+    if move == "zoom_out":
+        return up(width * ZOOM_MAX), up(height * ZOOM_MAX)
+    return width, height
+
+
+def placement(move: str, width: int, height: int, still_w: int, still_h: int) -> tuple[int, int]:
+    """(x, y) of the still's pixel at the first frame's top-left corner: the first frame is
+    still[y:y + height, x:x + width] exactly (pans start at an end, zooms on the centre)."""
+    _check(move)
+    if still_w < width or still_h < height:
+        raise ValueError(f"the still {still_w}x{still_h} is smaller than the frame {width}x{height}")
+    y = (still_h - height) // 2
+    if move == "pan_right":
+        return 0, y
+    if move == "pan_left":
+        return still_w - width, y
+    return (still_w - width) // 2, y
+
+
+def move_frames(still: np.ndarray, move: str, width: int, height: int, num_frames: int) -> np.ndarray:
+    """The move over `still` (Hs, Ws, 3) uint8 -> (T, height, width, 3) uint8, at constant speed.
+
+    pan_right: the window starts at the still's left edge and ends at its right edge (content
+    travels left on screen); pan_left the reverse. Zooms scale about the still's centre by
+    ZOOM_MAX ** u (in) or ZOOM_MAX ** -u (out), u from 0 to 1 over the clip; the first frame is
+    the still at `placement`, pixel for pixel."""
+    _check(move)
+    if still.ndim != 3 or still.shape[-1] != 3 or still.dtype != np.uint8:
+        raise ValueError(f"expected a still (H, W, 3) uint8, got {still.dtype} {still.shape}")
+    if num_frames < 2:
+        raise ValueError(f"a camera move needs at least 2 frames, got {num_frames}")
+    hs, ws = still.shape[:2]
+    x0, y0 = placement(move, width, height, ws, hs)
+    if move == "zoom_out" and (ws < width * ZOOM_MAX - 0.5 or hs < height * ZOOM_MAX - 0.5):
+        raise ValueError(f"a zoom out needs a still {ZOOM_MAX}x the frame, got {ws}x{hs} for {width}x{height}")
+    frames = np.empty((num_frames, height, width, 3), np.uint8)
+    for k in range(num_frames):
+        u = k / (num_frames - 1)
+        if move in ("pan_left", "pan_right"):
+            x = (ws - width) * (u if move == "pan_right" else 1.0 - u)
+            matrix = np.array([[1.0, 0.0, -x], [0.0, 1.0, -y0]], np.float32)
+        else:
+            z = ZOOM_MAX ** (u if move == "zoom_in" else -u)
+            cx, cy = x0 + width / 2, y0 + height / 2  # the still's centre stays the frame's
+            matrix = np.array([[z, 0.0, width / 2 - z * cx], [0.0, z, height / 2 - z * cy]], np.float32)
+        frames[k] = cv2.warpAffine(still, matrix, (width, height), flags=cv2.INTER_LINEAR,
+                                   borderMode=cv2.BORDER_REPLICATE)
+    return frames
+
+
+def main(argv=None) -> int:
+    """Lay a move over an image file and write the frames as an MP4, without the model:
+    python -m engine.camera IMAGE pan_left OUT.mp4 [--seconds 2] [--fps 12]."""
+    import argparse
+
+    from engine import io
+    p = argparse.ArgumentParser(description=main.__doc__.split("\n")[0])
+    p.add_argument("image")
+    p.add_argument("move", choices=MOVES)
+    p.add_argument("out")
+    p.add_argument("--seconds", type=float, default=2.0)
+    p.add_argument("--fps", type=float, default=12.0)
+    args = p.parse_args(argv)
+    still = io.read_image(args.image)
+    h, w = still.shape[:2]
+    travel = pan_travel(args.seconds) if args.move.startswith("pan") else 0.0
+    shrink = ZOOM_MAX if args.move == "zoom_out" else 1.0
+    width = int(w / (1 + travel) / shrink) // 2 * 2      # the frame the image makes that move for
+    height = int(h / shrink) // 2 * 2
+    frames = move_frames(still, args.move, width, height, max(2, round(args.seconds * args.fps)))
+    io.write_video(frames, args.out, fps=args.fps)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
