@@ -44,6 +44,12 @@ def _common(p: argparse.ArgumentParser, sized: bool = True) -> None:
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
 
 
+def _camera_hold(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--camera-hold", type=float, metavar="M",
+                   help="a pan or zoom the prompt names is laid over a still and refined by the model "
+                        "from flow time 1 - M (default: the card's; 0 leaves the move to the DiT)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m engine", description="Tessera engine")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -53,9 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     length.add_argument("--seconds", type=float, help="duration in seconds (default 2)")
     length.add_argument("--frames", type=int, help="exact frame count (1 + 4k)")
     g.add_argument("--fps", type=float, help="frames per second (default: the model's)")
-    g.add_argument("--camera-hold", type=float,
-                   help="a pan or zoom the prompt names is laid over a still and refined by the model "
-                        "from flow time 1 - M (default: the card's; 0 leaves the move to the DiT)")
+    _camera_hold(g)
     i = sub.add_parser("image", help="text to image")
     _common(i)
     a = sub.add_parser("animate", help="animate a still image (it becomes the first frame)")
@@ -63,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--image", required=True, help="PNG, JPEG or WebP (any size)")
     a.add_argument("--seconds", type=float, default=2.0)
     a.add_argument("--fit", default="crop", choices=("crop", "pad"), help="how the image meets the grid")
+    _camera_hold(a)
     e = sub.add_parser("extend", help="extend a clip forward or backward in time")
     _common(e, sized=False)
     e.add_argument("--video", required=True, help="MP4, MOV, WebM or GIF (any size and fps)")
@@ -199,7 +204,7 @@ def _edit(engine, args, settings, show):
     common = dict(progress=show, fps=args.fps, **settings)
     if args.command == "animate":
         return engine.animate(io.read_image(args.image), args.prompt, seconds=args.seconds,
-                              fit=args.fit, **common)
+                              fit=args.fit, camera_hold=args.camera_hold, **common)
     if args.command == "interpolate":
         a, fa = io.read_video(args.first, long_side=io.EDIT_LONG_SIDE)
         b, fb = io.read_video(args.second, long_side=io.EDIT_LONG_SIDE)
