@@ -13,6 +13,7 @@ import torch
 
 from engine import conform, operations
 from engine.operations import pixel_frames
+from engine.sampler import schedule
 from engine.sizes import RENDER_STRENGTH, size_for_aspect
 
 if TYPE_CHECKING:  # runtime imports this module; the names are only needed for annotations
@@ -283,10 +284,40 @@ class EditMethods:
         if draft.get("aspect"):
             size = size_for_aspect(draft["aspect"], self.long_side(False), self.grid_multiple())
         clip, note = self._conform(draft_frames, s["fps"], s, size=size, max_frames=self.card.max_frames)
+        made = (draft.get("inputs") or {}).get("camera")   # the draft was a camera move: keep it
+        if made:
+            from engine import camera
+            if made.get("move") not in camera.MOVES:
+                raise ValueError(f"the draft record names an unknown camera move {made.get('move')!r}")
+            return self._render_move(clip, made["move"], self.camera_hold(made.get("hold")), strength, s,
+                                     note, draft.get("path"), progress, cancel)
         edit = self._restyle_edit(clip, strength)
         return self._run_edit("render", s, edit, {"draft": {**note, "path": draft.get("path"),
                                                             "strength": strength, **edit.notes}},
                               progress, cancel)
+
+    def _render_move(self, clip: np.ndarray, move: str, hold: float, strength: float, s: dict,
+                     note: dict, path, progress, cancel) -> Result:
+        """A draft of a camera move, rendered on the camera road: an SDEdit of the whole draft
+        would undo the move (from t = 0.5 the model pulls the frames back to a still camera: 4
+        drafts of 4 lost their move), so the draft's first frame, upscaled, is finished at full
+        size at `strength` and the move is made over it again at the draft's hold."""
+        start = time.perf_counter()
+        first = self._restyle_edit(clip[:1], strength)
+        request = self._request("render", s, clip)
+        t_first = 1.0 - float(first.plan.mask.min())
+        first_steps = len(schedule(s["steps"], self.shift_for(first.plan.shape), t_first)) - 1
+        outpaint = self._still_size(move, request) != (request.width, request.height)
+        total = first_steps + (s["steps"] if outpaint else 0) + self.refine_steps(request, hold)
+        relay = self.relay(progress, total, start)
+        still = self.run(self._request("image", s, clip[:1]), first, progress=relay(0), cancel=cancel)
+        result = self._move_over(still.frames[0], move, hold, request, relay, first_steps,
+                                 keep_first=False, cancel=cancel)
+        result.notes["draft"] = {**note, "path": path, "strength": strength, **first.notes}
+        for key in ("load_s", "text_s", "sample_s", "decode_s"):
+            result.timings[key] += still.timings[key]
+        result.timings["total_s"] = time.perf_counter() - start
+        return result
 
 
 def _with_frames(result: Result, parts: list[np.ndarray]) -> Result:

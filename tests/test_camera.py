@@ -151,3 +151,18 @@ def test_cli_generate_and_animate_take_a_camera_hold(tiny_checkpoint, tmp_path):
     assert zoom.returncode == 0, zoom.stderr
     record = json.loads(zoom.stdout)
     assert record["inputs"]["camera"]["move"] == "zoom_out" and record["inputs"]["image"]["from_size"] == [70, 40]
+
+
+def test_a_drafts_camera_move_is_rendered_on_the_camera_road(tiny_engine):
+    prompt = "a red ball on grass, the camera zooms out"
+    [draft] = tiny_engine.generate(prompt, seconds=1.0, aspect="16:9", draft=True, seed=4, steps=2,
+                                   camera_hold=0.75)
+    assert draft.notes["camera"]["move"] == "zoom_out"
+    bar = []
+    full = tiny_engine.render(draft.frames, draft.record(), strength=0.5, steps=3,
+                              progress=lambda p: bar.append((p.step, p.total)))
+    want = tiny_engine.resolve("generate", prompt, aspect="16:9")
+    assert full.frames.shape[1:3] == (want.height, want.width) and len(full.frames) == len(draft.frames)
+    assert full.notes["camera"]["move"] == "zoom_out" and full.notes["draft"]["strength"] == 0.5
+    assert full.request.operation == "render" and bar[-1][0] == bar[-1][1]
+    assert [s for s, _ in bar] == sorted(s for s, _ in bar)
