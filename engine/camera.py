@@ -6,11 +6,12 @@ prompt names becomes a conditioning plan for the one sampler, as in training-fre
 (CamTrol, Hou et al. 2024, renders a point cloud of the first frame along the camera path and
 re-noises the renders):
 
-1. the sampler draws one still (a one-frame video) of the prompt: wider than the frame by the
-   pan's travel, or ZOOM_MAX times the frame for a zoom out, so a move reveals content the model
-   drew and never repeats an edge or magnifies a blur;
-2. `move_frames` lays the move over it in pixels: a window sliding across the still (pans) or
-   scaling about its centre (zooms), one frame per output frame;
+1. the sampler draws the first frame as a still (a one-frame video) of the prompt; where the
+   move reveals more (a pan's travel, a zoom out's ZOOM_MAX), the model outpaints it to
+   `still_size` around the first frame, which sits at `placement` (Engine._move_over), so a move
+   shows content the model drew and never repeats an edge or magnifies a blur;
+2. `move_frames` lays the move over it in pixels: a window sliding `pan_pixels` across the
+   still (pans) or scaling about the first frame's centre (zooms), one frame per output frame;
 3. those frames are encoded and known at mask `hold` (latent frame 0 exactly), so every frame is
    refined by the model from flow time 1 - hold under the prompt (operations.camera_edit).
 
@@ -41,17 +42,26 @@ def pan_travel(seconds: float) -> float:
     return min(PAN_PER_SECOND * seconds, MAX_PAN)
 
 
+def pan_pixels(seconds: float, width: int) -> int:
+    """How many pixels a pan's window slides over a clip `width` pixels wide."""
+    return round(pan_travel(seconds) * width)
+
+
 def still_size(move: str, width: int, height: int, seconds: float, multiple: int) -> tuple[int, int]:
-    """(width, height) of the still a move is made from, on the grid: a pan's is wider by its
-    travel; a zoom-in's is the frame; a zoom-out's is ZOOM_MAX times the frame, so the move
-    starts on its centre at full sharpness and ends on all of it."""
+    """(width, height) of the still a move is made from, its margins whole multiples of the
+    grid (so the first frame sits on latent cells): a pan's is wider by its travel; a zoom-in's
+    is the frame; a zoom-out's at least ZOOM_MAX times the frame, so the move starts on its
+    centre at full sharpness and ends on nearly all of it. One frame, so it may exceed the
+    card's largest clip by that margin."""
     _check(move)
+    if width < 1 or height < 1 or multiple < 1:
+        raise ValueError(f"need a frame and a grid of at least 1 pixel, got {width}x{height}, {multiple}")
     def up(x):
         return math.ceil(x / multiple - 1e-9) * multiple
     if move in ("pan_left", "pan_right"):
-        return width + up(pan_travel(seconds) * width), height
+        return width + up(pan_pixels(seconds, width)), height
     if move == "zoom_out":
-        return up(width * ZOOM_MAX), up(height * ZOOM_MAX)
+        return width + 2 * up((ZOOM_MAX - 1) * width / 2), height + 2 * up((ZOOM_MAX - 1) * height / 2)
     return width, height
 
 
@@ -69,14 +79,17 @@ def placement(move: str, width: int, height: int, still_w: int, still_h: int) ->
     return (still_w - width) // 2, y
 
 
-def move_frames(still: np.ndarray, move: str, width: int, height: int, num_frames: int) -> np.ndarray:
+def move_frames(still: np.ndarray, move: str, width: int, height: int, num_frames: int,
+                travel: int | None = None) -> np.ndarray:
     """The move over `still` (Hs, Ws, 3) uint8 -> (T, height, width, 3) uint8, at constant speed.
 
-    pan_right: the window starts at the still's left edge and ends at its right edge (content
-    travels left on screen); pan_left the reverse. Zooms scale about the still's centre by
-    ZOOM_MAX ** u (in) or ZOOM_MAX ** -u (out), u from 0 to 1 over the clip; the first frame is
-    the still at `placement`, pixel for pixel."""
+    pan_right: the window starts at the still's left edge and slides `travel` pixels right
+    (content travels left on screen; None: to the still's right edge); pan_left the reverse.
+    Zooms scale about the first frame's centre by ZOOM_MAX ** u (in) or ZOOM_MAX ** -u (out), u
+    from 0 to 1 over the clip; the first frame is the still at `placement`, pixel for pixel."""
     _check(move)
+    if width < 1 or height < 1:
+        raise ValueError(f"the frame must be at least 1x1 pixels, got {width}x{height}")
     if still.ndim != 3 or still.shape[-1] != 3 or still.dtype != np.uint8:
         raise ValueError(f"expected a still (H, W, 3) uint8, got {still.dtype} {still.shape}")
     if num_frames < 2:
@@ -85,15 +98,18 @@ def move_frames(still: np.ndarray, move: str, width: int, height: int, num_frame
     x0, y0 = placement(move, width, height, ws, hs)
     if move == "zoom_out" and (ws < width * ZOOM_MAX - 0.5 or hs < height * ZOOM_MAX - 0.5):
         raise ValueError(f"a zoom out needs a still {ZOOM_MAX}x the frame, got {ws}x{hs} for {width}x{height}")
+    travel = ws - width if travel is None else int(travel)
+    if not 0 <= travel <= ws - width:
+        raise ValueError(f"a pan of {travel} pixels does not fit a still {ws} wide for a frame {width} wide")
     frames = np.empty((num_frames, height, width, 3), np.uint8)
     for k in range(num_frames):
         u = k / (num_frames - 1)
         if move in ("pan_left", "pan_right"):
-            x = (ws - width) * (u if move == "pan_right" else 1.0 - u)
+            x = x0 + travel * u * (1.0 if move == "pan_right" else -1.0)
             matrix = np.array([[1.0, 0.0, -x], [0.0, 1.0, -y0]], np.float32)
         else:
             z = ZOOM_MAX ** (u if move == "zoom_in" else -u)
-            cx, cy = x0 + width / 2, y0 + height / 2  # the still's centre stays the frame's
+            cx, cy = x0 + width / 2, y0 + height / 2  # the first frame's centre stays put
             matrix = np.array([[z, 0.0, width / 2 - z * cx], [0.0, z, height / 2 - z * cy]], np.float32)
         frames[k] = cv2.warpAffine(still, matrix, (width, height), flags=cv2.INTER_LINEAR,
                                    borderMode=cv2.BORDER_REPLICATE)

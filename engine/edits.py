@@ -111,6 +111,8 @@ class EditMethods:
         H, W = image.shape[:2]
         ws, hs = self._still_size(move, request)
         x, y = camera.placement(move, W, H, ws, hs)
+        if x % f or y % f:   # still_size keeps margins on the grid; the plan needs whole latent cells
+            raise ValueError(f"the first frame's place ({x}, {y}) in the still is off the latent grid ({f})")
         timings = {"load_s": 0.0, "text_s": 0.0, "sample_s": 0.0, "decode_s": 0.0}
         still = image
         if (ws, hs) != (W, H):
@@ -122,7 +124,8 @@ class EditMethods:
             still = out.frames[0].copy()
             still[y:y + H, x:x + W] = image                  # the image itself, where it sits
         t0 = time.perf_counter()
-        frames = camera.move_frames(still, move, W, H, request.num_frames)
+        frames = camera.move_frames(still, move, W, H, request.num_frames,
+                                    travel=camera.pan_pixels(request.seconds, W) if move.startswith("pan") else None)
         edit = operations.camera_edit(self._encode(frames), frames, hold, tf, keep_first=keep_first)
         move_s = time.perf_counter() - t0
         result = self.run(request, edit, progress=relay(offset), cancel=cancel,
@@ -284,13 +287,18 @@ class EditMethods:
         if draft.get("aspect"):
             size = size_for_aspect(draft["aspect"], self.long_side(False), self.grid_multiple())
         clip, note = self._conform(draft_frames, s["fps"], s, size=size, max_frames=self.card.max_frames)
-        made = (draft.get("inputs") or {}).get("camera")   # the draft was a camera move: keep it
-        if made:
+        inputs = draft.get("inputs") or {}
+        made = inputs.get("camera") if isinstance(inputs, dict) else None
+        if made:                                            # the draft was a camera move: keep it
             from engine import camera
-            if made.get("move") not in camera.MOVES:
-                raise ValueError(f"the draft record names an unknown camera move {made.get('move')!r}")
-            return self._render_move(clip, made["move"], self.camera_hold(made.get("hold")), strength, s,
-                                     note, draft.get("path"), progress, cancel)
+            if not isinstance(made, dict) or made.get("move") not in camera.MOVES:
+                raise ValueError(f"the draft record's inputs.camera is not a camera move: {made!r}")
+            hold = self.camera_hold(made.get("hold"))
+            if hold <= 0:
+                raise ValueError("the draft was a camera move but no camera_hold is known to render it "
+                             "(its record has none and the card's is 0)")
+            return self._render_move(clip, made["move"], hold, strength, s, note, draft.get("path"),
+                                     progress, cancel)
         edit = self._restyle_edit(clip, strength)
         return self._run_edit("render", s, edit, {"draft": {**note, "path": draft.get("path"),
                                                             "strength": strength, **edit.notes}},

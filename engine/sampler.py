@@ -181,8 +181,9 @@ def sample(velocity: Velocity, plan: ConditioningPlan, *, steps: int, generator:
 
     def settle(x, t_frames):  # known frames and known cells back on their own path
         tt = _expand(t_frames).to(dtype)
-        if region is not None:
-            x = x + region * ((1 - tt) * known + tt * noise - x)        # (B,C,T,h,w)
+        if region is not None:                                          # exact where region is 1
+            target = (1 - tt) * known + tt * noise                      # (B,C,T,h,w)
+            x = torch.where(region >= 1, target, x + region * (target - x))
         return torch.where(hard, known, x)
 
     t0 = _expand(_frame_times(float(times[0]), mask)).to(dtype)

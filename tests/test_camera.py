@@ -41,6 +41,11 @@ def test_zooms_scale_about_the_centre_and_start_on_the_still():
     areas = [float(f[..., 0].sum()) / 255 for f in zin]  # the square's brightness, summed
     assert all(a < b for a, b in zip(areas, areas[1:]))   # the square grows
     assert areas[-1] == pytest.approx(64 * ZOOM_MAX ** 2, rel=0.05)
+    ys, xs = np.mgrid[0:40, 0:64]
+    for f in zin:                                          # ... about the centre, which stays put
+        weight = f[..., 0].astype(float)
+        assert (weight * xs).sum() / weight.sum() == pytest.approx(31.5, abs=0.3)
+        assert (weight * ys).sum() / weight.sum() == pytest.approx(19.5, abs=0.3)
     w, h = camera.still_size("zoom_out", 64, 40, 2.0, 8)
     big = np.zeros((h, w, 3), np.uint8)
     big[h // 2 - 4:h // 2 + 4, w // 2 - 4:w // 2 + 4] = 255
@@ -63,6 +68,25 @@ def test_a_pans_still_is_wider_by_its_travel_on_the_grid():
     assert camera.still_size("pan_right", 256, 144, 8.0, 16) == (256 + 96, 144)  # capped travel
     assert camera.still_size("zoom_in", 256, 144, 2.0, 16) == (256, 144)
     assert camera.still_size("zoom_out", 256, 144, 2.0, 16) == (352, 208)      # 1.35x, on the grid
+    assert camera.pan_pixels(2.0, 128) == 32 and camera.pan_pixels(8.0, 100) == 35
+
+
+@pytest.mark.parametrize("move", camera.MOVES)
+@pytest.mark.parametrize("size,multiple", [((256, 144), 16), ((128, 64), 16), ((48, 32), 2), ((90, 50), 10)])
+def test_the_first_frame_sits_on_the_grid_in_every_still(move, size, multiple):
+    w, h = camera.still_size(move, *size, 2.0, multiple)
+    x, y = camera.placement(move, *size, w, h)
+    assert x % multiple == 0 and y % multiple == 0 and (w - size[0]) % multiple == 0
+    if move == "zoom_out":
+        assert w >= size[0] * ZOOM_MAX and h >= size[1] * ZOOM_MAX
+
+
+def test_a_pan_slides_as_far_as_it_is_told_at_the_worlds_pace():
+    s = still(100, 24)
+    frames = camera.move_frames(s, "pan_left", 64, 24, 5, travel=16)
+    assert np.array_equal(frames[0], s[:, 36:]) and np.array_equal(frames[-1], s[:, 20:84])
+    with pytest.raises(ValueError, match="does not fit"):
+        camera.move_frames(s, "pan_left", 64, 24, 5, travel=40)
     with pytest.raises(ValueError, match="unknown camera move"):
         camera.still_size("static", 256, 144, 2.0, 16)
     with pytest.raises(ValueError, match="smaller than the frame"):
@@ -98,8 +122,9 @@ def test_engine_makes_a_named_move_as_a_plan(tiny_engine, monkeypatch):
     width = r.request.width
     assert first_req.operation == still_req.operation == "image" and still_req.seed == 3
     assert first_req.width == width and still_req.width > width       # the frame, then the wider still
+    f = tiny_engine.vae.cfg.spatial_factor
     region = outpaint.region[0]                                       # the frame known at the right end
-    assert region[:, -width // 4:].all() and not region[:, 0].any()
+    assert region[:, -(width // f):].all() and not region[:, :-(width // f)].any()
     assert r.notes["camera"] == {"move": "pan_left", "hold": 0.75, "still": [still_req.width, r.request.height]}
     assert edit.plan.mask[0] == 1.0 and float(edit.plan.mask[1:].max()) == 0.75
     assert r.frames.shape == (clip_req.num_frames, r.request.height, width, 3)

@@ -166,6 +166,13 @@ def test_upsample_multiple_objects_and_camera():
     slow = upsample("a red ball, the camera pans slowly to the right", seed=2)
     assert slow.named["camera"] == "pan_right" and slow.unknown_words == ()
     assert slow.named["objects"][0]["motion"] is None and slow.named["objects"][0]["speed"] is None
+    for prompt, move in (("the camera slowly pans to the left", "pan_left"),
+                         ("the camera pans very slowly to the left", "pan_left"),
+                         ("a red ball, the camera zooms slowly out", "zoom_out"),
+                         ("a red ball, the camera slowly zooms in", "zoom_in")):
+        up = upsample(prompt, seed=2)
+        assert up.named["camera"] == move and up.unknown_words == (), prompt
+        assert all(o["speed"] is None for o in up.named["objects"]), prompt
     apart = upsample("the camera pans, a ball moves to the right", seed=2)   # no direction: not a pan
     assert apart.named["camera"] is None and apart.named["objects"][0]["motion"] == "right"
 

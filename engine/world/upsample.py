@@ -95,12 +95,12 @@ def _camera_pass(tokens):
         ahead = [(j, tokens[j]) for j in range(i + 1, min(i + 6, len(tokens)))]
         if w in ("pan", "pans", "panning", "panned", "tracks", "tracking", "camera", "view"):
             skip = {"to", "the", "towards", "toward", "is", "stays", "stay", "remains", "remain", "keeps", "does",
-                    *SPEED_WORDS}  # "pans slowly to the right"
+                    *CAMERA_PACE, *PAN_VERBS}  # "the camera slowly pans to the right", "pans very slowly left"
             for j, v in ahead:
                 if v in ("left", "leftward", "leftwards", "right", "rightward", "rightwards") and (
                         w not in ("camera", "view") or any(t in TRAVEL_VERBS | {"pans", "pan"} for _, t in ahead[:j - i])):
                     camera = "pan_left" if v.startswith("left") else "pan_right"
-                    used |= set(range(i, j + 1))
+                    used |= set(range(i, j + 1)) | _pace_before(tokens, i)
                     break
                 if w in ("camera", "view") and v in STATIC_CAMERA:
                     camera, used = "static", used | set(range(i, j + 1))
@@ -112,10 +112,26 @@ def _camera_pass(tokens):
                     break
             if w == "camera" and i > 0 and tokens[i - 1] in STATIC_CAMERA:
                 camera, used = "static", used | {i - 1, i}
-        if w in ("zoom", "zooms", "zooming", "zoomed") and ahead and ahead[0][1] in ("in", "into", "out"):
-            camera = "zoom_out" if ahead[0][1] == "out" else "zoom_in"
-            used |= {i, i + 1}
+        if w in ("zoom", "zooms", "zooming", "zoomed"):
+            k = next((j for j, v in ahead if v not in CAMERA_PACE), None)   # "zooms slowly out"
+            if k is not None and tokens[k] in ("in", "into", "out"):
+                camera = "zoom_out" if tokens[k] == "out" else "zoom_in"
+                used |= set(range(i, k + 1)) | _pace_before(tokens, i)
     return camera, used
+
+
+PAN_VERBS = {"pan", "pans", "panning", "panned"}
+CAMERA_PACE = set(SPEED_WORDS) | {"very", "really", "slightly"}  # words of pace a camera move may carry
+
+
+def _pace_before(tokens, i) -> set:
+    """Indices of the pace words right before a camera verb ("the camera slowly zooms in"): the
+    camera's, not an object's."""
+    used = set()
+    while i - 1 >= 0 and tokens[i - 1] in CAMERA_PACE:
+        i -= 1
+        used.add(i)
+    return used
 
 
 class _Parser:
