@@ -4,6 +4,8 @@
         [--aspect 16:9 | --width W --height H] [--draft] [--seed N] [--steps N] [--guidance G]
         [--camera-hold M] --out OUT.mp4 [--json]
     python -m engine image --prompt TEXT [--aspect A | --width W --height H] [--seed N] --out OUT.png
+    python -m engine animate --image IMG --prompt TEXT [--seconds S] [--camera-hold M] --out OUT.mp4
+    (and extend, loop, interpolate, restyle, render: `python -m engine COMMAND --help`)
     python -m engine info
 
 With --json, stdout carries exactly one JSON object (the result record, or {"error": ...});
