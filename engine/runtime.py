@@ -340,12 +340,10 @@ class Engine(EditMethods):
         """A named camera move as a plan: a still of the prompt at the frame's size, outpainted
         where the move reveals more, the move laid over it and refined from flow time 1 - hold
         (engine/camera.py; the same road as animate's, from the model's own first frame)."""
-        from engine import camera
         start = time.perf_counter()
         cfg = self.vae.cfg
         f = cfg.spatial_factor
-        outpaint = camera.still_size(move, request.width, request.height, request.seconds,
-                                     self.grid_multiple()) != (request.width, request.height)
+        outpaint = self._still_size(move, request) != (request.width, request.height)
         steps = request.steps * (2 if outpaint else 1) + self.refine_steps(request, hold)
         relay = self.relay(progress, steps, start)
         first = self.run(replace(request, operation="image", num_frames=1),
