@@ -83,11 +83,9 @@ class EditMethods:
             self._check_length(num_latent)
             clip_like = np.broadcast_to(first, (pixel_frames(num_latent, tf),) + first.shape[1:])
             request = self._request("animate", s, clip_like)   # a clip of the image's size
-            outpaint = self._still_size(move, request) != (request.width, request.height)
-            steps = (s["steps"] if outpaint else 0) + self.refine_steps(request, hold)
             start = time.perf_counter()
-            result = self._move_over(first[0], move, hold, request, self.relay(progress, steps, start), 0,
-                                     keep_first=True, cancel=cancel)
+            relay = self.relay(progress, self._move_steps(move, request, hold), start)
+            result = self._move_over(first[0], move, hold, request, relay, 0, keep_first=True, cancel=cancel)
             result.notes["image"] = note
             result.timings["total_s"] = time.perf_counter() - start
             return result
@@ -98,6 +96,12 @@ class EditMethods:
         from engine import camera
         return camera.still_size(move, request.width, request.height, request.seconds,
                                  self.grid_multiple())
+
+    def _move_steps(self, move: str, request, hold: float) -> int:
+        """Sampler steps _move_over runs: the outpainting (where the move needs a larger still),
+        then the move's refinement."""
+        outpaint = self._still_size(move, request) != (request.width, request.height)
+        return (request.steps if outpaint else 0) + self.refine_steps(request, hold)
 
     def _move_over(self, image: np.ndarray, move: str, hold: float, request, relay, offset: int, *,
                    keep_first: bool, cancel) -> Result:
@@ -113,13 +117,11 @@ class EditMethods:
         x, y = camera.placement(move, W, H, ws, hs)
         if x % f or y % f:   # still_size keeps margins on the grid; the plan needs whole latent cells
             raise ValueError(f"the first frame's place ({x}, {y}) in the still is off the latent grid ({f})")
-        timings = {"load_s": 0.0, "text_s": 0.0, "sample_s": 0.0, "decode_s": 0.0}
-        still = image
+        still, out = image, None
         if (ws, hs) != (W, H):
             plan = operations.outpaint_plan(self._encode(image[None]), (hs // f, ws // f), (y // f, x // f))
             out = self.run(replace(request, operation="image", num_frames=1, width=ws, height=hs), plan,
                            progress=relay(offset), cancel=cancel)
-            timings = {k: out.timings[k] for k in timings}
             offset += request.steps
             still = out.frames[0].copy()
             still[y:y + H, x:x + W] = image                  # the image itself, where it sits
@@ -130,8 +132,8 @@ class EditMethods:
         move_s = time.perf_counter() - t0
         result = self.run(request, edit, progress=relay(offset), cancel=cancel,
                           notes={"camera": {"move": move, "hold": hold, "still": [ws, hs]}})
-        for key, value in timings.items():
-            result.timings[key] += value
+        if out is not None:
+            add_run_times(result, out)
         result.timings["camera_s"] = move_s
         return result
 
@@ -315,17 +317,20 @@ class EditMethods:
         request = self._request("render", s, clip)
         t_first = 1.0 - float(first.plan.mask.min())
         first_steps = len(schedule(s["steps"], self.shift_for(first.plan.shape), t_first)) - 1
-        outpaint = self._still_size(move, request) != (request.width, request.height)
-        total = first_steps + (s["steps"] if outpaint else 0) + self.refine_steps(request, hold)
-        relay = self.relay(progress, total, start)
+        relay = self.relay(progress, first_steps + self._move_steps(move, request, hold), start)
         still = self.run(self._request("image", s, clip[:1]), first, progress=relay(0), cancel=cancel)
         result = self._move_over(still.frames[0], move, hold, request, relay, first_steps,
                                  keep_first=False, cancel=cancel)
         result.notes["draft"] = {**note, "path": path, "strength": strength, **first.notes}
-        for key in ("load_s", "text_s", "sample_s", "decode_s"):
-            result.timings[key] += still.timings[key]
+        add_run_times(result, still)
         result.timings["total_s"] = time.perf_counter() - start
         return result
+
+
+def add_run_times(result: Result, other: Result) -> None:
+    """Count another sampler run that went into `result` (a camera move's still) in its times."""
+    for key in ("load_s", "text_s", "sample_s", "decode_s"):
+        result.timings[key] += other.timings[key]
 
 
 def _with_frames(result: Result, parts: list[np.ndarray]) -> Result:

@@ -17,7 +17,7 @@ import torch
 
 from engine import checkpoint as ckpt
 from engine import operations, sizes
-from engine.edits import EditMethods, _opts  # noqa: F401  (_opts: part of the edit API)
+from engine.edits import EditMethods, _opts, add_run_times  # noqa: F401  (_opts: part of the edit API)
 from engine.patches import alternate_grid
 from engine.sampler import (ConditioningPlan, classifier_free_guidance, sample, schedule,
                             shift_for_tokens)
@@ -314,10 +314,12 @@ class Engine(EditMethods):
         request = self.resolve("generate", prompt, **options)
         move = self.camera_move(request.prompt, request.num_frames) if hold > 0 else None
         plan = operations.generate_plan(self.latent_shape(request))
-        return [self._camera_run(replace(request, seed=request.seed + i), move, hold, progress, cancel)
-                if move else self.run(replace(request, seed=request.seed + i), plan, progress=progress,
-                                      cancel=cancel)
-                for i in range(variations)]
+        results = []
+        for i in range(variations):
+            varied = replace(request, seed=request.seed + i)
+            results.append(self._camera_run(varied, move, hold, progress, cancel) if move else
+                           self.run(varied, plan, progress=progress, cancel=cancel))
+        return results
 
     def camera_hold(self, camera_hold: float | None) -> float:
         """The mask a named camera move is known at: the card's, or the one asked for, checked."""
@@ -341,19 +343,13 @@ class Engine(EditMethods):
         where the move reveals more, the move laid over it and refined from flow time 1 - hold
         (engine/camera.py; the same road as animate's, from the model's own first frame)."""
         start = time.perf_counter()
-        cfg = self.vae.cfg
-        f = cfg.spatial_factor
-        outpaint = self._still_size(move, request) != (request.width, request.height)
-        steps = request.steps * (2 if outpaint else 1) + self.refine_steps(request, hold)
-        relay = self.relay(progress, steps, start)
-        first = self.run(replace(request, operation="image", num_frames=1),
-                         operations.image_plan((cfg.latent_channels, 1, request.height // f,
-                                                request.width // f)),
+        relay = self.relay(progress, request.steps + self._move_steps(move, request, hold), start)
+        still_request = replace(request, operation="image", num_frames=1)
+        first = self.run(still_request, operations.image_plan(self.latent_shape(still_request)),
                          progress=relay(0), cancel=cancel)
         result = self._move_over(first.frames[0], move, hold, request, relay, request.steps,
                                  keep_first=False, cancel=cancel)
-        for key in ("load_s", "text_s", "sample_s", "decode_s"):
-            result.timings[key] += first.timings[key]
+        add_run_times(result, first)
         result.timings["total_s"] = time.perf_counter() - start
         return result
 
