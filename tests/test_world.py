@@ -184,6 +184,22 @@ def test_upsample_reports_unknown_words():
                                         "size": None}]
 
 
+def test_numbers_count_only_shapes():
+    """A number asks for that many objects only where its noun phrase ends in a shape: a
+    duration, a year, a frame rate or an animal the world has no shape for counts nothing."""
+    assert len(parse("two red balls bounce")[0]["objects"]) == 2
+    assert len(parse("3 big yellow stars at night")[0]["objects"]) == 3
+    for prompt in ("a timelapse of 10 seconds", "a zebra in 2024", "shot at 24fps", "3 cats", "cinematic 35mm"):
+        named, unknown = parse(prompt)
+        assert named["objects"] == [], prompt
+        assert unknown, prompt                        # what the world cannot draw is reported
+    assert parse("a red ball and a blue one")[1] == ()
+    with pytest.raises(ValueError, match="0 objects"):
+        parse("0 balls")
+    with pytest.raises(ValueError, match="at most"):
+        parse("5 small boxes")
+
+
 def test_upsample_is_deterministic_and_fills_by_seed():
     a, b = upsample("a ball", seed=5), upsample("a ball", seed=5)
     assert a == b

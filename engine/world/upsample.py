@@ -233,6 +233,16 @@ class _Parser:
             self.background, self.strong = value, strong
 
 
+def _counts_objects(tokens, i) -> bool:
+    """Whether the number at tokens[i] counts objects: it does when its noun phrase ends in a
+    shape ("two red balls", "3 big stars"); "10 seconds", "24fps", "in 2024" or "3 cats" count
+    nothing the world can draw, so the number is not a request for that many objects."""
+    j = i + 1
+    while j < len(tokens) and (tokens[j] in COLOUR_WORDS or tokens[j] in SIZE_WORDS or tokens[j] == "dark"):
+        j += 1
+    return j < len(tokens) and (tokens[j] in SHAPE_WORDS or tokens[j] == "stars")
+
+
 def _parse(prompt: str):
     tokens = _tokens(prompt)
     camera, used = _camera_pass(tokens)
@@ -247,7 +257,7 @@ def _parse(prompt: str):
             continue
         prev = tokens[i - 1] if i > 0 else ""
         nxt = tokens[i + 1] if i + 1 < len(tokens) else ""
-        if w in COUNT_WORDS or w.isdigit():
+        if (w in COUNT_WORDS or w.isdigit()) and _counts_objects(tokens, i):
             p.pending["count"] = COUNT_WORDS[w] if w in COUNT_WORDS else int(w)
             if p.pending["count"] < 1:
                 raise ValueError(f"a prompt cannot ask for {w} objects")
@@ -281,8 +291,8 @@ def _parse(prompt: str):
             p.set_background(BACKGROUND_WORDS.get(w, "night"), strong=True)
         elif w in WEAK_BACKGROUND_WORDS:
             p.set_background(WEAK_BACKGROUND_WORDS[w], strong=False)
-        elif w in COLOUR_WORDS or w in STOPWORDS:
-            pass  # a colour of the scenery ("blue sky"), or a word that carries no attribute
+        elif w in COLOUR_WORDS or w in STOPWORDS or w in COUNT_WORDS:
+            pass  # a colour of the scenery ("blue sky"), "a blue one", or a word with no attribute
         elif w not in unknown:
             unknown.append(w)
     if p.pending and not p.objects:  # "something bouncing slowly": attributes without a noun
