@@ -235,17 +235,20 @@ class EditMethods:
         """SDEdit: re-run the last `strength` of the sampling schedule under the new prompt (see
         operations.restyle_edit). A clip longer than one generation is restyled in windows, each
         conditioned on the last context_seconds of restyled material before it, so memory stays
-        flat."""
+        flat. The clip comes back whole: its last frame is repeated to fill the final latent
+        group, and those frames are cut again."""
         s = self._settings(prompt, **_opts(options))
-        clip, note = self._conform(frames, input_fps, s)
+        clip, note = self._conform(frames, input_fps, s, whole=True)
         tf = self.vae.cfg.temporal_factor
+        length = len(clip)
+        clip = np.concatenate([clip, np.repeat(clip[-1:], -(length - 1) % tf, axis=0)])  # 1 + k * tf
         most = 1 + (self.card.max_frames - 1) // tf * tf
         first = clip[:most]
         edit = self._restyle_edit(first, strength)
         notes = {"video": note, "strength": strength, **edit.notes}
         result = self._run_edit("restyle", s, edit, notes, progress, cancel)
         if len(clip) == len(first):
-            return result
+            return _with_frames(result, [result.frames[:length]])
         parts, timings = [result.frames], dict(result.timings)
         done = len(first)
         while done < len(clip):
@@ -258,7 +261,7 @@ class EditMethods:
             parts.append(part.frames[len(context):])
             timings = {k: timings.get(k, 0.0) + v for k, v in part.timings.items()}
             done += len(chunk)
-        result = _with_frames(result, parts)     # one copy at the end, not one per window
+        result = _with_frames(result, [np.concatenate(parts)[:length]])  # one copy, not one a window
         result.timings, result.notes = timings, {**notes, "windows": len(parts)}
         return result
 

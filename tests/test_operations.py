@@ -269,6 +269,16 @@ def test_engine_restyles_a_clip_longer_than_one_generation_in_windows(tiny_engin
     assert np.array_equal(changed.frames, again.frames)
 
 
+@pytest.mark.parametrize("length", [12, 46])            # one window, and windows (max_frames 33)
+def test_engine_restyle_returns_every_frame_of_any_length(tiny_engine, length):
+    """A clip that does not end on a whole latent group comes back whole, not cut to 1 + 4k."""
+    frames = world_clip(length, 64, 36)
+    same = tiny_engine.restyle(frames, 12.0, "a blue ball", strength=0.0, seed=3)
+    assert np.array_equal(same.frames, frames)
+    changed = tiny_engine.restyle(frames, 12.0, "a blue ball", strength=0.7, seed=3)
+    assert changed.frames.shape == frames.shape and changed.request.num_frames == length
+
+
 def test_engine_blends_and_loops_whole_clips_longer_than_one_generation(tiny_engine):
     """Only the context near each seam is sampled; the rest comes back unchanged around it."""
     a, b = world_clip(41, 64, 36), world_clip(45, 64, 36)      # each longer than max_frames (33)
