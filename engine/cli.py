@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -26,6 +27,26 @@ VIDEO_SUFFIXES = (".mp4",)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 
 
+class UsageError(Exception):
+    """A command line argparse refuses (it would otherwise exit before --json could answer)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def _number(text: str) -> float:
+    """A finite number: "inf" and "nan" are refused here, not minutes later as a traceback."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+    return value
+
+
 def _common(p: argparse.ArgumentParser, sized: bool = True) -> None:
     p.add_argument("--prompt", required=True, help="what the clip should show")
     if sized:
@@ -33,11 +54,11 @@ def _common(p: argparse.ArgumentParser, sized: bool = True) -> None:
         p.add_argument("--width", type=int, help="width in pixels (a multiple of the model's grid)")
         p.add_argument("--height", type=int, help="height in pixels (a multiple of the model's grid)")
     else:
-        p.add_argument("--fps", type=float, help="frames per second (default: the model's)")
+        p.add_argument("--fps", type=_number, help="frames per second (default: the model's)")
     p.add_argument("--draft", action="store_true", help="a fast low-resolution draft")
     p.add_argument("--seed", type=int, help="random seed (default: a fresh one, reported)")
     p.add_argument("--steps", type=int, help="sampler steps (default from the model card)")
-    p.add_argument("--guidance", type=float, help="classifier-free guidance scale")
+    p.add_argument("--guidance", type=_number, help="classifier-free guidance scale")
     p.add_argument("--sampler", default="euler", choices=("euler", "heun"),
                    help="euler (default) or heun (second order, twice the model calls per step)")
     p.add_argument("--out", required=True, help="output file")
@@ -47,52 +68,52 @@ def _common(p: argparse.ArgumentParser, sized: bool = True) -> None:
 
 
 def _camera_hold(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--camera-hold", type=float, metavar="M",
+    p.add_argument("--camera-hold", type=_number, metavar="M",
                    help="a pan or zoom the prompt names is laid over a still and refined by the model "
                         "from flow time 1 - M (default: the card's; 0 leaves the move to the DiT)")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m engine", description="Tessera engine")
+    parser = _Parser(prog="python -m engine", description="Tessera engine")
     sub = parser.add_subparsers(dest="command", required=True)
     g = sub.add_parser("generate", help="text to video")
     _common(g)
     length = g.add_mutually_exclusive_group()
-    length.add_argument("--seconds", type=float, help="duration in seconds (default 2)")
+    length.add_argument("--seconds", type=_number, help="duration in seconds (default 2)")
     length.add_argument("--frames", type=int, help="exact frame count (1 + 4k)")
-    g.add_argument("--fps", type=float, help="frames per second (default: the model's)")
+    g.add_argument("--fps", type=_number, help="frames per second (default: the model's)")
     _camera_hold(g)
     i = sub.add_parser("image", help="text to image")
     _common(i)
     a = sub.add_parser("animate", help="animate a still image (it becomes the first frame)")
     _common(a, sized=False)
     a.add_argument("--image", required=True, help="PNG, JPEG or WebP (any size)")
-    a.add_argument("--seconds", type=float, default=2.0)
+    a.add_argument("--seconds", type=_number, default=2.0)
     a.add_argument("--fit", default="crop", choices=("crop", "pad"), help="how the image meets the grid")
     _camera_hold(a)
     e = sub.add_parser("extend", help="extend a clip forward or backward in time")
     _common(e, sized=False)
     e.add_argument("--video", required=True, help="MP4, MOV, WebM or GIF (any size and fps)")
     e.add_argument("--direction", default="forward", choices=("forward", "backward"))
-    e.add_argument("--seconds", type=float, default=2.0, help="seconds of new material")
+    e.add_argument("--seconds", type=_number, default=2.0, help="seconds of new material")
     lp = sub.add_parser("loop", help="make a clip loop seamlessly")
     _common(lp, sized=False)
     lp.add_argument("--video", required=True)
-    lp.add_argument("--seconds", type=float, default=1.0, help="length of the transition back to the start")
+    lp.add_argument("--seconds", type=_number, default=1.0, help="length of the transition back to the start")
     it = sub.add_parser("interpolate", help="blend two clips with a generated transition")
     _common(it, sized=False)
     it.add_argument("--first", required=True)
     it.add_argument("--second", required=True)
-    it.add_argument("--seconds", type=float, default=1.0, help="length of the transition")
+    it.add_argument("--seconds", type=_number, default=1.0, help="length of the transition")
     r = sub.add_parser("restyle", help="SDEdit a clip toward a new prompt")
     _common(r, sized=False)
     r.add_argument("--video", required=True)
-    r.add_argument("--strength", type=float, required=True,
+    r.add_argument("--strength", type=_number, required=True,
                    help="the fraction of the sampling schedule run again: 0 keeps the input, "
                         "1 ignores it")
     rd = sub.add_parser("render", help="turn a chosen draft into the full-size clip")
     rd.add_argument("--draft-json", required=True, help="the --json record printed with the draft")
-    rd.add_argument("--strength", type=float, default=RENDER_STRENGTH,
+    rd.add_argument("--strength", type=_number, default=RENDER_STRENGTH,
                     help="how much the full render may depart from the draft (0-1, as restyle's; "
                          "default %(default)s)")
     rd.add_argument("--steps", type=int)
@@ -151,7 +172,7 @@ def _run(args) -> dict:
         raise ValueError(f"cannot write into the folder of --out: {out.parent}")
     inputs = [getattr(args, name, None) for name in ("video", "image", "first", "second", "draft_json")]
     if args.command == "render":
-        inputs.append(_read_record(args.draft_json)["path"])  # the draft clip render reads
+        inputs.append(_draft_clip(args.draft_json))  # the draft clip render reads
     for given in inputs:
         if given and Path(given).exists() and Path(given).resolve() == out.resolve():
             raise ValueError(f"--out {out} is the input file; write the result elsewhere so the "
@@ -160,7 +181,9 @@ def _run(args) -> dict:
     show = _progress_printer(sys.stderr.isatty())
     if args.command == "render":
         draft = _read_record(args.draft_json)
-        frames, _ = io.read_video(draft["path"])
+        # one generation at most (render refuses more): never decode a long clip to refuse it
+        frames, _ = io.read_video(_draft_clip(args.draft_json), max_frames=engine.card.max_frames + 1,
+                                  long_side=io.EDIT_LONG_SIDE)
         result = engine.render(frames, draft, strength=args.strength, steps=args.steps,
                                sampler=args.sampler, progress=show)
     else:
@@ -184,7 +207,17 @@ def _run(args) -> dict:
     else:
         io.write_video(result.frames, out, fps=result.request.fps)
     result.timings["write_s"] = time.perf_counter() - t
-    return result.record(str(out))
+    return result.record(str(out.resolve()))   # absolute: a record is read from anywhere
+
+
+def _draft_clip(record_path: str) -> str:
+    """The draft video a record names; a relative path (records written before paths were
+    absolute) is taken from the working folder, else from the record's own folder."""
+    clip = Path(_read_record(record_path)["path"])
+    if not clip.is_absolute() and not clip.exists():
+        beside = Path(record_path).resolve().parent / clip
+        clip = beside if beside.exists() else clip
+    return str(clip)
 
 
 def _read_record(path: str) -> dict:
@@ -212,6 +245,9 @@ def _edit(engine, args, settings, show):
         b, fb = io.read_video(args.second, long_side=io.EDIT_LONG_SIDE)
         return engine.interpolate(a, fa, b, fb, args.prompt, seconds=args.seconds, **common)
     frames, fps = io.read_video(args.video, long_side=io.EDIT_LONG_SIDE)
+    if args.command == "restyle" and len(frames) < 2:
+        raise ValueError(f"{args.video} is a single image: restyle writes a video, so give it a "
+                         "clip (to start a clip from an image, use animate)")
     if args.command == "extend":
         return engine.extend(frames, fps, args.prompt, direction=args.direction,
                              seconds=args.seconds, **common)
@@ -221,7 +257,14 @@ def _edit(engine, args, settings, show):
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except UsageError as e:           # with --json, a refused argument is one {"error"} object too
+        if "--json" in (sys.argv[1:] if argv is None else argv):
+            print(json.dumps({"error": str(e)}))
+        _log(f"error: {e} (see --help)")
+        return 2
     if args.command == "info":
         args.out = "."
     try:

@@ -49,8 +49,8 @@ class EditMethods:
 
     def _new_latents(self, seconds: float, fps: float) -> int:
         """Latent frames that hold about `seconds` of new material (at least one)."""
-        if not (seconds > 0):
-            raise ValueError(f"seconds must be positive, got {seconds}")
+        if not (0 < seconds < float("inf")):
+            raise ValueError(f"seconds must be a positive finite number, got {seconds}")
         return max(1, round(seconds * fps / self.vae.cfg.temporal_factor))
 
     def _run_edit(self, operation: str, settings: dict, edit: operations.Edit, notes: dict,

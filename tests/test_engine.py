@@ -262,6 +262,12 @@ def test_cli_edits_end_to_end(tiny_checkpoint, tmp_path):
     assert source.read_bytes() == before
     seed = _cli("generate", "--prompt", "x", "--out", str(tmp_path / "z.mp4"), *common, "--seed", "-5")
     assert seed.returncode == 2 and "seed must be" in json.loads(seed.stdout)["error"]
+    inf = _cli("extend", "--prompt", "x", "--video", str(source), "--seconds", "inf", "--out",
+               str(tmp_path / "inf.mp4"), *common)      # refused by the parser, still as one JSON object
+    assert inf.returncode == 2 and "finite" in json.loads(inf.stdout)["error"]
+    image = _cli("restyle", "--prompt", "x", "--video", str(still), "--strength", "0.5", "--out",
+                 str(tmp_path / "r.mp4"), *common)      # before any sampling, not after
+    assert image.returncode == 2 and "single image" in json.loads(image.stdout)["error"]
 
 
 def test_cli_draft_then_render_keeps_the_draft_request(tiny_checkpoint, tmp_path):
@@ -279,6 +285,13 @@ def test_cli_draft_then_render_keeps_the_draft_request(tiny_checkpoint, tmp_path
     assert r["height"] > d["height"] and r["height"] > r["width"] and r["frames"] == d["frames"]
     over = _cli("render", "--draft-json", str(tmp_path / "draft.json"), "--out", d["path"], *common)
     assert over.returncode == 2 and "input file" in json.loads(over.stdout)["error"]
+    assert Path(d["path"]).is_absolute()            # a record can be used from any folder
+    moved = tmp_path / "elsewhere"                  # and an older record's relative path is found
+    moved.mkdir()                                   # beside the record
+    (tmp_path / "draft.mp4").rename(moved / "draft.mp4")
+    (moved / "draft.json").write_text(json.dumps({**d, "path": "draft.mp4"}))
+    again = _cli("render", "--draft-json", str(moved / "draft.json"), "--out", str(tmp_path / "f2.mp4"), *common)
+    assert again.returncode == 0, again.stderr
 
 
 def test_half_precision_checkpoint_loads_back_close(tiny_checkpoint, tmp_path):

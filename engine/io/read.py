@@ -21,6 +21,7 @@ STILL_IMAGE_FPS = 25.0  # ffmpeg's rate for a single image; a 1-frame video need
 # Edits conform every input onto a grid of at most a few hundred pixels: decode no larger than
 # this (ffmpeg scales while decoding): a long 1080p clip needs 1/14 of the memory, 4K 1/56.
 EDIT_LONG_SIDE = 512
+SCALED_MAX_PIXELS = 8192 * 4352  # DCI 8K: phones record 7680x4320, decoded scaled down
 IMAGE_MAX_PIXELS = 50_000_000  # a still: 24 MP phones and cameras, 48 MP phone photos (8064x6048)
 _ALPHA_PIX_FMT = re.compile(r"^(yuva|gbrap|ya\d|rgba|bgra|argb|abgr|pal8)")
 
@@ -99,11 +100,11 @@ def _header(path: Path, max_pixels: int, timeout_s: float) -> _Header:
         raise MediaError(f"{path}: contains no readable video stream ({_tail(err, 2)})")
     if "(attached pic)" in m.group(1):
         raise MediaError(f"{path}: holds no video, only a cover picture (an audio file?)")
-    big = re.search(r"Picture size (\d+)x(\d+) is invalid", err)
-    if big:
-        raise MediaError(f"{path}: frames of {big[1]}x{big[2]} exceed max_pixels={max_pixels}")
     parts = _split_top(m.group(1))
     size = next((s for p in parts if (s := re.match(r"(\d+)x(\d+)\b", p))), None)
+    if "Picture size" in err:   # ffmpeg refused the frame size (-max_pixels); say the stream's own
+        said = f"{size[1]}x{size[2]}" if size and int(size[1]) * int(size[2]) else "larger frames"
+        raise MediaError(f"{path}: frames of {said} exceed max_pixels={max_pixels}")
     if size is None:
         raise MediaError(f"{path}: ffmpeg found no frame size for the video stream ({_tail(err, 3)})")
     width, height = int(size[1]), int(size[2])
@@ -182,7 +183,7 @@ def _is_still_image(path: Path) -> bool:
         return getattr(im, "n_frames", 1) == 1
 
 
-def read_video(path: str | os.PathLike, max_frames: int | None = None, max_pixels: int = 4096 * 4096,
+def read_video(path: str | os.PathLike, max_frames: int | None = None, max_pixels: int | None = None,
                timeout_s: float = 120.0, long_side: int | None = None) -> tuple[np.ndarray, float]:
     """Decode every frame (or the first max_frames) to (T, H, W, 3) RGB uint8, and the average fps.
 
@@ -190,7 +191,11 @@ def read_video(path: str | os.PathLike, max_frames: int | None = None, max_pixel
     becomes a 1-frame video at STILL_IMAGE_FPS. See the module docstring for the policies.
     long_side: ffmpeg scales video frames down to at most this many pixels on the long side while
     decoding (stills come back at full size).
+    max_pixels: the largest frame accepted; by default 4096x4096, or 8K (8192x4352) when long_side
+    has ffmpeg scale the frames down as they are decoded.
     """
+    if max_pixels is None:
+        max_pixels = SCALED_MAX_PIXELS if long_side is not None else 4096 * 4096
     if max_frames is not None and (isinstance(max_frames, bool) or not isinstance(max_frames, int)
                                    or max_frames < 1):
         raise ValueError(f"max_frames must be a positive int or None, got {max_frames!r}")
