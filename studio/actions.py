@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 import numpy as np
+from PIL import Image
 
 from engine import io
 from engine.sizes import RENDER_STRENGTH, parse_aspect
@@ -97,9 +98,20 @@ class Studio:
         frames, fps = io.read_video(path, long_side=io.EDIT_LONG_SIDE)
         return frames, fps, ()
 
-    def source_image(self, source: str) -> tuple[np.ndarray, tuple[str, ...]]:
-        frames, _, parents = self.source_frames(source)
-        return frames[-1] if len(frames) > 1 else frames[0], parents
+    @staticmethod
+    def animate_frame(source: str, frames: np.ndarray) -> tuple[np.ndarray, str]:
+        """The frame Animate starts from, and which it is: an uploaded image file (an animated
+        GIF, WebP or PNG too) gives its first frame, as `python -m engine animate --image` does; a
+        video gives its last, so the new clip goes on from where that one ends."""
+        if len(frames) == 1:
+            return frames[0], "the still"
+        if not ID.fullmatch(str(source).strip().split(" ")[0]):
+            try:
+                with Image.open(Path(str(source).strip())):          # an image container: its header only
+                    return frames[0], f"frame 1 of {len(frames)} (an animated image's first)"
+            except (OSError, ValueError):
+                pass
+        return frames[-1], f"frame {len(frames)} of {len(frames)} (a video's last)"
 
     def last_frame(self, clip_id: str) -> Entry:
         """The exact last frame of a clip, saved as a still once (an input for Animate); a still
@@ -206,9 +218,11 @@ class Studio:
         seed = self._seed(seed)
 
         def call(ctx, text, inputs):
-            frames = inputs[0][0]
-            return ctx.engine.animate(frames[-1], text, seconds=float(seconds), seed=seed, steps=steps,
-                                      progress=ctx.progress, cancel=ctx.cancelled)
+            frame, which = self.animate_frame(source, inputs[0][0])
+            result = ctx.engine.animate(frame, text, seconds=float(seconds), seed=seed, steps=steps,
+                                        progress=ctx.progress, cancel=ctx.cancelled)
+            result.notes["source_frame"] = which
+            return result
         return self._edit("animate", [source], prompt, call, "Animate")
 
     def extend(self, source: str, prompt: str, *, direction: str = "forward", seconds: float = 2.0,

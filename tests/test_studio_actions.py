@@ -121,6 +121,22 @@ def test_edits_record_parents(studio):
     assert longer.seconds > clip.seconds
 
 
+def test_animate_says_which_frame_it_starts_from(studio, tmp_path):
+    """An animated image gives its first frame (as the CLI's --image), a video its last."""
+    from PIL import Image
+    frames = [np.full((36, 64, 3), v, np.uint8) for v in (40, 200)]
+    gif = studio.ws.tmp / "two.gif"
+    gif.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(frames[0]).save(gif, save_all=True, append_images=[Image.fromarray(frames[1])],
+                                    duration=100)
+    clip = studio.ws.tmp / "two.mp4"
+    io.write_video(np.stack(frames * 3), clip, fps=12.0)
+    assert Studio.animate_frame(str(gif), io.read_video(gif)[0])[1].startswith("frame 1 of 2")
+    assert Studio.animate_frame(str(clip), io.read_video(clip)[0])[1] == "frame 6 of 6 (a video's last)"
+    [anim] = ok(studio.animate(str(gif), "a ball", seconds=1, seed=2))
+    assert anim.settings["inputs"]["source_frame"].startswith("frame 1 of 2")
+
+
 def test_storyboard_is_one_continuous_clip(studio):
     [board] = ok(studio.storyboard([Card("a red ball", 1.0), Card("", 5), Card("a red ball moves left", 1.0)],
                                    seed=3))
