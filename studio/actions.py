@@ -95,7 +95,10 @@ class Studio:
         if not path.is_relative_to(uploads):
             raise ValueError("only library clips and files uploaded to the studio can be edited")
         # Whole clip (no silent cut at 2000 frames), decoded at the size edits need.
-        frames, fps = io.read_video(path, long_side=io.EDIT_LONG_SIDE)
+        try:
+            frames, fps = io.read_video(path, long_side=io.EDIT_LONG_SIDE)
+        except io.MediaError as e:   # the file's own name, not the server's upload folder
+            raise io.MediaError(str(e).replace(f"file:{path}", path.name).replace(str(path), path.name)) from None
         return frames, fps, ()
 
     @staticmethod

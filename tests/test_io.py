@@ -316,6 +316,22 @@ def test_camera_photo_reads_as_a_one_frame_video(tmp_path):
     assert frames.shape == (1, 4000, 6000, 3)
 
 
+def test_camcorder_containers_read_and_others_are_named(clip_file, tmp_path):
+    """MPEG-TS (.mts) and MPEG-PS (.mpg) footage reads; a refused container gets a plain message."""
+    path, frames = clip_file
+    for name, fmt in (("clip.mts", "mpegts"), ("clip.mpg", "mpeg")):
+        out = tmp_path / name
+        subprocess.run([eio.ffmpeg_exe(), "-v", "error", "-i", str(path), "-c:v", "mpeg2video", "-q:v", "2",
+                        "-f", fmt, str(out)], check=True, timeout=60)
+        got, fps = eio.read_video(out)
+        assert got.shape == frames.shape and abs(fps - 12) < 0.1, name
+    text = tmp_path / "notes.png"
+    text.write_text("not a picture")
+    with pytest.raises(MediaError, match="does not open") as e:
+        eio.read_video(text)
+    assert "whitelist" not in str(e.value)
+
+
 def test_oversized_video_is_refused_before_decoding(clip_file):
     frames, _ = eio.read_video(clip_file[0])
     size = f"{frames.shape[2]}x{frames.shape[1]}"           # the refusal names the stream's real size

@@ -135,6 +135,11 @@ def test_animate_says_which_frame_it_starts_from(studio, tmp_path):
     assert Studio.animate_frame(str(clip), io.read_video(clip)[0])[1] == "frame 6 of 6 (a video's last)"
     [anim] = ok(studio.animate(str(gif), "a ball", seconds=1, seed=2))
     assert anim.settings["inputs"]["source_frame"].startswith("frame 1 of 2")
+    broken = studio.ws.tmp / "holiday.mp4"
+    broken.write_bytes(clip.read_bytes()[:300])           # a bad upload: named, not the server's path
+    with pytest.raises(io.MediaError) as e:
+        studio.extend(str(broken), "a ball", seconds=1)
+    assert str(e.value).startswith("holiday.mp4:") and str(studio.ws.tmp) not in str(e.value)
 
 
 def test_storyboard_is_one_continuous_clip(studio):

@@ -21,7 +21,8 @@ Policies (each is tested in tests/test_io.py):
 - Anamorphic video (a sample aspect ratio other than 1:1) is scaled to square pixels: display size.
 - `read_video(long_side=N)` has ffmpeg scale frames while decoding, so a long 1080p or 4K clip
   costs the memory of its edit size (`EDIT_LONG_SIDE`), not of its source size.
-- Still images may hold up to `IMAGE_MAX_PIXELS` (camera and phone photos); a video frame 4096x4096.
+- Still images may hold up to `IMAGE_MAX_PIXELS` (camera and phone photos); a video frame 4096x4096,
+  or 8K (`SCALED_MAX_PIXELS`) where `long_side` has ffmpeg scale it down while decoding.
 - Size is checked before decoding, and ffmpeg is also told `-max_pixels`. Every subprocess has a timeout.
   Any error-level message from ffmpeg while decoding (a truncated file, a corrupt packet) is a MediaError:
   we trust decoded frames, not headers, and never return half a clip silently.

@@ -9,7 +9,10 @@ from pathlib import Path
 
 DEFAULT_TIMEOUT_S = 60.0
 # ffmpeg demuxer names we accept; anything else (hls, concat, tty, ...) is refused before it opens.
-_DEMUXERS = "mov,matroska,gif,apng,webp_anim,avi,png_pipe,jpeg_pipe,webp_pipe"
+# Containers of one file each; mpegts and mpeg for camcorder (.mts, .m2ts) and DVD-era (.mpg, .vob)
+# footage. Never a playlist or concat demuxer, which would open other files.
+_DEMUXERS = "mov,matroska,gif,apng,webp_anim,avi,mpegts,mpeg,png_pipe,jpeg_pipe,webp_pipe"
+CONTAINERS = "MP4/MOV, MKV/WebM, AVI, MPEG-TS (.mts), MPEG (.mpg), GIF, APNG, animated WebP"
 
 
 class MediaError(ValueError):

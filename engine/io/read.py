@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from engine.io.ffmpeg import DEFAULT_TIMEOUT_S, MediaError, _Ffmpeg, _input_args, _run, _tail
+from engine.io.ffmpeg import CONTAINERS, DEFAULT_TIMEOUT_S, MediaError, _Ffmpeg, _input_args, _run, _tail
 
 STILL_IMAGE_FPS = 25.0  # ffmpeg's rate for a single image; a 1-frame video needs some rate
 # Edits conform every input onto a grid of at most a few hundred pixels: decode no larger than
@@ -93,11 +93,14 @@ def _header(path: Path, max_pixels: int, timeout_s: float) -> _Header:
     """Read the first video stream's header with `ffmpeg -i PATH` (no output, so nothing is decoded
     beyond what ffmpeg needs to identify the stream) and refuse frames over max_pixels."""
     _, _, err = _run(_input_args(path, max_pixels), path, timeout_s, "read the header")
+    if "Format not on whitelist" in err:
+        raise MediaError(f"{path}: a kind of file the studio does not open (videos: {CONTAINERS}; "
+                         "images: PNG, JPEG, WebP, TIFF, BMP)")
     if "Input #0" not in err:
         raise MediaError(f"{path}: not a readable video or image ({_tail(err, 4)})")
     m = re.search(r"Stream #0:\d+\S*: Video: (.*)", err)
     if m is None:
-        raise MediaError(f"{path}: contains no readable video stream ({_tail(err, 2)})")
+        raise MediaError(f"{path}: holds no video stream (an audio file?)")
     if "(attached pic)" in m.group(1):
         raise MediaError(f"{path}: holds no video, only a cover picture (an audio file?)")
     parts = _split_top(m.group(1))
