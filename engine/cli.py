@@ -243,8 +243,23 @@ def _edit(engine, args, settings, show):
     if args.command == "interpolate":
         a, fa = io.read_video(args.first, long_side=io.EDIT_LONG_SIDE)
         b, fb = io.read_video(args.second, long_side=io.EDIT_LONG_SIDE)
-        return engine.interpolate(a, fa, b, fb, args.prompt, seconds=args.seconds, **common)
+        result = engine.interpolate(a, fa, b, fb, args.prompt, seconds=args.seconds, **common)
+        return _with_source(_with_source(result, "first", args.first, a), "second", args.second, b)
     frames, fps = io.read_video(args.video, long_side=io.EDIT_LONG_SIDE)
+    return _with_source(_run_video_edit(engine, args, frames, fps, common), "video", args.video, frames)
+
+
+def _with_source(result, key: str, path: str, frames):
+    """The note on how an input was conformed starts from the frames read; where they were
+    decoded smaller than the file holds, say the file's own size too."""
+    from engine import io
+    size = list(io.source_size(path))
+    if isinstance(result.notes.get(key), dict) and size != [frames.shape[2], frames.shape[1]]:
+        result.notes[key]["file_size"] = size
+    return result
+
+
+def _run_video_edit(engine, args, frames, fps, common):
     if args.command == "restyle" and len(frames) < 2:
         raise ValueError(f"{args.video} is a single image: restyle writes a video, so give it a "
                          "clip (to start a clip from an image, use animate)")

@@ -59,6 +59,8 @@ def resample_frames(frames: np.ndarray, fps_in: float, fps_out: float, temporal_
         n = 1 + (max_frames - 1) // temporal_factor * temporal_factor
     start = 0.0 if keep == "start" else max(0.0, duration - n / fps_out)
     idx = np.minimum(T - 1, np.floor((start + np.arange(n) / fps_out) * fps_in + 1e-6).astype(int))
+    if T == 1:              # a still: no rate to resample from and nothing to drop
+        return frames[idx], {"from_frames": 1, "to_frames": int(n), "to_fps": float(fps_out)}
     note = {"from_frames": T, "from_fps": round(float(fps_in), 4), "to_frames": int(n),
-            "to_fps": float(fps_out), "dropped_s": round(duration - n / fps_out, 4)}
+            "to_fps": float(fps_out), "dropped_s": round(max(0.0, duration - n / fps_out), 4)}
     return frames[idx], note

@@ -173,6 +173,19 @@ def probe_video(path: str | os.PathLike, *, timeout_s: float = DEFAULT_TIMEOUT_S
                      num_frames / head.fps)
 
 
+def source_size(path: str | os.PathLike) -> tuple[int, int]:
+    """(width, height) of a file's frames as displayed, before any scaling on decode (header only):
+    what an edit's note reports as the source, where read_video(long_side=...) decoded it smaller."""
+    path = _require_file(path)
+    if _is_still_image(path):
+        with _bomb_guard(path), Image.open(path) as im:
+            w, h = im.size
+            turned = im.getexif().get(0x0112, 1) in (5, 6, 7, 8)     # EXIF orientation: a quarter turn
+        return (h, w) if turned else (w, h)
+    head = _header(path, SCALED_MAX_PIXELS, DEFAULT_TIMEOUT_S)
+    return head.width, head.height
+
+
 def _is_still_image(path: Path) -> bool:
     """JPEG, TIFF, BMP, or PNG or WebP holding one frame (APNG and animated WebP go to ffmpeg, as
     GIF does; a multi-page TIFF gives its first page, as read_image does)."""
@@ -287,8 +300,10 @@ def _bomb_guard(path: Path) -> Iterator[None]:
         except MediaError:
             raise
         except (Image.DecompressionBombWarning, Image.DecompressionBombError) as e:
-            raise MediaError(f"{path}: refused by Pillow's decompression-bomb limit "
-                             f"(Image.MAX_IMAGE_PIXELS={Image.MAX_IMAGE_PIXELS}): {e}") from None
+            size = re.search(r"\((\d+) pixels\)", str(e))     # Pillow refuses before our own check
+            said = f" ({size[1]} pixels)" if size else ""
+            raise MediaError(f"{path}: too large an image to open{said}; photos of up to "
+                             f"{IMAGE_MAX_PIXELS // 1_000_000} megapixels are read") from None
         except UnidentifiedImageError:
             raise MediaError(f"{path}: not a readable image") from None
         except (OSError, SyntaxError, ValueError, EOFError) as e:  # Pillow's ways of saying "corrupt"
