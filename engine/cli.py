@@ -251,11 +251,17 @@ def _edit(engine, args, settings, show):
 
 def _with_source(result, key: str, path: str, frames):
     """The note on how an input was conformed starts from the frames read; where they were
-    decoded smaller than the file holds, say the file's own size too."""
+    decoded smaller than the file holds, say the file's own size too, and say that a sound track
+    is not carried over."""
     from engine import io
-    size = list(io.source_size(path))
-    if isinstance(result.notes.get(key), dict) and size != [frames.shape[2], frames.shape[1]]:
-        result.notes[key]["file_size"] = size
+    info = io.source_info(path)
+    note = result.notes.get(key)
+    if isinstance(note, dict):
+        if info["size"] != [frames.shape[2], frames.shape[1]]:
+            note["file_size"] = info["size"]
+        if info["audio"]:
+            note["audio"] = "not kept: edits write video only"
+            _log(f"note: {Path(path).name} has a sound track; the result is video only")
     return result
 
 

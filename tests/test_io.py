@@ -231,19 +231,24 @@ def test_variable_frame_rate_places_frames_by_their_timestamps(tmp_path):
     assert abs(dark / fps - 1.0) < 0.15  # the first second stays one second
 
 
-def test_source_size_is_the_files_own_and_conform_notes_stay_truthful(clip_file, tmp_path):
+def test_source_info_is_the_files_own_and_conform_notes_stay_truthful(clip_file, tmp_path):
     """What an edit reports as its source: the file's display size (a big clip is decoded
     smaller), and for a still no frame rate and nothing dropped."""
     from engine.conform import resample_frames
     path, frames = clip_file
-    assert eio.source_size(path) == (frames.shape[2], frames.shape[1])
+    assert eio.source_info(path) == {"size": [frames.shape[2], frames.shape[1]], "audio": False}
     small, _ = eio.read_video(path, long_side=32)
-    assert small.shape[2] == 32 and eio.source_size(path) == (frames.shape[2], frames.shape[1])
+    assert small.shape[2] == 32 and eio.source_info(path)["size"] == [frames.shape[2], frames.shape[1]]
     photo = tmp_path / "turned.jpg"
     exif = Image.Exif()
     exif[0x0112] = 6                                            # stored 60x20, shown 20x60
     Image.new("RGB", (60, 20)).save(photo, exif=exif)
-    assert eio.source_size(photo) == (20, 60) == eio.read_image(photo).shape[1::-1]
+    assert eio.source_info(photo)["size"] == [20, 60] == list(eio.read_image(photo).shape[1::-1])
+    voiced = tmp_path / "voiced.mp4"                           # a sound track is seen in the header
+    subprocess.run([eio.ffmpeg_exe(), "-v", "error", "-i", str(path), "-f", "lavfi", "-i",
+                    "sine=frequency=440:duration=2", "-c:v", "copy", "-c:a", "aac", str(voiced)],
+                   check=True, timeout=60)
+    assert eio.source_info(voiced)["audio"] and eio.read_video(voiced)[0].shape == frames.shape
     _, note = resample_frames(frames[:1], 25.0, 12.0, 4)
     assert "from_fps" not in note and "dropped_s" not in note and note["to_frames"] == 1
     _, note = resample_frames(frames[:2], 25.0, 12.0, 4)       # 0.08 s: one frame, nothing dropped

@@ -87,6 +87,7 @@ class _Header:
     sar: float = 1.0  # stored pixels are this wide; != 1 means frames must be scaled to display size
     timed: bool = False  # fps is the stream's average rate, so frames can be placed on it by timestamp
     duration_s: float | None = None  # the container's, when it states one
+    audio: bool = False  # the file also holds a sound track
 
 
 def _header(path: Path, max_pixels: int, timeout_s: float) -> _Header:
@@ -136,7 +137,8 @@ def _header(path: Path, max_pixels: int, timeout_s: float) -> _Header:
         pix_fmt = "yuva420p"  # ffmpeg's native VP8/9 decoders drop the alpha plane; libvpx keeps it
     dur = re.search(r"Duration: (\d+):(\d\d):(\d\d(?:\.\d+)?)", err)
     duration = int(dur[1]) * 3600 + int(dur[2]) * 60 + float(dur[3]) if dur else None
-    return _Header(width, height, _exact_fps(fps), codec, pix_fmt, sar, timed, duration)
+    audio = re.search(r"Stream #0:\d+\S*: Audio:", err) is not None
+    return _Header(width, height, _exact_fps(fps), codec, pix_fmt, sar, timed, duration, audio)
 
 
 def _animated_rate(path: Path) -> float | None:
@@ -173,17 +175,18 @@ def probe_video(path: str | os.PathLike, *, timeout_s: float = DEFAULT_TIMEOUT_S
                      num_frames / head.fps)
 
 
-def source_size(path: str | os.PathLike) -> tuple[int, int]:
-    """(width, height) of a file's frames as displayed, before any scaling on decode (header only):
-    what an edit's note reports as the source, where read_video(long_side=...) decoded it smaller."""
+def source_info(path: str | os.PathLike) -> dict:
+    """{"size": [width, height], "audio": bool} of a file, from its header: the size as displayed,
+    before any scaling on decode (what an edit reports as its source where read_video(long_side=...)
+    decoded it smaller), and whether it holds a sound track (edits write video only)."""
     path = _require_file(path)
     if _is_still_image(path):
         with _bomb_guard(path), Image.open(path) as im:
             w, h = im.size
             turned = im.getexif().get(0x0112, 1) in (5, 6, 7, 8)     # EXIF orientation: a quarter turn
-        return (h, w) if turned else (w, h)
+        return {"size": [h, w] if turned else [w, h], "audio": False}
     head = _header(path, SCALED_MAX_PIXELS, DEFAULT_TIMEOUT_S)
-    return head.width, head.height
+    return {"size": [head.width, head.height], "audio": head.audio}
 
 
 def _is_still_image(path: Path) -> bool:
