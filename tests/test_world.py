@@ -200,6 +200,17 @@ def test_numbers_count_only_shapes():
         parse("5 small boxes")
 
 
+def test_the_named_object_again_is_the_same_object():
+    """"The red ball" after "a red ball" describes that ball; another colour, or "another", is a
+    second object."""
+    named, _ = parse("A red ball rolls to the left. The red ball is small.")
+    assert named["objects"] == [{"colour": "red", "shape": "ball", "motion": "left", "speed": None,
+                                 "size": "small"}]
+    assert [o["motion"] for o in parse("a blue box; the box slides right")[0]["objects"]] == ["right"]
+    assert len(parse("a red ball and the blue ball")[0]["objects"]) == 2
+    assert len(parse("a red ball. another red ball.")[0]["objects"]) == 2
+
+
 def test_upsample_is_deterministic_and_fills_by_seed():
     a, b = upsample("a ball", seed=5), upsample("a ball", seed=5)
     assert a == b

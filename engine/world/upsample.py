@@ -243,6 +243,25 @@ def _counts_objects(tokens, i) -> bool:
     return j < len(tokens) and (tokens[j] in SHAPE_WORDS or tokens[j] == "stars")
 
 
+def _mentioned(p: "_Parser", tokens, i) -> int:
+    """At "the" (tokens[i]) before a noun phrase that fits an object already named ("a red ball
+    rolls left. The red ball then bounces"; "the ball" fits it too): make that object the one the
+    next words describe and return how many tokens the phrase holds; 0 where nothing fits."""
+    j, attrs = i + 1, {}
+    while j < len(tokens) and (tokens[j] in COLOUR_WORDS or tokens[j] in SIZE_WORDS):
+        key = "colour" if tokens[j] in COLOUR_WORDS else "size"
+        attrs[key] = COLOUR_WORDS.get(tokens[j]) or SIZE_WORDS.get(tokens[j])
+        j += 1
+    if j >= len(tokens) or tokens[j] not in SHAPE_WORDS or tokens[j + 1:j + 2] in (["of"], ["behind"]):
+        return 0
+    attrs["shape"] = SHAPE_WORDS[tokens[j]]
+    fits = [k for k, o in enumerate(p.objects) if all(o[a] == v for a, v in attrs.items())]
+    if not fits:
+        return 0
+    p.targets, p.open = [fits[-1]], None
+    return j - i
+
+
 def _parse(prompt: str):
     tokens = _tokens(prompt)
     camera, used = _camera_pass(tokens)
@@ -257,6 +276,9 @@ def _parse(prompt: str):
             continue
         prev = tokens[i - 1] if i > 0 else ""
         nxt = tokens[i + 1] if i + 1 < len(tokens) else ""
+        if w == "the" and (back := _mentioned(p, tokens, i)):
+            skip = back                # "the red ball" again: the object already named, not a new one
+            continue
         if (w in COUNT_WORDS or w.isdigit()) and _counts_objects(tokens, i):
             p.pending["count"] = COUNT_WORDS[w] if w in COUNT_WORDS else int(w)
             if p.pending["count"] < 1:
