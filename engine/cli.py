@@ -179,6 +179,7 @@ def _run(args) -> dict:
                              "input is kept")
     engine = _load_engine(args)
     show = _progress_printer(sys.stderr.isatty())
+    tracks = []                                  # the inputs' sound, laid where their frames are
     if args.command == "render":
         draft = _read_record(args.draft_json)
         # one generation at most (render refuses more): never decode a long clip to refuse it
@@ -190,7 +191,7 @@ def _run(args) -> dict:
         settings = dict(draft=args.draft, seed=args.seed, steps=args.steps,
                         guidance=args.guidance, sampler=args.sampler)
         if args.command in EDITS:
-            result = _edit(engine, args, settings, show)
+            result, tracks = _edit(engine, args, settings, show)
         elif args.command == "generate":
             [result] = engine.generate(args.prompt, seconds=args.seconds, frames=args.frames,
                                        fps=args.fps, aspect=args.aspect, width=args.width,
@@ -205,7 +206,7 @@ def _run(args) -> dict:
     elif args.command in EDITS and len(result.frames) < 2:
         raise ValueError("the edit produced a single frame; nothing to write as video")
     else:
-        io.write_video(result.frames, out, fps=result.request.fps)
+        io.write_video(result.frames, out, fps=result.request.fps, audio=tracks)
     result.timings["write_s"] = time.perf_counter() - t
     return result.record(str(out.resolve()))   # absolute: a record is read from anywhere
 
@@ -234,35 +235,26 @@ EDITS = ("animate", "extend", "loop", "interpolate", "restyle")
 
 
 def _edit(engine, args, settings, show):
-    """Read the inputs (any common format and size) and run one editing operation."""
+    """Read the inputs (any common format and size) and run one editing operation: its result,
+    and the inputs' audio tracks placed in it."""
     from engine import io
+    from engine.sources import note_source
     common = dict(progress=show, fps=args.fps, **settings)
     if args.command == "animate":
         return engine.animate(io.read_image(args.image), args.prompt, seconds=args.seconds,
-                              fit=args.fit, camera_hold=args.camera_hold, **common)
+                              fit=args.fit, camera_hold=args.camera_hold, **common), []
     if args.command == "interpolate":
         a, fa = io.read_video(args.first, long_side=io.EDIT_LONG_SIDE)
         b, fb = io.read_video(args.second, long_side=io.EDIT_LONG_SIDE)
         result = engine.interpolate(a, fa, b, fb, args.prompt, seconds=args.seconds, **common)
-        return _with_source(_with_source(result, "first", args.first, a), "second", args.second, b)
+        tracks = [note_source(result, "first", args.first, a, at_end=False),
+                  note_source(result, "second", args.second, b, at_end=True)]
+        return result, [t for t in tracks if t]
     frames, fps = io.read_video(args.video, long_side=io.EDIT_LONG_SIDE)
-    return _with_source(_run_video_edit(engine, args, frames, fps, common), "video", args.video, frames)
-
-
-def _with_source(result, key: str, path: str, frames):
-    """The note on how an input was conformed starts from the frames read; where they were
-    decoded smaller than the file holds, say the file's own size too, and say that a sound track
-    is not carried over."""
-    from engine import io
-    info = io.source_info(path)
-    note = result.notes.get(key)
-    if isinstance(note, dict):
-        if info["size"] != [frames.shape[2], frames.shape[1]]:
-            note["file_size"] = info["size"]
-        if info["audio"]:
-            note["audio"] = "not kept: edits write video only"
-            _log(f"note: {Path(path).name} has a sound track; the result is video only")
-    return result
+    result = _run_video_edit(engine, args, frames, fps, common)
+    track = note_source(result, "video", args.video, frames,
+                        at_end=args.command == "extend" and args.direction == "backward")
+    return result, [track] if track else []
 
 
 def _run_video_edit(engine, args, frames, fps, common):

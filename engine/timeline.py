@@ -229,8 +229,9 @@ def export(project: Project, out: str | os.PathLike, source: Callable[[str], Pat
            lengths: dict[str, float], blends: Optional[dict[int, tuple[Path, float]]] = None,
            crf: int = 18) -> Path:
     """Render the project to an H.264 MP4 at `out`, atomically. `source(clip_id)` gives a clip's
-    file; `blends[i]` = (file, seconds) of the generated transition after clip i."""
-    from moviepy import CompositeVideoClip, VideoFileClip, vfx  # moviepy loads only to export
+    file; `blends[i]` = (file, seconds) of the generated transition after clip i. Clips that carry
+    sound keep it under their frames (AAC, faded with a crossfade); the rest is silent."""
+    from moviepy import CompositeVideoClip, VideoFileClip, afx, vfx  # moviepy loads only to export
 
     from engine.io import atomic_path
     blends = blends or {}
@@ -243,19 +244,25 @@ def export(project: Project, out: str | os.PathLike, source: Callable[[str], Pat
                 path = blends[int(seg.source.split(":")[1])][0]
             else:
                 path = source(seg.source)
-            clip = VideoFileClip(str(path), audio=False)
+            clip = VideoFileClip(str(path))              # its sound, if it has any
             opened.append(clip)
             end = min(seg.out_s, clip.duration)
             part = clip.subclipped(seg.in_s, end)
+            if part.audio is not None and part.audio.duration > part.duration:
+                part = part.with_audio(part.audio.with_duration(part.duration))
             scale = min(W / part.w, H / part.h)      # fit inside the frame, centred on black
             part = part.resized(scale).with_position("center").with_start(seg.start)
             if seg.fade_in > 0:
                 part = part.with_effects([vfx.CrossFadeIn(seg.fade_in)])
+                if part.audio is not None:
+                    part = part.with_audio(part.audio.with_effects([afx.AudioFadeIn(seg.fade_in)]))
             placed.append(part)
         video = CompositeVideoClip(placed, size=(W, H), bg_color=(0, 0, 0)).with_duration(plan.duration)
         out = Path(out)
         with atomic_path(out) as tmp:
-            video.write_videofile(str(tmp), fps=project.fps, codec="libx264", audio=False,
+            sound = any(p.audio is not None for p in placed)
+            video.write_videofile(str(tmp), fps=project.fps, codec="libx264", audio=sound,
+                                  audio_codec="aac",
                                   preset="medium", pixel_format="yuv420p", logger=None,
                                   ffmpeg_params=["-crf", str(crf), "-movflags", "+faststart"])
         return out

@@ -17,6 +17,7 @@ from PIL import Image
 
 from engine import io
 from engine.sizes import RENDER_STRENGTH, parse_aspect
+from engine.sources import note_source
 from studio.config import StudioConfig
 from studio.library import ID, Entry, Library
 from studio.styles import Styles, with_style
@@ -101,6 +102,15 @@ class Studio:
             raise io.MediaError(str(e).replace(f"file:{path}", path.name).replace(str(path), path.name)) from None
         return frames, fps, ()
 
+    def source_file(self, source: str) -> Optional[Path]:
+        """The file behind a source that source_frames has accepted: a library video's, or the
+        upload's (its sound, if any, goes into the edit's result)."""
+        source = str(source).strip()
+        if ID.fullmatch(source.split(" ")[0]):
+            entry = self.library.get(source.split(" ")[0])
+            return entry.file if entry.kind == "video" else None
+        return Path(source).resolve()
+
     @staticmethod
     def animate_frame(source: str, frames: np.ndarray) -> tuple[np.ndarray, str]:
         """The frame Animate starts from, and which it is: an uploaded image file (an animated
@@ -131,19 +141,21 @@ class Studio:
         return self.library.add(frames[-1:].copy(), 1.0, settings, parents=(entry.id,))
 
     # -- submitting ------------------------------------------------------------------------------------
-    def _submit(self, kind: str, label: str, compute, parents=(), extra: Optional[dict] = None) -> Job:
-        """compute(ctx) -> list of engine Results; saved together once all are done."""
+    def _submit(self, kind: str, label: str, compute, parents=(), extra: Optional[dict] = None,
+                audio_for: Optional[Callable] = None) -> Job:
+        """compute(ctx) -> list of engine Results; saved together once all are done.
+        audio_for(result) -> the io.AudioTrack list its inputs' sound gives it."""
         def job(ctx: JobContext) -> list[Entry]:
             results = compute(ctx)
             ctx.check()
             ctx.stage("saving")
-            return [self._save(r, parents, extra) for r in results]
+            return [self._save(r, parents, extra, audio_for(r) if audio_for else ()) for r in results]
         return self.worker.submit(kind, label, job)
 
-    def _save(self, result, parents, extra) -> Entry:
+    def _save(self, result, parents, extra, audio=()) -> Entry:
         settings = {**result.record(), **(extra or {})}
         settings.pop("path", None)
-        return self.library.add(result.frames, result.request.fps, settings, parents)
+        return self.library.add(result.frames, result.request.fps, settings, parents, audio=audio)
 
     @staticmethod
     def _seed(seed) -> int:
@@ -206,16 +218,25 @@ class Studio:
                             extra={"user_prompt": prompt, "style": style})
 
     # -- edit ------------------------------------------------------------------------------------------
-    def _edit(self, kind: str, sources: list[str], prompt: str, call, label: str) -> Job:
-        """Read every source now (a bad file fails here, in the page), then run `call`."""
+    def _edit(self, kind: str, sources: list[str], prompt: str, call, label: str,
+              places: tuple[tuple[str, bool], ...] = ()) -> Job:
+        """Read every source now (a bad file fails here, in the page), then run `call`.
+        places: for each source, the key of its note in the result and whether its frames end the
+        result (engine.sources.note_source): its sound, if it has any, plays under them."""
         text = self.prompt_for(prompt)
         inputs = [self.source_frames(s) for s in sources]
         parents = tuple(p for _, _, ps in inputs for p in ps)
+        files = [self.source_file(s) for s in sources]
 
         def compute(ctx):
             return [call(ctx, text, inputs)]
+
+        def audio_for(result):
+            tracks = (note_source(result, key, file, frames, at_end)
+                      for (key, at_end), file, (frames, _, _) in zip(places, files, inputs) if file)
+            return [t for t in tracks if t]
         return self._submit(kind, f"{label}: {_short(text)}", compute, parents=parents,
-                            extra={"user_prompt": prompt})
+                            extra={"user_prompt": prompt}, audio_for=audio_for)
 
     def animate(self, source: str, prompt: str, *, seconds: float = 2.0, seed=None, steps=None) -> Job:
         seed = self._seed(seed)
@@ -238,7 +259,8 @@ class Studio:
             frames, fps, _ = inputs[0]
             return ctx.engine.extend(frames, fps, text, direction=direction, seconds=float(seconds),
                                      seed=seed, steps=steps, progress=ctx.progress, cancel=ctx.cancelled)
-        return self._edit("extend", [source], prompt, call, f"Extend {direction}")
+        return self._edit("extend", [source], prompt, call, f"Extend {direction}",
+                          places=(("video", direction == "backward"),))
 
     def loop(self, source: str, prompt: str, *, seconds: float = 1.0, seed=None, steps=None) -> Job:
         seed = self._seed(seed)
@@ -247,7 +269,7 @@ class Studio:
             frames, fps, _ = inputs[0]
             return ctx.engine.loop(frames, fps, text, seconds=float(seconds), seed=seed, steps=steps,
                                    progress=ctx.progress, cancel=ctx.cancelled)
-        return self._edit("loop", [source], prompt, call, "Loop")
+        return self._edit("loop", [source], prompt, call, "Loop", places=(("video", False),))
 
     def interpolate(self, first: str, second: str, prompt: str, *, seconds: float = 1.0, seed=None,
                     steps=None) -> Job:
@@ -257,7 +279,8 @@ class Studio:
             (a, fa, _), (b, fb, _) = inputs
             return ctx.engine.interpolate(a, fa, b, fb, text, seconds=float(seconds), seed=seed,
                                           steps=steps, progress=ctx.progress, cancel=ctx.cancelled)
-        return self._edit("interpolate", [first, second], prompt, call, "Blend")
+        return self._edit("interpolate", [first, second], prompt, call, "Blend",
+                          places=(("first", False), ("second", True)))
 
     def restyle(self, source: str, prompt: str, *, strength: float = 0.6, seed=None, steps=None) -> Job:
         _check_strength(strength)
@@ -267,7 +290,7 @@ class Studio:
             frames, fps, _ = inputs[0]
             return ctx.engine.restyle(frames, fps, text, strength=float(strength), seed=seed,
                                       steps=steps, progress=ctx.progress, cancel=ctx.cancelled)
-        return self._edit("restyle", [source], prompt, call, "Restyle")
+        return self._edit("restyle", [source], prompt, call, "Restyle", places=(("video", False),))
 
     # -- storyboard --------------------------------------------------------------------------------------
     def storyboard(self, cards: list[Card], *, style: str = "", aspect: str = "16:9", seed=None,

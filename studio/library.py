@@ -84,8 +84,9 @@ class Library:
                 self.ws.inside("media", clip_id + ".json"))
 
     # -- writing -----------------------------------------------------------------------------------
-    def add(self, frames: np.ndarray, fps: float, settings: dict, parents=()) -> Entry:
-        """Save frames (T, H, W, 3) uint8 (one frame: an image) with their settings record."""
+    def add(self, frames: np.ndarray, fps: float, settings: dict, parents=(), audio=()) -> Entry:
+        """Save frames (T, H, W, 3) uint8 (one frame: an image) with their settings record; audio:
+        io.AudioTrack sound laid under a video (its inputs')."""
         if frames.ndim != 4 or frames.shape[-1] != 3 or len(frames) < 1:
             raise ValueError(f"expected frames (T, H, W, 3), got {frames.shape}")
         parents = tuple(self._check_id(p) for p in parents)
@@ -97,7 +98,7 @@ class Library:
                   "file": file.name, "kind": kind}
         try:
             if kind == "video":
-                io.write_video(frames, file, fps=fps)
+                io.write_video(frames, file, fps=fps, audio=audio)
             else:
                 io.write_image(frames[0], file)
             io.write_image(thumbnail(frames[len(frames) // 2]), thumb)

@@ -255,6 +255,24 @@ def test_source_info_is_the_files_own_and_conform_notes_stay_truthful(clip_file,
     assert note["to_frames"] == 1 and note["dropped_s"] >= 0
 
 
+def test_audio_tracks_are_laid_in_place_and_end_with_the_video(clip_file, tmp_path):
+    path, frames = clip_file
+    voiced = tmp_path / "voiced.mp4"
+    subprocess.run([eio.ffmpeg_exe(), "-v", "error", "-i", str(path), "-f", "lavfi", "-i",
+                    "sine=frequency=440:duration=5", "-c:v", "copy", "-c:a", "aac", str(voiced)],
+                   check=True, timeout=60)
+    out = eio.write_video(frames, tmp_path / "out.mp4", fps=12, audio=[eio.AudioTrack(voiced, 0.5, 4.0)])
+    pcm = subprocess.run([eio.ffmpeg_exe(), "-v", "error", "-i", str(out), "-vn", "-ac", "1", "-ar", "8000",
+                          "-f", "s16le", "-"], capture_output=True, check=True, timeout=60).stdout
+    sound = np.abs(np.frombuffer(pcm, np.int16).astype(float))
+    assert len(sound) / 8000 == pytest.approx(len(frames) / 12, abs=0.05)    # cut at the video's end
+    assert np.flatnonzero(sound > 1000)[0] / 8000 == pytest.approx(0.5, abs=0.05)
+    assert np.array_equal(eio.read_video(out)[0].shape, frames.shape)
+    with pytest.raises(ValueError, match="audio track"):
+        eio.write_video(frames, tmp_path / "bad.mp4", fps=12, audio=[eio.AudioTrack(voiced, -1.0, 1.0)])
+    assert not (tmp_path / "bad.mp4").exists()
+
+
 def test_rotation_metadata_is_applied(clip_file, tmp_path):
     rotated = tmp_path / "rotated.mp4"
     subprocess.run([eio.ffmpeg_exe(), "-v", "error", "-display_rotation", "90", "-i", str(clip_file[0]),

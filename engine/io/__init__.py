@@ -36,10 +36,10 @@ from engine.io.ffmpeg import DEFAULT_TIMEOUT_S, MediaError, ffmpeg_exe
 from engine.io.files import atomic_path, write_json_atomic
 from engine.io.read import (EDIT_LONG_SIDE, STILL_IMAGE_FPS, VideoInfo, probe_video, read_image, read_video,
                              source_info)
-from engine.io.write import encoded_size, write_image, write_video
+from engine.io.write import AudioTrack, encoded_size, write_image, write_video
 
 __all__ = [
     "MediaError", "VideoInfo", "STILL_IMAGE_FPS", "EDIT_LONG_SIDE", "DEFAULT_TIMEOUT_S", "ffmpeg_exe",
     "atomic_path", "write_json_atomic", "encoded_size", "write_video", "write_image", "probe_video",
-    "read_video", "read_image", "source_info",
+    "read_video", "read_image", "source_info", "AudioTrack",
 ]

@@ -3,13 +3,15 @@ from __future__ import annotations
 
 import os
 import subprocess
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 from PIL import Image
 
-from engine.io.ffmpeg import _Ffmpeg, _tail
+from engine.io.ffmpeg import _DEMUXERS, _Ffmpeg, _tail
 from engine.io.files import atomic_path
 
 _VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov"}  # containers for H.264 where +faststart means something
@@ -34,11 +36,39 @@ def _fps_fraction(fps: float | Fraction) -> Fraction:
     return frac
 
 
+@dataclass(frozen=True)
+class AudioTrack:
+    """A source file's sound from its start, `length_s` long, placed at `at_s` in the video written."""
+    path: Path
+    at_s: float
+    length_s: float
+
+
+def _audio_args(tracks: Sequence[AudioTrack], duration_s: float) -> list[str]:
+    """Inputs 1.. and the filter graph that lays each track at its place (AAC, silence between)."""
+    args, chains = [], []
+    for k, track in enumerate(tracks):
+        if not (0 <= track.at_s < float("inf") and 0 < track.length_s < float("inf")):
+            raise ValueError(f"an audio track needs a place >= 0 and a positive length: {track}")
+        args += ["-protocol_whitelist", "file", "-format_whitelist", _DEMUXERS,
+                 "-i", f"file:{Path(track.path).resolve()}"]
+        delay = round(track.at_s * 1000)
+        chains.append(f"[{k + 1}:a:0]atrim=0:{track.length_s:.6f},asetpts=PTS-STARTPTS,"
+                      f"adelay={delay}:all=1[a{k}]")
+    mix = "".join(f"[a{k}]" for k in range(len(tracks)))
+    graph = ";".join(chains) + f";{mix}amix=inputs={len(tracks)}:normalize=0:duration=longest,apad[aout]"
+    return args + ["-filter_complex", graph, "-map", "0:v:0", "-map", "[aout]", "-c:a", "aac",
+                   "-b:a", "160k", "-t", f"{duration_s:.6f}"]
+
+
 def write_video(frames: np.ndarray, path: str | os.PathLike, fps: float, crf: int = 18, *,
-                preset: str = "medium", timeout_s: float = 600.0) -> Path:
+                preset: str = "medium", timeout_s: float = 600.0,
+                audio: Sequence[AudioTrack] = ()) -> Path:
     """Encode (T, H, W, 3) RGB uint8 frames to an H.264 MP4/MOV at `path`, atomically.
 
     The file holds `encoded_size(H, W)` pixels (odd sides padded by repeating the edge).
+    audio: sound from other files, each laid at its place (AAC; silence where none plays; as long
+    as the video). None: video only.
     """
     if not isinstance(frames, np.ndarray) or frames.dtype != np.uint8:
         raise ValueError(f"frames must be a uint8 numpy array, got {getattr(frames, 'dtype', type(frames))}")
@@ -62,7 +92,8 @@ def write_video(frames: np.ndarray, path: str | os.PathLike, fps: float, crf: in
         args = [
             "-y", "-v", "error",
             "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{out_w}x{out_h}", "-r", rate_arg, "-i", "pipe:0",
-            "-an", "-c:v", "libx264", "-preset", preset, "-crf", str(int(crf)),
+            *(_audio_args(audio, T / float(rate)) if audio else ["-an"]),
+            "-c:v", "libx264", "-preset", preset, "-crf", str(int(crf)),
             # Convert with the BT.709 matrix and say so, so players do not guess between 601 and 709.
             "-vf", "scale=out_color_matrix=bt709:out_range=tv,format=yuv420p",
             "-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709", "-color_range", "tv",
