@@ -194,6 +194,9 @@ def test_numbers_count_only_shapes():
         assert named["objects"] == [], prompt
         assert unknown, prompt                        # what the world cannot draw is reported
     assert parse("a red ball and a blue one")[1] == ()
+    for prompt, n in (("two bouncing balls", 2), ("three very small boxes", 3), ("two big, bright red balls", 2)):
+        assert len(parse(prompt)[0]["objects"]) == n, prompt
+    assert "two" in parse("two shots")[1]                     # a count that counted nothing is reported
     with pytest.raises(ValueError, match="0 objects"):
         parse("0 balls")
     with pytest.raises(ValueError, match="at most"):
@@ -208,6 +211,12 @@ def test_the_named_object_again_is_the_same_object():
                                  "size": "small"}]
     assert [o["motion"] for o in parse("a blue box; the box slides right")[0]["objects"]] == ["right"]
     assert len(parse("a red ball and the blue ball")[0]["objects"]) == 2
+    named, _ = parse("a ball and a box. The ball is red and rolls left.")
+    assert [(o["colour"], o["motion"]) for o in named["objects"]] == [("red", "left"), (None, None)]
+    named, _ = parse("a red ball and a blue box. The red ball passes behind the blue box.")
+    assert len(named["objects"]) == 2 and named["occlusion"] == (0, 1)
+    assert len(parse("a dark ball. The dark ball bounces.")[0]["objects"]) == 1
+    assert parse("a red ball under the stars")[0]["background"] == "night"
     assert len(parse("a red ball. another red ball.")[0]["objects"]) == 2
 
 

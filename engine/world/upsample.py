@@ -161,10 +161,12 @@ class _Parser:
         """A colour or size word: fills the open object, else starts one, else describes the last."""
         if self.open is not None and self.objects[self.open][key] is None:
             self.objects[self.open][key] = value
-        elif self.next_is_noun(i) or not self.objects or self.objects[-1][key] is not None:
+            return
+        current = self.targets[-1] if self.targets else -1   # last named, or referred to ("the ball")
+        if self.next_is_noun(i) or not self.objects or self.objects[current][key] is not None:
             self.open = self.new(**{key: value})
-        else:  # "a ball that is red"
-            self.objects[-1][key] = value
+        else:  # "a ball that is red"; "... The ball is red"
+            self.objects[current][key] = value
 
     def shape(self, value):
         if self.open is not None:
@@ -233,12 +235,21 @@ class _Parser:
             self.background, self.strong = value, strong
 
 
+# Words that may stand between a number and its shape: "two bouncing red balls", "three very
+# small boxes", "two big bright red balls".
+_BEFORE_SHAPE = {"very", "really", "slightly", "bright", "pale", "deep", "light", "little", "tiny", "shiny",
+                 "dark"}
+
+
 def _counts_objects(tokens, i) -> bool:
     """Whether the number at tokens[i] counts objects: it does when its noun phrase ends in a
-    shape ("two red balls", "3 big stars"); "10 seconds", "24fps", "in 2024" or "3 cats" count
-    nothing the world can draw, so the number is not a request for that many objects."""
+    shape ("two red balls", "3 big stars", "two bouncing balls"); "10 seconds", "24fps", "in 2024"
+    or "3 cats" count nothing the world can draw, so the number is not a request for objects."""
     j = i + 1
-    while j < len(tokens) and (tokens[j] in COLOUR_WORDS or tokens[j] in SIZE_WORDS or tokens[j] == "dark"):
+    while j < len(tokens) and j <= i + 4 and (
+            tokens[j] in COLOUR_WORDS or tokens[j] in SIZE_WORDS or tokens[j] in SPEED_WORDS
+            or tokens[j] in _BEFORE_SHAPE
+            or (tokens[j].endswith("ing") and (tokens[j] in MOTION_VERBS or tokens[j] in TRAVEL_VERBS))):
         j += 1
     return j < len(tokens) and (tokens[j] in SHAPE_WORDS or tokens[j] == "stars")
 
@@ -248,13 +259,18 @@ def _mentioned(p: "_Parser", tokens, i) -> int:
     rolls left. The red ball then bounces"; "the ball" fits it too): make that object the one the
     next words describe and return how many tokens the phrase holds; 0 where nothing fits."""
     j, attrs = i + 1, {}
-    while j < len(tokens) and (tokens[j] in COLOUR_WORDS or tokens[j] in SIZE_WORDS):
-        key = "colour" if tokens[j] in COLOUR_WORDS else "size"
-        attrs[key] = COLOUR_WORDS.get(tokens[j]) or SIZE_WORDS.get(tokens[j])
+    while j < len(tokens) and (tokens[j] in COLOUR_WORDS or tokens[j] in SIZE_WORDS or tokens[j] == "dark"):
+        if tokens[j] in SIZE_WORDS:
+            attrs["size"] = SIZE_WORDS[tokens[j]]
+        else:
+            attrs["colour"] = "black" if tokens[j] == "dark" else COLOUR_WORDS[tokens[j]]
         j += 1
-    if j >= len(tokens) or tokens[j] not in SHAPE_WORDS or tokens[j + 1:j + 2] in (["of"], ["behind"]):
+    shape = SHAPE_WORDS.get(tokens[j]) if j < len(tokens) else None
+    if shape is None and j < len(tokens) and tokens[j] == "stars" and j > i + 1:
+        shape = "star"                                  # "the yellow stars"; bare "the stars" is the night sky
+    if shape is None or (j + 1 < len(tokens) and tokens[j + 1] == "of"):     # "the ball of wool"
         return 0
-    attrs["shape"] = SHAPE_WORDS[tokens[j]]
+    attrs["shape"] = shape
     fits = [k for k, o in enumerate(p.objects) if all(o[a] == v for a, v in attrs.items())]
     if not fits:
         return 0
@@ -279,10 +295,13 @@ def _parse(prompt: str):
         if w == "the" and (back := _mentioned(p, tokens, i)):
             skip = back                # "the red ball" again: the object already named, not a new one
             continue
-        if (w in COUNT_WORDS or w.isdigit()) and _counts_objects(tokens, i):
-            p.pending["count"] = COUNT_WORDS[w] if w in COUNT_WORDS else int(w)
-            if p.pending["count"] < 1:
+        if (w in COUNT_WORDS or w.isdecimal()) and _counts_objects(tokens, i):
+            count = COUNT_WORDS[w] if w in COUNT_WORDS else int(w)
+            if count < 1:
                 raise ValueError(f"a prompt cannot ask for {w} objects")
+            if count > MAX_PROMPT_OBJECTS:                 # refused here: never a billion objects built
+                raise ValueError(f"the prompt asks for {count} objects; at most {MAX_PROMPT_OBJECTS} are supported")
+            p.pending["count"] = count
         elif w == "dark" and nxt in SHAPE_WORDS:
             p.adjective(i, "colour", "black")
         elif w in COLOUR_WORDS and nxt not in SCENERY:
@@ -313,7 +332,7 @@ def _parse(prompt: str):
             p.set_background(BACKGROUND_WORDS.get(w, "night"), strong=True)
         elif w in WEAK_BACKGROUND_WORDS:
             p.set_background(WEAK_BACKGROUND_WORDS[w], strong=False)
-        elif w in COLOUR_WORDS or w in STOPWORDS or w in COUNT_WORDS:
+        elif w in COLOUR_WORDS or w in STOPWORDS or w == "one":
             pass  # a colour of the scenery ("blue sky"), "a blue one", or a word with no attribute
         elif w not in unknown:
             unknown.append(w)
