@@ -32,6 +32,10 @@ class UsageError(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
+    """Refusals raise UsageError; no abbreviated options (so "--json" is always spelled out)."""
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **{"allow_abbrev": False, **kwargs})
+
     def error(self, message):
         raise UsageError(f"{self.prog}: {message}")
 
@@ -171,8 +175,9 @@ def _run(args) -> dict:
     if not os.access(out.parent, os.W_OK | os.X_OK):  # refuse now, not after minutes of sampling
         raise ValueError(f"cannot write into the folder of --out: {out.parent}")
     inputs = [getattr(args, name, None) for name in ("video", "image", "first", "second", "draft_json")]
-    if args.command == "render":
-        inputs.append(_draft_clip(args.draft_json))  # the draft clip render reads
+    record = _read_record(args.draft_json) if args.command == "render" else None
+    if record is not None:
+        inputs.append(_draft_clip(record, args.draft_json))  # the draft clip render reads
     for given in inputs:
         if given and Path(given).exists() and Path(given).resolve() == out.resolve():
             raise ValueError(f"--out {out} is the input file; write the result elsewhere so the "
@@ -181,11 +186,14 @@ def _run(args) -> dict:
     show = _progress_printer(sys.stderr.isatty())
     tracks = []                                  # the inputs' sound, laid where their frames are
     if args.command == "render":
-        draft = _read_record(args.draft_json)
         # one generation at most (render refuses more): never decode a long clip to refuse it
-        frames, _ = io.read_video(_draft_clip(args.draft_json), max_frames=engine.card.max_frames + 1,
+        most = engine.card.max_frames
+        frames, _ = io.read_video(_draft_clip(record, args.draft_json), max_frames=most + 1,
                                   long_side=io.EDIT_LONG_SIDE)
-        result = engine.render(frames, draft, strength=args.strength, steps=args.steps,
+        if len(frames) > most:
+            raise ValueError(f"the draft has more than {most} frames; a render makes at most {most} "
+                             "(cut it, or restyle it, which works in windows)")
+        result = engine.render(frames, record, strength=args.strength, steps=args.steps,
                                sampler=args.sampler, progress=show)
     else:
         settings = dict(draft=args.draft, seed=args.seed, steps=args.steps,
@@ -211,14 +219,15 @@ def _run(args) -> dict:
     return result.record(str(out.resolve()))   # absolute: a record is read from anywhere
 
 
-def _draft_clip(record_path: str) -> str:
-    """The draft video a record names; a relative path (records written before paths were
-    absolute) is taken from the working folder, else from the record's own folder."""
-    clip = Path(_read_record(record_path)["path"])
-    if not clip.is_absolute() and not clip.exists():
-        beside = Path(record_path).resolve().parent / clip
-        clip = beside if beside.exists() else clip
-    return str(clip)
+def _draft_clip(record: dict, record_path: str) -> str:
+    """The draft video a record names. Records store absolute paths; a relative one (older
+    records) is read from beside the record first, and a moved folder of clip and record is
+    found beside the record by the clip's name."""
+    clip = Path(record["path"])
+    beside = Path(record_path).resolve().parent / (clip.name if clip.is_absolute() else clip)
+    if clip.is_absolute():
+        return str(clip if clip.exists() or not beside.exists() else beside)
+    return str(beside if beside.exists() else clip)
 
 
 def _read_record(path: str) -> dict:
@@ -246,13 +255,15 @@ def _edit(engine, args, settings, show):
     if args.command == "interpolate":
         a, fa = io.read_video(args.first, long_side=io.EDIT_LONG_SIDE)
         b, fb = io.read_video(args.second, long_side=io.EDIT_LONG_SIDE)
+        info_a, info_b = io.source_info(args.first), io.source_info(args.second)   # before sampling
         result = engine.interpolate(a, fa, b, fb, args.prompt, seconds=args.seconds, **common)
-        tracks = [note_source(result, "first", args.first, a, at_end=False),
-                  note_source(result, "second", args.second, b, at_end=True)]
+        tracks = [note_source(result, "first", args.first, info_a, a, at_end=False),
+                  note_source(result, "second", args.second, info_b, b, at_end=True)]
         return result, [t for t in tracks if t]
     frames, fps = io.read_video(args.video, long_side=io.EDIT_LONG_SIDE)
+    info = io.source_info(args.video)
     result = _run_video_edit(engine, args, frames, fps, common)
-    track = note_source(result, "video", args.video, frames,
+    track = note_source(result, "video", args.video, info, frames,
                         at_end=args.command == "extend" and args.direction == "backward")
     return result, [track] if track else []
 

@@ -239,7 +239,7 @@ def export(project: Project, out: str | os.PathLike, source: Callable[[str], Pat
     W, H = project.width, project.height
     opened, placed = [], []
     try:
-        for seg in plan.segments:
+        for i, seg in enumerate(plan.segments):
             if seg.source.startswith("blend:"):
                 path = blends[int(seg.source.split(":")[1])][0]
             else:
@@ -254,8 +254,12 @@ def export(project: Project, out: str | os.PathLike, source: Callable[[str], Pat
             part = part.resized(scale).with_position("center").with_start(seg.start)
             if seg.fade_in > 0:
                 part = part.with_effects([vfx.CrossFadeIn(seg.fade_in)])
-                if part.audio is not None:
-                    part = part.with_audio(part.audio.with_effects([afx.AudioFadeIn(seg.fade_in)]))
+            # a crossfade's sound crossfades too: in under this clip, out under the one it covers
+            fade_out = plan.segments[i + 1].fade_in if i + 1 < len(plan.segments) else 0.0
+            sound = [afx.AudioFadeIn(seg.fade_in)] if seg.fade_in > 0 else []
+            sound += [afx.AudioFadeOut(fade_out)] if fade_out > 0 else []
+            if part.audio is not None and sound:
+                part = part.with_audio(part.audio.with_effects(sound))
             placed.append(part)
         video = CompositeVideoClip(placed, size=(W, H), bg_color=(0, 0, 0)).with_duration(plan.duration)
         out = Path(out)

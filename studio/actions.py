@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Callable, Optional
 
 import numpy as np
-from PIL import Image
 
 from engine import io
 from engine.sizes import RENDER_STRENGTH, parse_aspect
@@ -45,6 +44,12 @@ def default_engine_factory(config: StudioConfig) -> Callable:
         return engine
     return load
 
+
+
+def _clip_id(source) -> Optional[str]:
+    """The library id a source names ("id · draft · prompt" from a dropdown), or None (an upload)."""
+    head = str(source).strip().split(" ")[0]
+    return head if ID.fullmatch(head) else None
 
 class Studio:
     def __init__(self, config: StudioConfig, engine_factory: Optional[Callable] = None):
@@ -87,8 +92,8 @@ class Studio:
         if not source or not str(source).strip():
             raise ValueError("choose a clip from the library or upload one first")
         source = str(source).strip()
-        if ID.fullmatch(source.split(" ")[0]):           # "id · draft · prompt" from a dropdown
-            clip_id = source.split(" ")[0]
+        clip_id = _clip_id(source)
+        if clip_id:
             frames, fps = self.library.frames(clip_id)
             return frames, fps, (clip_id,)
         path = Path(source).resolve()
@@ -105,11 +110,11 @@ class Studio:
     def source_file(self, source: str) -> Optional[Path]:
         """The file behind a source that source_frames has accepted: a library video's, or the
         upload's (its sound, if any, goes into the edit's result)."""
-        source = str(source).strip()
-        if ID.fullmatch(source.split(" ")[0]):
-            entry = self.library.get(source.split(" ")[0])
+        clip_id = _clip_id(source)
+        if clip_id:
+            entry = self.library.get(clip_id)
             return entry.file if entry.kind == "video" else None
-        return Path(source).resolve()
+        return Path(str(source).strip()).resolve()
 
     @staticmethod
     def animate_frame(source: str, frames: np.ndarray) -> tuple[np.ndarray, str]:
@@ -118,12 +123,8 @@ class Studio:
         video gives its last, so the new clip goes on from where that one ends."""
         if len(frames) == 1:
             return frames[0], "the still"
-        if not ID.fullmatch(str(source).strip().split(" ")[0]):
-            try:
-                with Image.open(Path(str(source).strip())):          # an image container: its header only
-                    return frames[0], f"frame 1 of {len(frames)} (an animated image's first)"
-            except (OSError, ValueError):
-                pass
+        if not _clip_id(source) and io.is_image_file(Path(str(source).strip())):
+            return frames[0], f"frame 1 of {len(frames)} (an animated image's first)"
         return frames[-1], f"frame {len(frames)} of {len(frames)} (a video's last)"
 
     def last_frame(self, clip_id: str) -> Entry:
@@ -227,13 +228,14 @@ class Studio:
         inputs = [self.source_frames(s) for s in sources]
         parents = tuple(p for _, _, ps in inputs for p in ps)
         files = [self.source_file(s) for s in sources]
+        infos = [io.source_info(f) if f else None for f in files]       # probed now, not after sampling
 
         def compute(ctx):
             return [call(ctx, text, inputs)]
 
         def audio_for(result):
-            tracks = (note_source(result, key, file, frames, at_end)
-                      for (key, at_end), file, (frames, _, _) in zip(places, files, inputs) if file)
+            tracks = (note_source(result, key, file, info, frames, at_end)
+                      for (key, at_end), file, info, (frames, _, _) in zip(places, files, infos, inputs) if file)
             return [t for t in tracks if t]
         return self._submit(kind, f"{label}: {_short(text)}", compute, parents=parents,
                             extra={"user_prompt": prompt}, audio_for=audio_for)

@@ -39,3 +39,4 @@ def tiny_checkpoint(tmp_path_factory):
 def tiny_engine(tiny_checkpoint):
     from engine.runtime import Engine
     return Engine.load(tiny_checkpoint, device="cpu")
+

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from sound import loudness, with_tone
 
 try:
     eio = importlib.import_module("engine.io")
@@ -244,10 +245,7 @@ def test_source_info_is_the_files_own_and_conform_notes_stay_truthful(clip_file,
     exif[0x0112] = 6                                            # stored 60x20, shown 20x60
     Image.new("RGB", (60, 20)).save(photo, exif=exif)
     assert eio.source_info(photo)["size"] == [20, 60] == list(eio.read_image(photo).shape[1::-1])
-    voiced = tmp_path / "voiced.mp4"                           # a sound track is seen in the header
-    subprocess.run([eio.ffmpeg_exe(), "-v", "error", "-i", str(path), "-f", "lavfi", "-i",
-                    "sine=frequency=440:duration=2", "-c:v", "copy", "-c:a", "aac", str(voiced)],
-                   check=True, timeout=60)
+    voiced = with_tone(path, tmp_path / "voiced.mp4", 2)      # a sound track is seen in the header
     assert eio.source_info(voiced)["audio"] and eio.read_video(voiced)[0].shape == frames.shape
     _, note = resample_frames(frames[:1], 25.0, 12.0, 4)
     assert "from_fps" not in note and "dropped_s" not in note and note["to_frames"] == 1
@@ -257,20 +255,31 @@ def test_source_info_is_the_files_own_and_conform_notes_stay_truthful(clip_file,
 
 def test_audio_tracks_are_laid_in_place_and_end_with_the_video(clip_file, tmp_path):
     path, frames = clip_file
-    voiced = tmp_path / "voiced.mp4"
-    subprocess.run([eio.ffmpeg_exe(), "-v", "error", "-i", str(path), "-f", "lavfi", "-i",
-                    "sine=frequency=440:duration=5", "-c:v", "copy", "-c:a", "aac", str(voiced)],
-                   check=True, timeout=60)
+    voiced = with_tone(path, tmp_path / "voiced.mp4", 5)
     out = eio.write_video(frames, tmp_path / "out.mp4", fps=12, audio=[eio.AudioTrack(voiced, 0.5, 4.0)])
-    pcm = subprocess.run([eio.ffmpeg_exe(), "-v", "error", "-i", str(out), "-vn", "-ac", "1", "-ar", "8000",
-                          "-f", "s16le", "-"], capture_output=True, check=True, timeout=60).stdout
-    sound = np.abs(np.frombuffer(pcm, np.int16).astype(float))
+    sound = loudness(out)
     assert len(sound) / 8000 == pytest.approx(len(frames) / 12, abs=0.05)    # cut at the video's end
     assert np.flatnonzero(sound > 1000)[0] / 8000 == pytest.approx(0.5, abs=0.05)
     assert np.array_equal(eio.read_video(out)[0].shape, frames.shape)
     with pytest.raises(ValueError, match="audio track"):
         eio.write_video(frames, tmp_path / "bad.mp4", fps=12, audio=[eio.AudioTrack(voiced, -1.0, 1.0)])
     assert not (tmp_path / "bad.mp4").exists()
+
+
+def test_sound_follows_a_video_that_starts_late_in_its_file(clip_file, tmp_path):
+    """Frame 0 is the video's first frame, 0.5 s into the file: the sound under it is the file's
+    at 0.5 s (the tone that starts at 1 s of the file plays from 0.5 s of the result)."""
+    path, frames = clip_file
+    tone = with_tone(path, tmp_path / "tone.mp4", 3, quiet_s=1.0)
+    late = tmp_path / "late.mp4"
+    subprocess.run([eio.ffmpeg_exe(), "-v", "error", "-itsoffset", "0.5", "-i", str(path), "-i", str(tone),
+                    "-map", "0:v", "-map", "1:a", "-c", "copy", str(late)], check=True, timeout=60)
+    info = eio.source_info(late)
+    assert info["audio"] and info["video_start_s"] == pytest.approx(0.5, abs=0.01)
+    got, fps = eio.read_video(late)
+    out = eio.write_video(got, tmp_path / "out.mp4", fps=fps,
+                          audio=[eio.AudioTrack(late, 0.0, len(got) / fps, info["video_start_s"])])
+    assert np.flatnonzero(loudness(out) > 1000)[0] / 8000 == pytest.approx(0.5, abs=0.05)
 
 
 def test_rotation_metadata_is_applied(clip_file, tmp_path):

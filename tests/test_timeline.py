@@ -9,6 +9,7 @@ import pytest
 
 from engine import io, timeline
 from engine.timeline import Project, TimelineClip
+from sound import loudness, with_tone
 
 
 def _project(*clips, **kw):
@@ -115,14 +116,13 @@ def test_export_has_expected_duration_size_and_codec(tmp_path):
     assert (info.width, info.height, info.codec, info.pix_fmt) == (64, 32, "h264", "yuv420p")
     assert info.duration_s == pytest.approx(2.5, abs=1.01 / 12)
     assert not io.source_info(out)["audio"]                          # silent clips: no sound track
-    voiced = tmp_path / "b_voiced.mp4"                               # b with sound: kept under b
-    subprocess.run([io.ffmpeg_exe(), "-v", "error", "-i", str(files["b"]), "-f", "lavfi", "-i",
-                    "sine=frequency=440:duration=1", "-c:v", "copy", "-c:a", "aac", str(voiced)],
-                   check=True, timeout=60)
-    files["b"] = voiced
+    files = {k: with_tone(v, tmp_path / f"{k}_voiced.mp4", 3) for k, v in files.items()}   # both with sound
     out = timeline.export(p, tmp_path / "out2.mp4", files.__getitem__, lengths)
-    pcm = subprocess.run([io.ffmpeg_exe(), "-v", "error", "-i", str(out), "-vn", "-ac", "1", "-ar", "8000",
-                          "-f", "s16le", "-"], capture_output=True, check=True, timeout=60).stdout
-    sound = np.abs(np.frombuffer(pcm, np.int16).astype(float))
+    sound = loudness(out)
     assert io.probe_video(out).duration_s == pytest.approx(2.5, abs=1.01 / 12)
+    cross, alone = sound[int(1.5 * 8000):int(2.0 * 8000)], sound[int(0.2 * 8000):int(1.4 * 8000)]
+    assert cross.max() <= 1.15 * alone.max()           # one sound fades out as the other fades in
+    files["a"] = tmp_path / "a.mp4"                    # a silent, b with sound: b plays from 1.5 s
+    out = timeline.export(p, tmp_path / "out3.mp4", files.__getitem__, lengths)
+    sound = loudness(out)
     assert 1.45 <= np.flatnonzero(sound > 100)[0] / 8000 < 1.75   # b starts at 1.5 s, fading in

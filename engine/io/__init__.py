@@ -26,6 +26,9 @@ Policies (each is tested in tests/test_io.py):
 - Size is checked before decoding, and ffmpeg is also told `-max_pixels`. Every subprocess has a timeout.
   Any error-level message from ffmpeg while decoding (a truncated file, a corrupt packet) is a MediaError:
   we trust decoded frames, not headers, and never return half a clip silently.
+- Sound: the readers return frames only; `source_info` says whether a file has a sound track and
+  where its first video frame is, and `write_video(audio=[AudioTrack...])` lays such sound under
+  the frames it belongs to (edits keep an input's sound under the input's own frames).
 - ffmpeg may only open local files (`-protocol_whitelist file`) with the demuxers in `_DEMUXERS`, so a
   playlist or concat file posing as a video cannot make it read other files.
 
@@ -34,12 +37,12 @@ Layout: files.py (atomic writes), ffmpeg.py (the process and its sandbox), write
 
 from engine.io.ffmpeg import DEFAULT_TIMEOUT_S, MediaError, ffmpeg_exe
 from engine.io.files import atomic_path, write_json_atomic
-from engine.io.read import (EDIT_LONG_SIDE, STILL_IMAGE_FPS, VideoInfo, probe_video, read_image, read_video,
-                             source_info)
+from engine.io.read import (EDIT_LONG_SIDE, STILL_IMAGE_FPS, VideoInfo, is_image_file, probe_video, read_image,
+                             read_video, source_info)
 from engine.io.write import AudioTrack, encoded_size, write_image, write_video
 
 __all__ = [
     "MediaError", "VideoInfo", "STILL_IMAGE_FPS", "EDIT_LONG_SIDE", "DEFAULT_TIMEOUT_S", "ffmpeg_exe",
     "atomic_path", "write_json_atomic", "encoded_size", "write_video", "write_image", "probe_video",
-    "read_video", "read_image", "source_info", "AudioTrack",
+    "read_video", "read_image", "source_info", "is_image_file", "AudioTrack",
 ]

@@ -106,7 +106,8 @@ def _header(path: Path, max_pixels: int, timeout_s: float) -> _Header:
         raise MediaError(f"{path}: holds no video, only a cover picture (an audio file?)")
     parts = _split_top(m.group(1))
     size = next((s for p in parts if (s := re.match(r"(\d+)x(\d+)\b", p))), None)
-    if "Picture size" in err:   # ffmpeg refused the frame size (-max_pixels); say the stream's own
+    if re.search(r"^(\[[^\]]*\] )+Picture size \d+x\d+ (exceeds|is invalid)", err, re.MULTILINE):
+        # ffmpeg refused the frame size (-max_pixels); say the stream's own
         said = f"{size[1]}x{size[2]}" if size and int(size[1]) * int(size[2]) else "larger frames"
         raise MediaError(f"{path}: frames of {said} exceed max_pixels={max_pixels}")
     if size is None:
@@ -137,7 +138,7 @@ def _header(path: Path, max_pixels: int, timeout_s: float) -> _Header:
         pix_fmt = "yuva420p"  # ffmpeg's native VP8/9 decoders drop the alpha plane; libvpx keeps it
     dur = re.search(r"Duration: (\d+):(\d\d):(\d\d(?:\.\d+)?)", err)
     duration = int(dur[1]) * 3600 + int(dur[2]) * 60 + float(dur[3]) if dur else None
-    audio = re.search(r"Stream #0:\d+\S*: Audio:", err) is not None
+    audio = re.search(r"^\s*Stream #0:\d+\S*: Audio:", err, re.MULTILINE) is not None   # not a comment's text
     return _Header(width, height, _exact_fps(fps), codec, pix_fmt, sar, timed, duration, audio)
 
 
@@ -176,9 +177,10 @@ def probe_video(path: str | os.PathLike, *, timeout_s: float = DEFAULT_TIMEOUT_S
 
 
 def source_info(path: str | os.PathLike) -> dict:
-    """{"size": [width, height], "audio": bool} of a file, from its header: the size as displayed,
-    before any scaling on decode (what an edit reports as its source where read_video(long_side=...)
-    decoded it smaller), and whether it holds a sound track (edits write video only)."""
+    """What an edit notes of an input file, from its header: "size" [width, height] as displayed,
+    before any scaling on decode (read_video(long_side=...) may decode it smaller), and "audio",
+    whether it holds a sound track; with sound, "video_start_s", the file time of its first video
+    frame (frame 0 of read_video), where the sound under that frame is."""
     path = _require_file(path)
     if _is_still_image(path):
         with _bomb_guard(path), Image.open(path) as im:
@@ -186,7 +188,33 @@ def source_info(path: str | os.PathLike) -> dict:
             turned = im.getexif().get(0x0112, 1) in (5, 6, 7, 8)     # EXIF orientation: a quarter turn
         return {"size": [h, w] if turned else [w, h], "audio": False}
     head = _header(path, SCALED_MAX_PIXELS, DEFAULT_TIMEOUT_S)
-    return {"size": [head.width, head.height], "audio": head.audio}
+    info = {"size": [head.width, head.height], "audio": head.audio}
+    if head.audio:
+        info["video_start_s"] = _video_start(path)
+    return info
+
+
+def is_image_file(path: str | os.PathLike) -> bool:
+    """Whether Pillow reads the file as an image: a still, or an animated GIF, WebP or PNG (an
+    image file gives its first frame where a video gives all: read_image). Header only."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path):
+                return True
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return False
+
+
+def _video_start(path: Path) -> float:
+    """The first video frame's time in the file, from one decoded frame (showinfo)."""
+    args = [*_input_args(path, SCALED_MAX_PIXELS), "-map", "0:v:0", "-frames:v", "1", "-vf", "showinfo",
+            "-f", "null", "-"]
+    _, _, err = _run(args, path, DEFAULT_TIMEOUT_S, "find the first video frame")
+    found = re.search(r"pts_time:\s*(-?[\d.]+)", err)
+    if found is None:
+        raise MediaError(f"{path}: no video frame decodes ({_tail(err, 2)})")
+    return max(0.0, float(found[1]))
 
 
 def _is_still_image(path: Path) -> bool:

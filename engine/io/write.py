@@ -11,7 +11,8 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
-from engine.io.ffmpeg import _DEMUXERS, _Ffmpeg, _tail
+from engine.io.ffmpeg import _Ffmpeg, _input_args, _tail
+from engine.io.read import SCALED_MAX_PIXELS
 from engine.io.files import atomic_path
 
 _VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov"}  # containers for H.264 where +faststart means something
@@ -38,23 +39,25 @@ def _fps_fraction(fps: float | Fraction) -> Fraction:
 
 @dataclass(frozen=True)
 class AudioTrack:
-    """A source file's sound from its start, `length_s` long, placed at `at_s` in the video written."""
+    """A source file's sound, `length_s` long from `from_s` of the file's time (where its first
+    video frame is: io.source_info's video_start_s), placed at `at_s` in the video written."""
     path: Path
     at_s: float
     length_s: float
+    from_s: float = 0.0
 
 
 def _audio_args(tracks: Sequence[AudioTrack], duration_s: float) -> list[str]:
-    """Inputs 1.. and the filter graph that lays each track at its place (AAC, silence between)."""
+    """Inputs 1.. and the filter graph that lays each track at its place (AAC, silence between;
+    a sound that starts after its video keeps that gap)."""
     args, chains = [], []
     for k, track in enumerate(tracks):
-        if not (0 <= track.at_s < float("inf") and 0 < track.length_s < float("inf")):
+        if not all(0 <= v < float("inf") for v in (track.at_s, track.from_s)) or not 0 < track.length_s < float("inf"):
             raise ValueError(f"an audio track needs a place >= 0 and a positive length: {track}")
-        args += ["-protocol_whitelist", "file", "-format_whitelist", _DEMUXERS,
-                 "-i", f"file:{Path(track.path).resolve()}"]
-        delay = round(track.at_s * 1000)
-        chains.append(f"[{k + 1}:a:0]atrim=0:{track.length_s:.6f},asetpts=PTS-STARTPTS,"
-                      f"adelay={delay}:all=1[a{k}]")
+        args += _input_args(Path(track.path), SCALED_MAX_PIXELS)
+        chains.append(f"[{k + 1}:a:0]atrim=start={track.from_s:.6f}:duration={track.length_s:.6f},"
+                      f"asetpts=PTS-{track.from_s:.6f}/TB,aresample=async=1:first_pts=0,"
+                      f"adelay={round(track.at_s * 1000)}:all=1[a{k}]")
     mix = "".join(f"[a{k}]" for k in range(len(tracks)))
     graph = ";".join(chains) + f";{mix}amix=inputs={len(tracks)}:normalize=0:duration=longest,apad[aout]"
     return args + ["-filter_complex", graph, "-map", "0:v:0", "-map", "[aout]", "-c:a", "aac",
@@ -68,7 +71,7 @@ def write_video(frames: np.ndarray, path: str | os.PathLike, fps: float, crf: in
 
     The file holds `encoded_size(H, W)` pixels (odd sides padded by repeating the edge).
     audio: sound from other files, each laid at its place (AAC; silence where none plays; as long
-    as the video). None: video only.
+    as the video). Empty: video only.
     """
     if not isinstance(frames, np.ndarray) or frames.dtype != np.uint8:
         raise ValueError(f"frames must be a uint8 numpy array, got {getattr(frames, 'dtype', type(frames))}")

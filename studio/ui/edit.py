@@ -33,7 +33,8 @@ def build(studio: Studio) -> SimpleNamespace:
     with gr.Tabs() as c.ops:
         with gr.Tab("Animate", id="animate"):
             c.animate_seconds = gr.Slider(0.5, 6, value=2, step=0.5, label="Seconds of motion",
-                                          info="The image becomes the first frame (a video clip gives its last frame, an animated image its first).")
+                                          info="The image becomes the first frame (a video clip gives "
+                                               "its last frame, an animated image its first).")
             c.animate = gr.Button("Animate", variant="primary")
         with gr.Tab("Extend", id="extend"):
             c.direction = gr.Radio([("After (forward)", "forward"), ("Before (backward)", "backward")],
