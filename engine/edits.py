@@ -304,7 +304,8 @@ class EditMethods:
                              "(its record has none and the card's is 0)")
             return self._render_move(clip, made["move"], hold, strength, s, note, draft.get("path"),
                                      progress, cancel)
-        edit = self._restyle_edit(clip, strength)
+        # a render finishes the draft: the upscaled draft's detail is not the result's to keep
+        edit = replace(self._restyle_edit(clip, strength), detail=0.0)
         return self._run_edit("render", s, edit, {"draft": {**note, "path": draft.get("path"),
                                                             "strength": strength, **edit.notes}},
                               progress, cancel)
@@ -316,7 +317,7 @@ class EditMethods:
         drafts of 4 lost their move), so the draft's first frame, upscaled, is finished at full
         size at `strength` and the move is made over it again at the draft's hold."""
         start = time.perf_counter()
-        first = self._restyle_edit(clip[:1], strength)
+        first = replace(self._restyle_edit(clip[:1], strength), detail=0.0)
         request = self._request("render", s, clip)
         t_first = 1.0 - float(first.plan.mask.min())
         first_steps = len(schedule(s["steps"], self.shift_for(first.plan.shape), t_first)) - 1

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+import cv2
 import numpy as np
 import torch
 
@@ -34,6 +35,7 @@ class Edit:
     output: slice = field(default_factory=lambda: slice(None))  # plan pixel frames in the result
     notes: dict = field(default_factory=dict)
     decode_phases: int | None = None  # decode with this many phases (None: the card's)
+    detail: float = 0.0   # weight of the input's lost detail put back where the result kept it
 
 
 SEAM_FADE_FRAMES = 8  # generated frames over which a seam's correction fades out
@@ -116,6 +118,36 @@ def splice(decoded: np.ndarray, pixels: np.ndarray, keep: np.ndarray,
                 if b is not None and d <= fade:
                     corr += r(b) * (1.0 - (d - 1) / fade)
         out[i] = np.clip(decoded[i].astype(np.float32) + corr, 0, 255).round().astype(np.uint8)
+    return out
+
+
+# Levels of change (0-255) at which a pixel counts as redrawn: agreement exp(-(d / tau)^2) is 0.78
+# at 6 levels, 0.37 at 12 and 0.02 at 24.
+DETAIL_TAU = 12.0
+
+
+def restore_detail(frames: np.ndarray, pixels: np.ndarray, reconstructed: np.ndarray,
+                   weight: float, tau: float = DETAIL_TAU) -> np.ndarray:
+    """Put back the input's detail that the VAE loses, where an edit kept the input's content.
+
+    frames: the edit's decoded result; pixels: the input; reconstructed: the input's own latent
+    decoded (all (T, H, W, 3) uint8). r = pixels - reconstructed is what the VAE's round trip
+    loses (texture, fine edges: a photograph comes back at about 25 dB). Where the result still
+    agrees with the reconstruction (change d, a pixel's largest over its channels, smoothed), that
+    part was not redrawn, and the result takes weight * exp(-(d / tau)^2) * r: a light restyle of
+    footage keeps its detail, while redrawn parts get none (no ghost of the old content)."""
+    if not frames.shape == pixels.shape == reconstructed.shape:
+        raise ValueError(f"restore_detail: {frames.shape}, {pixels.shape}, {reconstructed.shape} disagree")
+    if not 0.0 <= weight <= 1.0:
+        raise ValueError(f"detail weight must be in [0, 1], got {weight}")
+    if weight == 0.0:
+        return frames
+    out = np.empty_like(frames)
+    for i in range(len(frames)):   # frame by frame: three float copies of one frame, not of the clip
+        f, rec = frames[i].astype(np.float32), reconstructed[i].astype(np.float32)
+        d = cv2.GaussianBlur(np.abs(f - rec).max(axis=2), (5, 5), 0)
+        agree = weight * np.exp(-(d / tau) ** 2)[..., None]
+        out[i] = np.clip(f + agree * (pixels[i].astype(np.float32) - rec), 0, 255).round().astype(np.uint8)
     return out
 
 
@@ -316,7 +348,7 @@ def restyle_edit(clip_latent: torch.Tensor, clip: np.ndarray, strength: float, f
     if context_latent:
         keep[:pixel_frames(context_latent, f)] = True
     return Edit(ConditioningPlan(tuple(clip_latent.shape), clip_latent.clone(), mask), clip.copy(), keep,
-                notes={"noise_level": round(level, 4)})
+                notes={"noise_level": round(level, 4)}, detail=1.0 - strength)
 
 
 def noise_level(strength: float, shift: float) -> float:

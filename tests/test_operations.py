@@ -138,6 +138,35 @@ def test_restyle_window_knows_its_restyled_context_exactly():
         ops.restyle_edit(z, px, 0.6, F, context_latent=4)
 
 
+def test_restore_detail_returns_the_input_where_the_result_kept_it_and_nothing_where_redrawn():
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, (2, 16, 24, 3), dtype=np.uint8)
+    reconstructed = np.clip(pixels.astype(int) // 2 + 60, 0, 255).astype(np.uint8)   # the VAE's blur
+    redrawn = reconstructed.copy()
+    redrawn[:, :, 12:] = 255 - redrawn[:, :, 12:]                  # the edit redrew the right half
+    out = ops.restore_detail(redrawn, pixels, reconstructed, 1.0)
+    assert np.abs(out[:, :, :8].astype(int) - pixels[:, :, :8]).max() <= 1       # kept: the input
+    assert np.array_equal(out[:, :, 16:], redrawn[:, :, 16:])                     # redrawn: untouched
+    half = ops.restore_detail(reconstructed, pixels, reconstructed, 0.5)
+    assert np.abs(half.astype(int) - (pixels.astype(int) + reconstructed) / 2).max() <= 1
+    assert ops.restore_detail(redrawn, pixels, reconstructed, 0.0) is redrawn
+    with pytest.raises(ValueError):
+        ops.restore_detail(redrawn, pixels[:1], reconstructed, 0.5)
+
+
+def test_restyle_restores_detail_by_its_strength_and_render_does_not(tiny_engine, monkeypatch):
+    z, px = clip(2)
+    assert ops.restyle_edit(z, px, 0.25, F).detail == 0.75 and ops.restyle_edit(z, px, 1.0, F).detail == 0.0
+    weights, restore = [], ops.restore_detail
+    monkeypatch.setattr(ops, "restore_detail", lambda f, p, r, w, **k: weights.append(w) or restore(f, p, r, w, **k))
+    frames = world_clip(9, 64, 36)
+    tiny_engine.restyle(frames, 12.0, "a blue ball", strength=0.3, seed=1)
+    assert weights == [pytest.approx(0.7)]
+    [draft] = tiny_engine.generate("a red ball", seconds=0.5, draft=True, seed=1)
+    tiny_engine.render(draft.frames, draft.record(), seed=1)      # a render finishes, keeps no detail
+    assert weights == [pytest.approx(0.7)]
+
+
 def test_restyle_refuses_strength_out_of_range():
     z, px = clip(2)
     with pytest.raises(ValueError, match="strength"):
