@@ -177,6 +177,31 @@ def bench_restyle(engine, rng, n):
                               "new_colour_%": 100 * float(np.mean(colour_ok)),
                               "motion_kept_%": 100 * float(np.mean(kept_motion)),
                               "position_kept_%": 100 * float(np.mean(kept_place))}
+    out["photographs"] = restyle_photographs(engine)
+    return out
+
+
+def photo_clip(photo: np.ndarray, seconds: float = 2.0, fps: float = 12.0) -> np.ndarray:
+    """Real footage of a kind: a 16:9 window panning slowly across a photograph (T, H, W, 3)."""
+    H, W = photo.shape[:2]
+    h = min(H, round(W * 9 / 16))
+    w = round(h * 16 / 9)
+    n = 1 + int(seconds * fps)
+    xs = np.linspace(0, max(0, W - w) * 0.25, n).round().astype(int)
+    return np.stack([photo[(H - h) // 2:(H - h) // 2 + h, x:x + w] for x in xs])
+
+
+def restyle_photographs(engine, strengths=(0.0, 0.1, 0.3), prompt: str = "the same scene, slightly warmer") -> dict:
+    """How much of real footage a light restyle keeps: PSNR of the result to the input (conformed
+    to the grid), mean over the photographs' panning clips, per strength."""
+    out = {}
+    for strength in strengths:
+        sims = []
+        for i, photo in enumerate(photographs()):
+            clip = photo_clip(photo)
+            r = engine.restyle(clip, 12.0, prompt, strength=strength, seed=i)
+            sims.append(psnr(r.frames, on_grid(clip, r.frames)))
+        out[str(strength)] = {"psnr_to_input_db": float(np.mean(sims)), "n": len(sims)}
     return out
 
 
@@ -295,6 +320,7 @@ OPERATION_KNOBS = {
     "extend_phases": ("extend_decode_phases", ("EXTEND_DECODE_PHASES",)),
     "loop_hold": ("loop_hold", ("LOOP_HOLD", "LOOP_HOLD_DECAY")),
     "transition_hold": ("transition_hold", ("TRANSITION_HOLD", "TRANSITION_HOLD_DECAY")),
+    "restyle_detail": ("restyle_detail", ("RESTYLE_DETAIL",)),
 }
 
 
@@ -342,6 +368,9 @@ def main(argv=None) -> int:
                    help="forward extension's decode phases instead of the engine's")
     p.add_argument("--backward-hold", type=float, nargs=2, metavar=("HOLD", "DECAY"),
                    help="backward extension's hold on the clip's first latent group instead of the engine's")
+    p.add_argument("--restyle-detail", type=float,
+                   help="restyle: the input's lost detail put back at this times (1 - strength) "
+                        "instead of the engine's (0: none)")
     add_card_overrides(p, CARD_FLAGS, {"decode_phases": "interpolate always decodes with every phase"})
     args = p.parse_args(argv)
     from engine.io import write_json_atomic

@@ -52,7 +52,8 @@ def build(studio: Studio) -> SimpleNamespace:
             c.blend = gr.Button("Blend the two clips", variant="primary")
         with gr.Tab("Restyle", id="restyle"):
             c.strength = gr.Slider(0.05, 1.0, value=0.6, step=0.05, label="Strength",
-                                   info="0 returns the clip unchanged, 1 ignores it entirely.")
+                                   info="0 returns the clip unchanged, 1 ignores it entirely; a light "
+                                        "restyle keeps the clip's fine detail where it keeps its content.")
             c.restyle = gr.Button("Restyle", variant="primary")
     c.cancel = gr.Button("Cancel", variant="stop")
     c.status = gr.Markdown(label="Status")
