@@ -176,8 +176,9 @@ def _run(args) -> dict:
         raise ValueError(f"cannot write into the folder of --out: {out.parent}")
     inputs = [getattr(args, name, None) for name in ("video", "image", "first", "second", "draft_json")]
     record = _read_record(args.draft_json) if args.command == "render" else None
-    if record is not None:
-        inputs.append(_draft_clip(record, args.draft_json))  # the draft clip render reads
+    draft_clip = _draft_clip(record, args.draft_json) if record is not None else None
+    if draft_clip is not None:
+        inputs.append(draft_clip)  # the draft clip render reads
     for given in inputs:
         if given and Path(given).exists() and Path(given).resolve() == out.resolve():
             raise ValueError(f"--out {out} is the input file; write the result elsewhere so the "
@@ -188,8 +189,7 @@ def _run(args) -> dict:
     if args.command == "render":
         # one generation at most (render refuses more): never decode a long clip to refuse it
         most = engine.card.max_frames
-        frames, _ = io.read_video(_draft_clip(record, args.draft_json), max_frames=most + 1,
-                                  long_side=io.EDIT_LONG_SIDE)
+        frames, _ = io.read_video(draft_clip, max_frames=most + 1, long_side=io.EDIT_LONG_SIDE)
         if len(frames) > most:
             raise ValueError(f"the draft has more than {most} frames; a render makes at most {most} "
                              "(cut it, or restyle it, which works in windows)")

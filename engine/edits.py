@@ -13,7 +13,6 @@ import torch
 
 from engine import conform, operations
 from engine.operations import pixel_frames
-from engine.sampler import schedule
 from engine.sizes import RENDER_STRENGTH, size_for_aspect
 
 if TYPE_CHECKING:  # runtime imports this module; the names are only needed for annotations
@@ -240,8 +239,9 @@ class EditMethods:
         s = self._settings(prompt, **_opts(options))
         clip, note = self._conform(frames, input_fps, s, whole=True)
         tf = self.vae.cfg.temporal_factor
-        length = len(clip)
-        clip = np.concatenate([clip, np.repeat(clip[-1:], -(length - 1) % tf, axis=0)])  # 1 + k * tf
+        length, pad = len(clip), -(len(clip) - 1) % tf
+        if pad:                                                   # to 1 + k * tf frames
+            clip = np.concatenate([clip, np.repeat(clip[-1:], pad, axis=0)])
         most = 1 + (self.card.max_frames - 1) // tf * tf
         first = clip[:most]
         edit = self._restyle_edit(first, strength)
@@ -261,7 +261,8 @@ class EditMethods:
             parts.append(part.frames[len(context):])
             timings = {k: timings.get(k, 0.0) + v for k, v in part.timings.items()}
             done += len(chunk)
-        result = _with_frames(result, [np.concatenate(parts)[:length]])  # one copy, not one a window
+        parts[-1] = parts[-1][:len(parts[-1]) - pad]             # the padding frames go again
+        result = _with_frames(result, parts)     # one copy at the end, not one per window
         result.timings, result.notes = timings, {**notes, "windows": len(parts)}
         return result
 
@@ -319,8 +320,7 @@ class EditMethods:
         start = time.perf_counter()
         first = replace(self._restyle_edit(clip[:1], strength), detail=0.0)
         request = self._request("render", s, clip)
-        t_first = 1.0 - float(first.plan.mask.min())
-        first_steps = len(schedule(s["steps"], self.shift_for(first.plan.shape), t_first)) - 1
+        first_steps = self.run_steps(s["steps"], first.plan.shape, 1.0 - float(first.plan.mask.min()))
         relay = self.relay(progress, first_steps + self._move_steps(move, request, hold), start)
         still = self.run(self._request("image", s, clip[:1]), first, progress=relay(0), cancel=cancel)
         result = self._move_over(still.frames[0], move, hold, request, relay, first_steps,

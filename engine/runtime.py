@@ -357,9 +357,13 @@ class Engine(EditMethods):
         result.timings["total_s"] = time.perf_counter() - start
         return result
 
+    def run_steps(self, steps: int, latent_shape: tuple[int, int, int, int], t_start: float) -> int:
+        """Sampler steps a run of `steps` makes from flow time t_start on a latent of that shape."""
+        return len(schedule(steps, self.shift_for(latent_shape), t_start)) - 1
+
     def refine_steps(self, request: Request, hold: float) -> int:
         """Sampler steps that refine a camera move known at mask `hold` on the request's grid."""
-        return len(schedule(request.steps, self.shift_for(self.latent_shape(request)), 1.0 - hold)) - 1
+        return self.run_steps(request.steps, self.latent_shape(request), 1.0 - hold)
 
     @staticmethod
     def relay(progress, total: int, start: float):

@@ -186,8 +186,9 @@ def sample(velocity: Velocity, plan: ConditioningPlan, *, steps: int, generator:
             x = torch.where(region >= 1, target, x + region * (target - x))
         return torch.where(hard, known, x)
 
-    t0 = _expand(_frame_times(float(times[0]), mask)).to(dtype)
-    x = settle((1 - t0) * known + t0 * noise, _frame_times(float(times[0]), mask))
+    first = _frame_times(float(times[0]), mask)                         # (B, T)
+    t0 = _expand(first).to(dtype)
+    x = settle((1 - t0) * known + t0 * noise, first)
     total = len(times) - 1
     for i in range(total):
         if cancel is not None and cancel():

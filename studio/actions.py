@@ -45,11 +45,11 @@ def default_engine_factory(config: StudioConfig) -> Callable:
     return load
 
 
-
 def _clip_id(source) -> Optional[str]:
     """The library id a source names ("id · draft · prompt" from a dropdown), or None (an upload)."""
     head = str(source).strip().split(" ")[0]
     return head if ID.fullmatch(head) else None
+
 
 class Studio:
     def __init__(self, config: StudioConfig, engine_factory: Optional[Callable] = None):
@@ -227,7 +227,7 @@ class Studio:
         text = self.prompt_for(prompt)
         inputs = [self.source_frames(s) for s in sources]
         parents = tuple(p for _, _, ps in inputs for p in ps)
-        files = [self.source_file(s) for s in sources]
+        files = [self.source_file(s) for s in sources[:len(places)]]     # those whose sound is placed
         infos = [io.source_info(f) if f else None for f in files]       # probed now, not after sampling
 
         def compute(ctx):

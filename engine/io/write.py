@@ -52,7 +52,8 @@ def _audio_args(tracks: Sequence[AudioTrack], duration_s: float) -> list[str]:
     a sound that starts after its video keeps that gap)."""
     args, chains = [], []
     for k, track in enumerate(tracks):
-        if not all(0 <= v < float("inf") for v in (track.at_s, track.from_s)) or not 0 < track.length_s < float("inf"):
+        placed = all(0 <= v < float("inf") for v in (track.at_s, track.from_s))
+        if not placed or not 0 < track.length_s < float("inf"):
             raise ValueError(f"an audio track needs a place >= 0 and a positive length: {track}")
         args += _input_args(Path(track.path), SCALED_MAX_PIXELS)
         chains.append(f"[{k + 1}:a:0]atrim=start={track.from_s:.6f}:duration={track.length_s:.6f},"
