@@ -16,6 +16,9 @@ OVERRIDES = {  # card field -> its flag's argparse keywords
     "camera_hold": dict(type=float, metavar="M",
                         help="make a named camera move as a plan known at mask M instead of the card's "
                              "camera_hold (0: leave it to the DiT; engine/camera.py)"),
+    "motion_hold": dict(type=float, metavar="M",
+                        help="move the caption's moving objects as a plan known at mask M instead of the "
+                             "card's motion_hold (0: leave motion to the DiT; engine/motion.py)"),
     "decode_phases": dict(type=int, metavar="P",
                           help="average P phase-shifted decodes instead of the card's decode_phases"),
 }

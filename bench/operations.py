@@ -33,7 +33,7 @@ from worldbench import photographs, psnr  # noqa: E402
 
 MOTIONS = ("left", "right", "up", "down")
 COLOURS = ("red", "orange", "yellow", "green", "blue", "purple", "white", "black")
-CARD_FLAGS = ("guidance_interval", "decode_phases", "camera_hold")
+CARD_FLAGS = ("guidance_interval", "decode_phases", "camera_hold", "motion_hold")
 
 
 def on_grid(frames: np.ndarray, like: np.ndarray) -> np.ndarray:

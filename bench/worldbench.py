@@ -30,7 +30,7 @@ from engine.world import render, upsample  # noqa: E402
 from card_overrides import add_card_overrides, apply_card_overrides  # noqa: E402
 from world_metrics import measure, readable_colours  # noqa: E402
 
-CARD_FLAGS = ("guidance_interval", "grid_shift", "grid_shift_below", "decode_phases", "camera_hold")
+CARD_FLAGS = ("guidance_interval", "grid_shift", "grid_shift_below", "decode_phases", "camera_hold", "motion_hold")
 
 COLOURS = ("red", "orange", "yellow", "green", "blue", "purple", "white", "black")
 SYN = {

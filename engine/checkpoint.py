@@ -54,6 +54,10 @@ class ModelCard:
     # draws and known at this mask, so the model refines it from flow time 1 - camera_hold
     # (engine/camera.py); 0: the move is left to the DiT alone
     camera_hold: float = 0.0
+    # the caption's moving objects are found in a still the model draws, moved along their
+    # paths and known at this mask, so the model refines them from flow time 1 - motion_hold
+    # (engine/motion.py); 0: motion is left to the DiT alone
+    motion_hold: float = 0.0
     trained_on: str = ""           # hardware and wall time that produced the weights
     notes: str = ""
 
@@ -69,8 +73,9 @@ class ModelCard:
             raise ValueError(f"grid_shift must be a whole number of latent cells, got {d['grid_shift']!r}")
         if "grid_shift_below" in d and not 0.0 < float(d["grid_shift_below"]) <= 1.0:
             raise ValueError(f"grid_shift_below must be a flow time in (0, 1], got {d['grid_shift_below']!r}")
-        if "camera_hold" in d and not 0.0 <= float(d["camera_hold"]) < 1.0:
-            raise ValueError(f"camera_hold must be in [0, 1), got {d['camera_hold']!r}")
+        for key in ("camera_hold", "motion_hold"):
+            if key in d and not 0.0 <= float(d[key]) < 1.0:
+                raise ValueError(f"{key} must be in [0, 1), got {d[key]!r}")
         return cls(**d)
 
 

@@ -77,6 +77,13 @@ def _camera_hold(p: argparse.ArgumentParser) -> None:
                         "from flow time 1 - M (default: the card's; 0 leaves the move to the DiT)")
 
 
+def _motion_hold(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--motion-hold", type=_number, metavar="M",
+                   help="the caption's moving objects are found in a still, moved along their paths and "
+                        "refined by the model from flow time 1 - M (default: the card's; 0 leaves "
+                        "motion to the DiT)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m engine", description="Tessera engine")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -87,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     length.add_argument("--frames", type=int, help="exact frame count (1 + 4k)")
     g.add_argument("--fps", type=_number, help="frames per second (default: the model's)")
     _camera_hold(g)
+    _motion_hold(g)
     i = sub.add_parser("image", help="text to image")
     _common(i)
     a = sub.add_parser("animate", help="animate a still image (it becomes the first frame)")
@@ -95,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--seconds", type=_number, default=2.0)
     a.add_argument("--fit", default="crop", choices=("crop", "pad"), help="how the image meets the grid")
     _camera_hold(a)
+    _motion_hold(a)
     e = sub.add_parser("extend", help="extend a clip forward or backward in time")
     _common(e, sized=False)
     e.add_argument("--video", required=True, help="MP4, MOV, WebM or GIF (any size and fps)")
@@ -204,6 +213,7 @@ def _run(args) -> dict:
             [result] = engine.generate(args.prompt, seconds=args.seconds, frames=args.frames,
                                        fps=args.fps, aspect=args.aspect, width=args.width,
                                        height=args.height, camera_hold=args.camera_hold,
+                                       motion_hold=args.motion_hold,
                                        progress=show, **settings)
         else:
             result = engine.image(args.prompt, aspect=args.aspect, width=args.width,
@@ -251,7 +261,8 @@ def _edit(engine, args, settings, show):
     common = dict(progress=show, fps=args.fps, **settings)
     if args.command == "animate":
         return engine.animate(io.read_image(args.image), args.prompt, seconds=args.seconds,
-                              fit=args.fit, camera_hold=args.camera_hold, **common), []
+                              fit=args.fit, camera_hold=args.camera_hold,
+                              motion_hold=args.motion_hold, **common), []
     if args.command == "interpolate":
         a, fa = io.read_video(args.first, long_side=io.EDIT_LONG_SIDE)
         b, fb = io.read_video(args.second, long_side=io.EDIT_LONG_SIDE)

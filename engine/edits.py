@@ -66,10 +66,12 @@ class EditMethods:
                              "use a shorter input or fewer new seconds")
 
     def animate(self, image: np.ndarray, prompt: str, *, seconds: float = 2.0, fit: str = "crop",
-                camera_hold: float | None = None, progress=None, cancel=None, **options) -> Result:
+                camera_hold: float | None = None, motion_hold: float | None = None,
+                progress=None, cancel=None, **options) -> Result:
         """The image (H, W, 3) is the first frame; the motion follows the prompt. A camera move
         the prompt names is made by the camera plan, as in generate (engine/camera.py): the
-        model draws what the move reveals around the image."""
+        model draws what the move reveals around the image. Otherwise the caption's moving
+        objects, where the image shows them, move from where they are (engine/motion.py)."""
         s = self._settings(prompt, **_opts(options))
         if image.ndim != 3:
             raise ValueError(f"animate takes one image (H, W, 3), got shape {image.shape}")
@@ -77,7 +79,20 @@ class EditMethods:
         tf = self.vae.cfg.temporal_factor
         num_latent = 1 + self._new_latents(seconds, s["fps"])
         hold = self.camera_hold(camera_hold)
+        moving = self.motion_hold(motion_hold)
         move = self.camera_move(s["prompt"], pixel_frames(num_latent, tf)) if hold > 0 else None
+        notes = {"image": note}
+        if not move and moving > 0:
+            self._check_length(num_latent)
+            clip_like = np.broadcast_to(first, (pixel_frames(num_latent, tf),) + first.shape[1:])
+            request = self._request("animate", s, clip_like)
+            if self.movers_named(request):
+                result = self._move_objects(first[0], moving, request, progress, keep_first=True,
+                                            cancel=cancel)
+                if result is not None:
+                    result.notes["image"] = note
+                    return result
+                notes["motion"] = {"hold": moving, "moved": 0}   # not in the image: the DiT alone
         if move:
             self._check_length(num_latent)
             clip_like = np.broadcast_to(first, (pixel_frames(num_latent, tf),) + first.shape[1:])
@@ -89,7 +104,7 @@ class EditMethods:
             result.timings["total_s"] = time.perf_counter() - start
             return result
         edit = operations.animate_edit(self._encode(first), first[0], num_latent, tf)
-        return self._run_edit("animate", s, edit, {"image": note}, progress, cancel)
+        return self._run_edit("animate", s, edit, notes, progress, cancel)
 
     def _still_size(self, move: str, request) -> tuple[int, int]:
         from engine import camera
@@ -119,7 +134,7 @@ class EditMethods:
         still, out = image, None
         if (ws, hs) != (W, H):
             plan = operations.outpaint_plan(self._encode(image[None]), (hs // f, ws // f), (y // f, x // f))
-            out = self.run(replace(request, operation="image", num_frames=1, width=ws, height=hs), plan,
+            out = self.run(replace(request, width=ws, height=hs), plan,   # the clip's own caption
                            progress=relay(offset), cancel=cancel)
             offset += request.steps
             still = out.frames[0].copy()
@@ -305,26 +320,45 @@ class EditMethods:
                              "(its record has none and the card's is 0)")
             return self._render_move(clip, made["move"], hold, strength, s, note, draft.get("path"),
                                      progress, cancel)
+        moved = inputs.get("motion") if isinstance(inputs, dict) else None
+        if isinstance(moved, dict) and moved.get("moved"):   # the draft's objects were moved: again
+            hold = self.motion_hold(moved.get("hold"))
+            if hold <= 0:
+                raise ValueError("the draft moved its objects but no motion_hold is known to render it "
+                                 "(its record has none and the card's is 0)")
+            return self._render_move(clip, None, hold, strength, s, note, draft.get("path"),
+                                     progress, cancel)
         # a render finishes the draft: the upscaled draft's detail is not the result's to keep
         edit = replace(self._restyle_edit(clip, strength), detail=0.0)
         return self._run_edit("render", s, edit, {"draft": {**note, "path": draft.get("path"),
                                                             "strength": strength, **edit.notes}},
                               progress, cancel)
 
-    def _render_move(self, clip: np.ndarray, move: str, hold: float, strength: float, s: dict,
+    def _render_move(self, clip: np.ndarray, move: str | None, hold: float, strength: float, s: dict,
                      note: dict, path, progress, cancel) -> Result:
-        """A draft of a camera move, rendered on the camera road: an SDEdit of the whole draft
-        would undo the move (from t = 0.5 the model pulls the frames back to a still camera: 4
-        drafts of 4 lost their move), so the draft's first frame, upscaled, is finished at full
-        size at `strength` and the move is made over it again at the draft's hold."""
+        """A draft of a camera move (or, move None, of moved objects) rendered on its own road:
+        an SDEdit of the whole draft would undo the move (from t = 0.5 the model pulls the
+        frames back to a still camera: 4 drafts of 4 lost their move), so the draft's first
+        frame, upscaled, is finished at full size at `strength` and the move is made over it
+        again at the draft's hold (the objects found in it again and moved along their paths)."""
         start = time.perf_counter()
         first = replace(self._restyle_edit(clip[:1], strength), detail=0.0)
         request = self._request("render", s, clip)
         first_steps = self.run_steps(s["steps"], first.plan.shape, 1.0 - float(first.plan.mask.min()))
-        relay = self.relay(progress, first_steps + self._move_steps(move, request, hold), start)
-        still = self.run(self._request("image", s, clip[:1]), first, progress=relay(0), cancel=cancel)
-        result = self._move_over(still.frames[0], move, hold, request, relay, first_steps,
-                                 keep_first=False, cancel=cancel)
+        steps = (self._move_steps(move, request, hold) if move else
+                 self.run_steps(request.steps, self.latent_shape(request), 1.0 - hold))
+        relay = self.relay(progress, first_steps + steps, start)
+        still = self.run(request, first, progress=relay(0), cancel=cancel)   # the clip's caption
+        if move:
+            result = self._move_over(still.frames[0], move, hold, request, relay, first_steps,
+                                     keep_first=False, cancel=cancel)
+        else:
+            result = self._move_objects(still.frames[0], hold, request, relay(first_steps),
+                                        keep_first=False, cancel=cancel)
+            if result is None:    # the finished first frame lost its objects: finish the draft
+                edit = replace(self._restyle_edit(clip, strength), detail=0.0)
+                result = self._run_edit("render", s, edit, {"motion": {"hold": hold, "moved": 0}},
+                                        None, cancel)
         result.notes["draft"] = {**note, "path": path, "strength": strength, **first.notes}
         add_run_times(result, still)
         result.timings["total_s"] = time.perf_counter() - start

@@ -230,6 +230,26 @@ def camera_edit(move_latent: torch.Tensor, move: np.ndarray, hold: float, f: int
     return Edit(ConditioningPlan(tuple(move_latent.shape), move_latent.clone(), mask), move.copy(), keep)
 
 
+def motion_edit(move_latent: torch.Tensor, move: np.ndarray, hold: float, f: int,
+                keep_first: bool = False) -> Edit:
+    """Objects moved over a still (engine/motion.py), refined by the model: every latent frame
+    known at mask `hold`, so it is refined from flow time 1 - hold (the first frame too: a
+    mover's start may be moved and its hole filled); with keep_first (animate) latent frame 0 is
+    known exactly and frame 0 is the input image. move_latent (C, t, h, w);
+    move (1 + f*(t-1), H, W, 3)."""
+    _check(move_latent, move, f, "motion")
+    if move_latent.shape[1] < 2:
+        raise ValueError("object motion needs a clip longer than one frame")
+    if not 0.0 < hold < 1.0:
+        raise ValueError(f"hold must be in (0, 1), got {hold}")
+    mask = torch.full((move_latent.shape[1],), float(hold))
+    keep = np.zeros(len(move), bool)
+    if keep_first:
+        mask[0] = 1.0
+        keep[0] = True
+    return Edit(ConditioningPlan(tuple(move_latent.shape), move_latent.clone(), mask), move.copy(), keep)
+
+
 def extend_edit(clip_latent: torch.Tensor, clip: np.ndarray, new_latent: int, f: int,
                 direction: str, hold: float = 0.0, hold_decay: float = 1.0,
                 decode_phases: int | None = None) -> Edit:

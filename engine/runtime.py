@@ -24,6 +24,13 @@ from engine.sampler import (ConditioningPlan, classifier_free_guidance, sample, 
 from engine.text import TextBatch, TextEncoder
 from engine.vae import num_latent_frames
 
+STILL_CAPTION_SECONDS = 2.0   # the clip a still's caption describes a moment of (Request.caption_seconds)
+# The object motion plan's first frame (Engine._motion_run): a one-frame still on a grid of fewer
+# tokens than this is drawn as the first frame of the DiT's own clip. On a draft's 32-token grid
+# a still showed the prompt's colour in 17 of 23 motion prompts, the clip's first frame in 22
+# (worldbench seeds 1000; docs/model-notes.md); a full-size still (144 tokens) moves better.
+STILL_MIN_TOKENS = 64
+
 
 @dataclass(frozen=True)
 class Request:
@@ -45,6 +52,12 @@ class Request:
     @property
     def seconds(self) -> float:
         return self.num_frames / self.fps
+
+    @property
+    def caption_seconds(self) -> float:
+        """The length the caption describes: a still is a moment of a STILL_CAPTION_SECONDS clip,
+        so a scene that needs time to happen (an object passing behind another) still has one."""
+        return self.seconds if self.num_frames > 1 else STILL_CAPTION_SECONDS
 
 
 @dataclass(frozen=True)
@@ -270,7 +283,7 @@ class Engine(EditMethods):
         from engine.world import upsample  # the world is only needed when a prompt arrives
         timings = {}
         start = time.perf_counter()
-        up = upsample(request.prompt, seed=request.seed, duration_s=request.seconds)
+        up = upsample(request.prompt, seed=request.seed, duration_s=request.caption_seconds)
         vae = self.modules[0]  # loads both modules: the load's time is counted here
         timings["load_s"] = time.perf_counter() - start
         t0 = time.perf_counter()
@@ -307,30 +320,107 @@ class Engine(EditMethods):
                       tuple(up.unknown_words), self.label, timings, notes or {})
 
     def generate(self, prompt: str, *, progress=None, cancel=None, variations: int = 1,
-                 camera_hold: float | None = None, **options) -> list[Result]:
+                 camera_hold: float | None = None, motion_hold: float | None = None,
+                 **options) -> list[Result]:
         """Text to video. Options as in `resolve` (seconds/frames, fps, aspect or width and
         height, draft, seed, steps, guidance). Variation i is the request with seed + i, so each
         can be made again on its own. A camera move the prompt names is made by the camera plan
-        (engine/camera.py) at mask camera_hold (None: the card's; 0: the DiT alone)."""
+        (engine/camera.py) at mask camera_hold; otherwise the caption's moving objects are moved
+        by the motion plan (engine/motion.py) at mask motion_hold (None: the card's; 0: the DiT
+        alone)."""
         if variations < 1:
             raise ValueError(f"variations must be at least 1, got {variations}")
         hold = self.camera_hold(camera_hold)
+        moving = self.motion_hold(motion_hold)
         request = self.resolve("generate", prompt, **options)
         move = self.camera_move(request.prompt, request.num_frames) if hold > 0 else None
         plan = operations.generate_plan(self.latent_shape(request))
         results = []
         for i in range(variations):
             varied = replace(request, seed=request.seed + i)
-            results.append(self._camera_run(varied, move, hold, progress, cancel) if move else
-                           self.run(varied, plan, progress=progress, cancel=cancel))
+            if move:
+                results.append(self._camera_run(varied, move, hold, progress, cancel))
+            elif moving > 0 and self.movers_named(varied):
+                results.append(self._motion_run(varied, moving, progress, cancel))
+            else:
+                results.append(self.run(varied, plan, progress=progress, cancel=cancel))
         return results
 
     def camera_hold(self, camera_hold: float | None) -> float:
         """The mask a named camera move is known at: the card's, or the one asked for, checked."""
-        hold = self.card.camera_hold if camera_hold is None else float(camera_hold)
+        return self._hold("camera_hold", self.card.camera_hold, camera_hold)
+
+    def motion_hold(self, motion_hold: float | None) -> float:
+        """The mask moved objects are known at: the card's, or the one asked for, checked."""
+        return self._hold("motion_hold", self.card.motion_hold, motion_hold)
+
+    @staticmethod
+    def _hold(name: str, card_value: float, asked: float | None) -> float:
+        hold = card_value if asked is None else float(asked)
         if not 0.0 <= hold < 1.0:
-            raise ValueError(f"camera_hold must be in [0, 1), got {camera_hold}")
+            raise ValueError(f"{name} must be in [0, 1), got {asked}")
         return hold
+
+    @staticmethod
+    def scene_of(request: Request):
+        """The upsampled scene of a request: what its caption says, objects' paths included."""
+        from engine.world import upsample
+        return upsample(request.prompt, seed=request.seed, duration_s=request.caption_seconds).scene
+
+    def movers_named(self, request: Request) -> bool:
+        """Whether the request's caption moves an object, in a clip long enough to show it."""
+        return request.num_frames > 1 and any(o.motion != "still" for o in self.scene_of(request).objects)
+
+    def _motion_run(self, request: Request, hold: float, progress, cancel) -> Result:
+        """The caption's moving objects as a plan: a still of the prompt, its movers found and
+        moved along their paths, refined from flow time 1 - hold (engine/motion.py). Where no
+        mover is found in the still, the DiT samples the clip alone, and the record says so.
+        A still of fewer than STILL_MIN_TOKENS tokens (a draft's) is the first frame of the
+        DiT's own clip instead, which stands where no mover is found in it."""
+        start = time.perf_counter()
+        refine = self.run_steps(request.steps, self.latent_shape(request), 1.0 - hold)
+        relay = self.relay(progress, request.steps + refine, start)
+        still_shape = self.latent_shape(replace(request, num_frames=1))
+        from_clip = int(np.prod(still_shape[2:])) // self.dit.cfg.patch.volume < STILL_MIN_TOKENS
+        plan = (operations.generate_plan(self.latent_shape(request)) if from_clip else
+                operations.image_plan(still_shape))
+        first = self.run(request, plan, progress=relay(0), cancel=cancel)  # the clip's own caption
+        result = self._move_objects(first.frames[0], hold, request, relay(request.steps),
+                                    keep_first=False, cancel=cancel)
+        if result is None and from_clip:      # the DiT's own clip stands
+            first.notes["motion"] = {"hold": hold, "moved": 0}
+            first.timings["total_s"] = time.perf_counter() - start
+            return first
+        if result is None:
+            relay = self.relay(progress, 2 * request.steps, start)
+            result = self.run(request, operations.generate_plan(self.latent_shape(request)),
+                              progress=relay(request.steps), cancel=cancel,
+                              notes={"motion": {"hold": hold, "moved": 0}})
+        add_run_times(result, first)
+        result.timings["total_s"] = time.perf_counter() - start
+        return result
+
+    def _move_objects(self, image: np.ndarray, hold: float, request: Request, progress, *,
+                      keep_first: bool, cancel) -> Optional[Result]:
+        """The request's moving objects found in `image` (its first frame), moved and refined
+        from flow time 1 - hold; keep_first: frame 0 is the image itself (animate), and each
+        mover starts where it is. None where no mover is found."""
+        from engine import motion
+        t0 = time.perf_counter()
+        scene = self.scene_of(request)
+        movers = motion.find_movers(image, scene)
+        if not movers:
+            return None
+        frames = motion.motion_frames(image, movers, request.num_frames, request.fps, request.seconds,
+                                      fit_start=not keep_first)
+        edit = operations.motion_edit(self._encode(frames), frames, hold, self.vae.cfg.temporal_factor,
+                                      keep_first=keep_first)
+        move_s = time.perf_counter() - t0
+        moved = [{"motion": m.motion, "speed": m.speed} for m in movers]
+        result = self.run(request, edit, progress=progress, cancel=cancel,
+                          notes={"motion": {"hold": hold, "moved": len(movers), "objects": moved}})
+        result.timings["motion_s"] = move_s
+        return result
 
     def camera_move(self, prompt: str, num_frames: int) -> Optional[str]:
         """The camera move (engine/camera.py MOVES) the prompt names, if any, for a clip; a move
@@ -348,8 +438,8 @@ class Engine(EditMethods):
         (engine/camera.py; the same road as animate's, from the model's own first frame)."""
         start = time.perf_counter()
         relay = self.relay(progress, request.steps + self._move_steps(move, request, hold), start)
-        still_request = replace(request, operation="image", num_frames=1)
-        first = self.run(still_request, operations.image_plan(self.latent_shape(still_request)),
+        still_shape = self.latent_shape(replace(request, num_frames=1))
+        first = self.run(request, operations.image_plan(still_shape),   # the clip's own caption
                          progress=relay(0), cancel=cancel)
         result = self._move_over(first.frames[0], move, hold, request, relay, request.steps,
                                  keep_first=False, cancel=cancel)

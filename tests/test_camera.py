@@ -118,9 +118,10 @@ def test_engine_makes_a_named_move_as_a_plan(tiny_engine, monkeypatch):
     options = dict(seconds=1.0, aspect="16:9", seed=3, steps=4)
     [r] = tiny_engine.generate("a red ball on grass, the camera pans left", camera_hold=0.75,
                                progress=lambda p: bar.append((p.step, p.total)), **options)
-    (first_req, _), (still_req, outpaint), (clip_req, edit) = seen
+    (first_req, first), (still_req, outpaint), (clip_req, edit) = seen
     width = r.request.width
-    assert first_req.operation == still_req.operation == "image" and still_req.seed == 3
+    assert first.shape[1] == outpaint.shape[1] == 1 and still_req.seed == 3   # one frame each, with
+    assert first_req.num_frames == still_req.num_frames == clip_req.num_frames  # the clip's caption
     assert first_req.width == width and still_req.width > width       # the frame, then the wider still
     f = tiny_engine.vae.cfg.spatial_factor
     region = outpaint.region[0]                                       # the frame known at the right end
@@ -191,3 +192,14 @@ def test_a_drafts_camera_move_is_rendered_on_the_camera_road(tiny_engine):
     assert full.notes["camera"]["move"] == "zoom_out" and full.notes["draft"]["strength"] == 0.5
     assert full.request.operation == "render" and bar[-1][0] == bar[-1][1]
     assert [s for s, _ in bar] == sorted(s for s, _ in bar)
+
+
+def test_stills_of_a_scene_that_needs_time_have_the_clips_caption(tiny_engine):
+    """An object passing behind another needs a clip's time: a camera move's still and an image
+    are captioned as a moment of the clip (a one-frame caption used to be refused)."""
+    prompt = "a red ball passes behind a blue box on grass. The camera pans left."
+    options = dict(aspect="16:9", seed=1, steps=2)
+    [r] = tiny_engine.generate(prompt, seconds=2.0, camera_hold=0.7, **options)
+    assert r.notes["camera"]["move"] == "pan_left" and "passes behind" in r.caption
+    image = tiny_engine.image(prompt, **options)
+    assert image.frames.shape[0] == 1 and "passes behind" in image.caption

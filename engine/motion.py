@@ -1,0 +1,152 @@
+"""Object motion as a plan: the model draws a still, the caption's movers are found in it and
+moved along the paths the caption gives them, and the model refines the result.
+
+The shipped DiT reads the colour and shape words but not the motion word: worldbench's movers
+came out in place (motion 4% at full size; docs/model-notes.md). The prompt upsampler already
+turns a prompt into a scene with a motion and a speed for every object (engine/world), a layout
+as LLM-grounded video diffusion (Lian et al. 2023) draws one; this module makes it a plan for the
+one sampler, as cut-and-drag animation is refined by a video model (Go-with-the-Flow, Burgert et
+al. 2025) and as engine/camera.py makes a camera move:
+
+1. the sampler draws the first frame as a still of the prompt (or, for animate, it is the image);
+2. `find_movers` grounds each moving object of the scene in the still: the largest connected
+   region near the world's colour of that object (COLOUR_RGB), of plausible size; an object
+   that is not found is left where it is;
+3. `motion_frames` cuts each found object out, fills the hole it leaves (OpenCV inpainting; the
+   model redraws it), and lays it over that plate at every frame along its path (`object_path`:
+   the world's motion_offset at the caption's speed, its start kept or fitted into the frame);
+4. the frames are encoded and known at mask `hold`, so the model refines every frame from flow
+   time 1 - hold under the prompt (operations.motion_edit).
+
+Pure numpy and OpenCV; no torch.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from engine.world.scene import COLOUR_RGB, MARGIN, Scene, motion_offset
+
+FIND_DISTANCE = 80.0         # RGB distance (0-441) from the object's colour that counts as the object
+MIN_AREA, MAX_AREA = 0.001, 0.25   # an object's share of the frame; outside it is not an object
+OUTLINE_PX = 2               # the mask grows by this much to take the object's outline along
+FEATHER_PX = 1.0             # the cut-out's edge is softened over about this many pixels
+
+
+@dataclass(frozen=True)
+class Mover:
+    """One object to move: its pixels in the still and the path the caption gives it."""
+    mask: np.ndarray   # (H, W) bool, the object and its outline in the still
+    motion: str        # engine/world/scene.py MOTIONS
+    speed: str         # engine/world/scene.py SPEEDS
+
+
+def _check_still(still: np.ndarray) -> None:
+    if still.ndim != 3 or still.shape[-1] != 3 or still.dtype != np.uint8:
+        raise ValueError(f"expected a still (H, W, 3) uint8, got {still.dtype} {still.shape}")
+
+
+def find_object(still: np.ndarray, colour: str, taken: np.ndarray | None = None) -> np.ndarray | None:
+    """The largest connected region of `still` (H, W, 3) uint8 near the world colour `colour`,
+    outside `taken` (H, W) bool, grown by its outline: (H, W) bool, or None where no region of
+    MIN_AREA to MAX_AREA of the frame is that colour."""
+    _check_still(still)
+    if colour not in COLOUR_RGB:
+        raise ValueError(f"unknown colour {colour!r}; expected one of {', '.join(COLOUR_RGB)}")
+    H, W = still.shape[:2]
+    smooth = cv2.GaussianBlur(still, (3, 3), 0).astype(np.float32)
+    near = np.linalg.norm(smooth - np.asarray(COLOUR_RGB[colour], np.float32), axis=-1) < FIND_DISTANCE
+    if taken is not None:
+        near &= ~taken
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(near.astype(np.uint8), connectivity=8)
+    if n < 2:
+        return None
+    k = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    area = stats[k, cv2.CC_STAT_AREA] / float(H * W)
+    if not MIN_AREA <= area <= MAX_AREA:
+        return None
+    grow = np.ones((2 * OUTLINE_PX + 1,) * 2, np.uint8)
+    return cv2.dilate((labels == k).astype(np.uint8), grow).astype(bool)
+
+
+def find_movers(still: np.ndarray, scene: Scene) -> list[Mover]:
+    """The scene's moving objects found in the still, each in its own pixels (two objects of
+    one colour take the two largest regions); objects not found are left out."""
+    taken = np.zeros(still.shape[:2], bool)
+    movers = []
+    for obj in scene.objects:
+        if obj.motion == "still":
+            continue
+        mask = find_object(still, obj.colour, taken)
+        if mask is not None:
+            taken |= mask
+            movers.append(Mover(mask, obj.motion, obj.speed))
+    return movers
+
+
+def object_path(motion: str, speed: str, times: np.ndarray, duration_s: float, centre: tuple[float, float],
+                half: tuple[float, float], size: tuple[int, int], fit_start: bool):
+    """(x, y, scale) arrays over `times` (seconds): the centre in pixels and the size factor of an
+    object whose centre starts at `centre` (x, y) with half extents `half`, in a frame `size`
+    (W, H). The world's path (motion_offset) at `speed`; fit_start moves the start so the whole
+    path stays inside the frame's margins where it fits (generate draws its own start), else
+    the object stops at the frame's edge, as the world's objects do (animate keeps the image's
+    start)."""
+    W, H = size
+    dx, dy, scale = motion_offset(motion, speed, np.asarray(times, np.float64), duration_s)
+    dx, dy = dx * W, dy * H                                   # frame widths and heights -> pixels
+    axes = []
+    for c, d, h, extent in ((centre[0], dx, half[0], W), (centre[1], dy, half[1], H)):
+        r = h * float(scale.max())
+        lo, hi = MARGIN * extent + r, extent - MARGIN * extent - r
+        if fit_start:   # the start that keeps the path inside, nearest the drawn one
+            start_lo, start_hi = lo - float(d.min()), hi - float(d.max())
+            c = float(np.clip(c, start_lo, start_hi)) if start_lo <= start_hi else (start_lo + start_hi) / 2
+        # stop at the margins; a start outside them (an image's) is kept, never jumped from
+        axes.append(np.clip(c + d, min(lo, c), max(hi, c)))
+    return axes[0], axes[1], scale
+
+
+def motion_frames(still: np.ndarray, movers: list[Mover], num_frames: int, fps: float, duration_s: float,
+                  *, fit_start: bool = True) -> np.ndarray:
+    """The movers cut from `still` (H, W, 3) uint8 and laid along their paths over the still with
+    their holes filled -> (num_frames, H, W, 3) uint8. Frame i is at time i / fps; frame 0 is
+    the still itself where no mover's start was moved (always without fit_start)."""
+    _check_still(still)
+    if num_frames < 2:
+        raise ValueError(f"object motion needs at least 2 frames, got {num_frames}")
+    if not fps > 0 or not duration_s > 0:
+        raise ValueError(f"fps and duration must be positive, got {fps} and {duration_s}")
+    if not movers:
+        raise ValueError("no object to move")
+    H, W = still.shape[:2]
+    hole = np.zeros((H, W), np.uint8)
+    for m in movers:
+        if m.mask.shape != (H, W):
+            raise ValueError(f"a mover's mask {m.mask.shape} does not match the still {H}x{W}")
+        hole |= m.mask.astype(np.uint8)
+    hole = cv2.dilate(hole, np.ones((2 * OUTLINE_PX + 1,) * 2, np.uint8))
+    plate = cv2.inpaint(still, hole, 2 * OUTLINE_PX + 3, cv2.INPAINT_TELEA)
+    frames = np.repeat(plate[None].astype(np.float32), num_frames, axis=0)   # (T, H, W, 3)
+    times = np.arange(num_frames) / fps
+    starts_moved = False
+    for m in movers:
+        ys, xs = np.nonzero(m.mask)
+        cx, cy = float(xs.mean()), float(ys.mean())
+        half = ((xs.max() - xs.min() + 1) / 2.0, (ys.max() - ys.min() + 1) / 2.0)
+        px, py, scale = object_path(m.motion, m.speed, times, duration_s, (cx, cy), half, (W, H), fit_start)
+        starts_moved |= abs(px[0] - cx) > 1e-6 or abs(py[0] - cy) > 1e-6
+        alpha = cv2.GaussianBlur(m.mask.astype(np.float32), (0, 0), FEATHER_PX)
+        cut = np.dstack([still.astype(np.float32), alpha])                    # (H, W, 4)
+        for i in range(num_frames):
+            s = float(scale[i])   # scale about the object's centre, then move it along its path
+            A = np.array([[s, 0.0, px[i] - s * cx], [0.0, s, py[i] - s * cy]], np.float32)
+            moved = cv2.warpAffine(cut, A, (W, H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+            a = moved[..., 3:4]
+            frames[i] = frames[i] * (1.0 - a) + moved[..., :3] * a
+    out = np.clip(frames + 0.5, 0, 255).astype(np.uint8)
+    if not starts_moved:
+        out[0] = still      # every mover starts where it is: frame 0 is the still, pixel for pixel
+    return out
