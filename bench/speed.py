@@ -1,5 +1,6 @@
 """Speed of the shipped model on this machine: a 2-second draft and a 2-second full render,
 each split into text encoding, sampling and decoding (median of --repeats runs after a warm-up);
+(its prompts move objects, so the plain cases run the object motion plan, engine/motion.py);
 also both with a camera move the prompt names (engine/camera.py: a still, outpainted where the
 move reveals more, then refined; their sampling includes the still's, `camera_s` the move's
 warp and encode).
