@@ -218,16 +218,7 @@ def camera_edit(move_latent: torch.Tensor, move: np.ndarray, hold: float, f: int
     1 - hold. The frames are decoded (the move is a guide, not the result), except the first
     with keep_first (animate: it is the input image). move_latent (C, t, h, w);
     move (1 + f*(t-1), H, W, 3)."""
-    _check(move_latent, move, f, "camera")
-    if move_latent.shape[1] < 2:
-        raise ValueError("a camera move needs a clip longer than one frame")
-    if not 0.0 < hold < 1.0:
-        raise ValueError(f"hold must be in (0, 1), got {hold}")
-    mask = torch.full((move_latent.shape[1],), float(hold))
-    mask[0] = 1.0
-    keep = np.zeros(len(move), bool)
-    keep[0] = keep_first
-    return Edit(ConditioningPlan(tuple(move_latent.shape), move_latent.clone(), mask), move.copy(), keep)
+    return _guide_edit(move_latent, move, hold, f, "a camera move", first_exact=True, keep_first=keep_first)
 
 
 def motion_edit(move_latent: torch.Tensor, move: np.ndarray, hold: float, f: int,
@@ -237,17 +228,25 @@ def motion_edit(move_latent: torch.Tensor, move: np.ndarray, hold: float, f: int
     mover's start may be moved and its hole filled); with keep_first (animate) latent frame 0 is
     known exactly and frame 0 is the input image. move_latent (C, t, h, w);
     move (1 + f*(t-1), H, W, 3)."""
-    _check(move_latent, move, f, "motion")
-    if move_latent.shape[1] < 2:
-        raise ValueError("object motion needs a clip longer than one frame")
+    return _guide_edit(move_latent, move, hold, f, "object motion", first_exact=keep_first,
+                       keep_first=keep_first)
+
+
+def _guide_edit(latent: torch.Tensor, pixels: np.ndarray, hold: float, f: int, what: str, *,
+                first_exact: bool, keep_first: bool) -> Edit:
+    """Frames laid out in pixels (a guide) known at mask `hold`; latent frame 0 exactly with
+    first_exact, and pixel frame 0 kept from the guide with keep_first."""
+    _check(latent, pixels, f, what)
+    if latent.shape[1] < 2:
+        raise ValueError(f"{what} needs a clip longer than one frame")
     if not 0.0 < hold < 1.0:
         raise ValueError(f"hold must be in (0, 1), got {hold}")
-    mask = torch.full((move_latent.shape[1],), float(hold))
-    keep = np.zeros(len(move), bool)
-    if keep_first:
+    mask = torch.full((latent.shape[1],), float(hold))
+    if first_exact:
         mask[0] = 1.0
-        keep[0] = True
-    return Edit(ConditioningPlan(tuple(move_latent.shape), move_latent.clone(), mask), move.copy(), keep)
+    keep = np.zeros(len(pixels), bool)
+    keep[0] = keep_first
+    return Edit(ConditioningPlan(tuple(latent.shape), latent.clone(), mask), pixels.copy(), keep)
 
 
 def extend_edit(clip_latent: torch.Tensor, clip: np.ndarray, new_latent: int, f: int,
