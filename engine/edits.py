@@ -82,21 +82,18 @@ class EditMethods:
         moving = self.motion_hold(motion_hold)
         move = self.camera_move(s["prompt"], pixel_frames(num_latent, tf)) if hold > 0 else None
         notes = {"image": note}
-        if not move and moving > 0:
-            self._check_length(num_latent)
-            clip_like = np.broadcast_to(first, (pixel_frames(num_latent, tf),) + first.shape[1:])
-            request = self._request("animate", s, clip_like)
-            if self.movers_named(request):
-                result = self._move_objects(first[0], moving, request, progress, keep_first=True,
-                                            cancel=cancel)
-                if result is not None:
-                    result.notes["image"] = note
-                    return result
-                notes["motion"] = {"hold": moving, "moved": 0}   # not in the image: the DiT alone
-        if move:
+        if move or moving > 0:
             self._check_length(num_latent)
             clip_like = np.broadcast_to(first, (pixel_frames(num_latent, tf),) + first.shape[1:])
             request = self._request("animate", s, clip_like)   # a clip of the image's size
+        if not move and moving > 0 and self.movers_named(request):
+            result = self._move_objects(first[0], moving, request, progress, keep_first=True,
+                                        cancel=cancel)
+            if result is not None:
+                result.notes["image"] = note
+                return result
+            notes["motion"] = {"hold": moving, "moved": 0}   # not in the image: the DiT alone
+        if move:
             start = time.perf_counter()
             relay = self.relay(progress, self._move_steps(move, request, hold), start)
             result = self._move_over(first[0], move, hold, request, relay, 0, keep_first=True, cancel=cancel)

@@ -267,11 +267,14 @@ class Engine(EditMethods):
         return classifier_free_guidance(velocity_rows, guidance, interval=self.card.guidance_interval,
                                         velocity_cond=velocity_cond)
 
+    def tokens(self, latent_shape: tuple[int, int, int, int]) -> int:
+        """How many tokens the DiT cuts a latent (C, T, h, w) into."""
+        return int(np.prod(latent_shape[1:])) // self.modules[1].cfg.patch.volume
+
     def shift_for(self, latent_shape: tuple[int, int, int, int]) -> float:
         """The sampler's time shift for a latent (C, T, h, w): it grows with the token count."""
-        dit = self.modules[1]
-        tokens = int(np.prod(latent_shape[1:])) // dit.cfg.patch.volume
-        return shift_for_tokens(tokens, dit.cfg.base_tokens, min_shift=self.card.min_shift)
+        return shift_for_tokens(self.tokens(latent_shape), self.modules[1].cfg.base_tokens,
+                                min_shift=self.card.min_shift)
 
     def run(self, request: Request, plan: ConditioningPlan | operations.Edit, *,
             progress: Optional[Callable[[Progress], None]] = None,
@@ -280,10 +283,9 @@ class Engine(EditMethods):
         An Edit also puts its input's own pixels back on the frames it keeps."""
         edit = plan if isinstance(plan, operations.Edit) else None
         plan = edit.plan if edit else plan
-        from engine.world import upsample  # the world is only needed when a prompt arrives
         timings = {}
         start = time.perf_counter()
-        up = upsample(request.prompt, seed=request.seed, duration_s=request.caption_seconds)
+        up = self.upsampled(request)
         vae = self.modules[0]  # loads both modules: the load's time is counted here
         timings["load_s"] = time.perf_counter() - start
         t0 = time.perf_counter()
@@ -362,14 +364,15 @@ class Engine(EditMethods):
         return hold
 
     @staticmethod
-    def scene_of(request: Request):
-        """The upsampled scene of a request: what its caption says, objects' paths included."""
-        from engine.world import upsample
-        return upsample(request.prompt, seed=request.seed, duration_s=request.caption_seconds).scene
+    def upsampled(request: Request):
+        """The request's prompt upsampled (engine/world): the caption the model sees and the
+        scene it describes, objects' paths included."""
+        from engine.world import upsample  # the world is only needed when a prompt arrives
+        return upsample(request.prompt, seed=request.seed, duration_s=request.caption_seconds)
 
     def movers_named(self, request: Request) -> bool:
         """Whether the request's caption moves an object, in a clip long enough to show it."""
-        return request.num_frames > 1 and any(o.motion != "still" for o in self.scene_of(request).objects)
+        return request.num_frames > 1 and any(o.motion != "still" for o in self.upsampled(request).scene.objects)
 
     def _motion_run(self, request: Request, hold: float, progress, cancel) -> Result:
         """The caption's moving objects as a plan: a still of the prompt, its movers found and
@@ -378,12 +381,12 @@ class Engine(EditMethods):
         A still of fewer than STILL_MIN_TOKENS tokens (a draft's) is the first frame of the
         DiT's own clip instead, which stands where no mover is found in it."""
         start = time.perf_counter()
-        refine = self.run_steps(request.steps, self.latent_shape(request), 1.0 - hold)
+        shape = self.latent_shape(request)
+        refine = self.run_steps(request.steps, shape, 1.0 - hold)
         relay = self.relay(progress, request.steps + refine, start)
         still_shape = self.latent_shape(replace(request, num_frames=1))
-        from_clip = int(np.prod(still_shape[2:])) // self.dit.cfg.patch.volume < STILL_MIN_TOKENS
-        plan = (operations.generate_plan(self.latent_shape(request)) if from_clip else
-                operations.image_plan(still_shape))
+        from_clip = self.tokens(still_shape) < STILL_MIN_TOKENS
+        plan = operations.generate_plan(shape) if from_clip else operations.image_plan(still_shape)
         first = self.run(request, plan, progress=relay(0), cancel=cancel)  # the clip's own caption
         result = self._move_objects(first.frames[0], hold, request, relay(request.steps),
                                     keep_first=False, cancel=cancel)
@@ -393,7 +396,7 @@ class Engine(EditMethods):
             return first
         if result is None:
             relay = self.relay(progress, 2 * request.steps, start)
-            result = self.run(request, operations.generate_plan(self.latent_shape(request)),
+            result = self.run(request, operations.generate_plan(shape),
                               progress=relay(request.steps), cancel=cancel,
                               notes={"motion": {"hold": hold, "moved": 0}})
         add_run_times(result, first)
@@ -407,8 +410,7 @@ class Engine(EditMethods):
         mover starts where it is. None where no mover is found."""
         from engine import motion
         t0 = time.perf_counter()
-        scene = self.scene_of(request)
-        movers = motion.find_movers(image, scene)
+        movers = motion.find_movers(image, self.upsampled(request).scene)
         if not movers:
             return None
         frames = motion.motion_frames(image, movers, request.num_frames, request.fps, request.seconds,
