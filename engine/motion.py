@@ -31,7 +31,13 @@ from engine.world.scene import COLOUR_RGB, MARGIN, Scene, motion_offset
 
 FIND_DISTANCE = 80.0         # RGB distance (0-441) from the object's colour that counts as the object
 MIN_AREA, MAX_AREA = 0.001, 0.25   # an object's share of the frame; outside it is not an object
+STRAY_MIN_AREA = MIN_AREA / 4      # a duplicate's share of the frame from which it is erased
+STRAY_MAX_TOTAL = 0.05             # more of a colour than this is the background's (a blue sea): kept
 OUTLINE_PX = 2               # the mask grows by this much to take the object's outline along
+# The hole an object leaves is filled this far (share of the frame's short side) past its outline:
+# a model's object has a soft halo, and a fill that took in its colour was redrawn by the refining
+# model as a second, still object (a ghost). 7 pixels at full size, 4 at a draft's.
+HOLE_MARGIN = 0.05
 FEATHER_PX = 1.0             # the cut-out's edge is softened over about this many pixels
 
 
@@ -48,10 +54,10 @@ def _check_still(still: np.ndarray) -> None:
         raise ValueError(f"expected a still (H, W, 3) uint8, got {still.dtype} {still.shape}")
 
 
-def find_object(still: np.ndarray, colour: str, taken: np.ndarray | None = None) -> np.ndarray | None:
-    """The largest connected region of `still` (H, W, 3) uint8 near the world colour `colour`,
-    outside `taken` (H, W) bool, grown by its outline: (H, W) bool, or None where no region of
-    MIN_AREA to MAX_AREA of the frame is that colour."""
+def _regions(still: np.ndarray, colour: str, taken: np.ndarray | None):
+    """Connected regions of `still` (H, W, 3) uint8 near the world colour `colour`, outside
+    `taken` (H, W) bool: labels (H, W) int32 (0: none) and each label's share of the frame (n,),
+    label k + 1 at index k."""
     _check_still(still)
     if colour not in COLOUR_RGB:
         raise ValueError(f"unknown colour {colour!r}; expected one of {', '.join(COLOUR_RGB)}")
@@ -60,15 +66,26 @@ def find_object(still: np.ndarray, colour: str, taken: np.ndarray | None = None)
     near = np.linalg.norm(smooth - np.asarray(COLOUR_RGB[colour], np.float32), axis=-1) < FIND_DISTANCE
     if taken is not None:
         near &= ~taken
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(near.astype(np.uint8), connectivity=8)
-    if n < 2:
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(near.astype(np.uint8), connectivity=8)
+    return labels, stats[1:, cv2.CC_STAT_AREA] / float(H * W)
+
+
+def _grown(mask: np.ndarray) -> np.ndarray:
+    """A mask (H, W) bool grown by the outline an object carries."""
+    return cv2.dilate(mask.astype(np.uint8), np.ones((2 * OUTLINE_PX + 1,) * 2, np.uint8)).astype(bool)
+
+
+def find_object(still: np.ndarray, colour: str, taken: np.ndarray | None = None) -> np.ndarray | None:
+    """The largest connected region of `still` (H, W, 3) uint8 near the world colour `colour`
+    that covers MIN_AREA to MAX_AREA of the frame, outside `taken` (H, W) bool, grown by its
+    outline: (H, W) bool, or None where there is none. A larger region (a white sky for a white
+    object) is background, not the object, and is passed over."""
+    labels, shares = _regions(still, colour, taken)
+    sized = np.flatnonzero((shares >= MIN_AREA) & (shares <= MAX_AREA))
+    if not len(sized):
         return None
-    k = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
-    area = stats[k, cv2.CC_STAT_AREA] / float(H * W)
-    if not MIN_AREA <= area <= MAX_AREA:
-        return None
-    grow = np.ones((2 * OUTLINE_PX + 1,) * 2, np.uint8)
-    return cv2.dilate((labels == k).astype(np.uint8), grow).astype(bool)
+    k = 1 + int(sized[np.argmax(shares[sized])])
+    return _grown(labels == k)
 
 
 def find_movers(still: np.ndarray, scene: Scene) -> list[Mover]:
@@ -84,6 +101,34 @@ def find_movers(still: np.ndarray, scene: Scene) -> list[Mover]:
             taken |= mask
             movers.append(Mover(mask, obj.motion, obj.speed))
     return movers
+
+
+def clearest_frame(frames: np.ndarray, scene: Scene) -> int:
+    """The index of the frame of `frames` (T, H, W, 3) uint8 whose moving objects, found as
+    find_movers finds them, cover the most of it (the first of equals; 0 where none is found).
+    A DiT's small clip forms its objects over the first frames: at draft size they covered
+    under 1% of frame 0 and several times that a few frames on."""
+    covered = [sum(float(m.mask.mean()) for m in find_movers(f, scene)) for f in frames]
+    return int(np.argmax(covered))
+
+
+def find_strays(still: np.ndarray, scene: Scene, movers: list[Mover]) -> np.ndarray:
+    """(H, W) bool: the regions of `still` in a moving object's colour that no mover took, from
+    STRAY_MIN_AREA to MAX_AREA of the frame, grown by their outline: the duplicates a model's
+    still drew of an object the scene has once. Left in place they stay still while the object
+    moves away. A colour a still object of the scene has is left alone, and so is one whose
+    regions together cover more than STRAY_MAX_TOTAL of the frame: the background has it."""
+    taken = np.zeros(still.shape[:2], bool)
+    for m in movers:
+        taken |= m.mask
+    kept = {o.colour for o in scene.objects if o.motion == "still"}
+    strays = np.zeros_like(taken)
+    for colour in sorted({o.colour for o in scene.objects if o.motion != "still"} - kept):
+        labels, shares = _regions(still, colour, taken)
+        sized = np.flatnonzero((shares >= STRAY_MIN_AREA) & (shares <= MAX_AREA))
+        if shares[sized].sum() <= STRAY_MAX_TOTAL:
+            strays |= np.isin(labels, sized + 1)
+    return _grown(strays)
 
 
 def object_path(motion: str, speed: str, times: np.ndarray, duration_s: float, centre: tuple[float, float],
@@ -110,10 +155,11 @@ def object_path(motion: str, speed: str, times: np.ndarray, duration_s: float, c
 
 
 def motion_frames(still: np.ndarray, movers: list[Mover], num_frames: int, fps: float, duration_s: float,
-                  *, fit_start: bool = True) -> np.ndarray:
+                  *, fit_start: bool = True, erase: np.ndarray | None = None) -> np.ndarray:
     """The movers cut from `still` (H, W, 3) uint8 and laid along their paths over the still with
     their holes filled -> (num_frames, H, W, 3) uint8. Frame i is at time i / fps; frame 0 is
-    the still itself where no mover's start was moved (always without fit_start)."""
+    the still itself where no mover's start was moved (always without fit_start) and nothing
+    is erased. erase (H, W) bool: more pixels filled in every frame (find_strays)."""
     _check_still(still)
     if num_frames < 2:
         raise ValueError(f"object motion needs at least 2 frames, got {num_frames}")
@@ -127,7 +173,12 @@ def motion_frames(still: np.ndarray, movers: list[Mover], num_frames: int, fps: 
         if m.mask.shape != (H, W):
             raise ValueError(f"a mover's mask {m.mask.shape} does not match the still {H}x{W}")
         hole |= m.mask.astype(np.uint8)
-    hole = cv2.dilate(hole, np.ones((2 * OUTLINE_PX + 1,) * 2, np.uint8))
+    if erase is not None:
+        if erase.shape != (H, W):
+            raise ValueError(f"the erase mask {erase.shape} does not match the still {H}x{W}")
+        hole |= erase.astype(np.uint8)
+    grow = max(OUTLINE_PX, round(HOLE_MARGIN * min(H, W)))
+    hole = cv2.dilate(hole, np.ones((2 * grow + 1,) * 2, np.uint8))
     plate = cv2.inpaint(still, hole, 2 * OUTLINE_PX + 3, cv2.INPAINT_TELEA)
     frames = np.repeat(plate[None].astype(np.float32), num_frames, axis=0)   # (T, H, W, 3)
     times = np.arange(num_frames) / fps
@@ -147,6 +198,6 @@ def motion_frames(still: np.ndarray, movers: list[Mover], num_frames: int, fps: 
             a = moved[..., 3:4]
             frames[i] = frames[i] * (1.0 - a) + moved[..., :3] * a
     out = np.clip(frames + 0.5, 0, 255).astype(np.uint8)
-    if not starts_moved:
+    if not starts_moved and (erase is None or not erase.any()):
         out[0] = still      # every mover starts where it is: frame 0 is the still, pixel for pixel
     return out

@@ -6,7 +6,7 @@ import torch
 from engine import motion
 from engine import operations as ops
 from engine.checkpoint import ModelCard
-from engine.world.scene import COLOUR_RGB, SPEED_RATE
+from engine.world.scene import COLOUR_RGB, SPEED_RATE, ObjectSpec, Scene
 
 
 def scene_still(width=96, height=64, discs=((30, 32, 8, "red"),)):
@@ -50,6 +50,43 @@ def test_find_object_refuses_specks_and_backgrounds_and_unknown_colours():
         motion.find_object(speck.astype(float), "red")
 
 
+def test_find_object_passes_over_a_background_of_the_colour_for_the_object():
+    still = scene_still(discs=((70, 40, 6, "white"),))
+    still[:24] = COLOUR_RGB["white"]                                  # a white sky: over MAX_AREA
+    mask = motion.find_object(still, "white")
+    assert mask is not None and abs(centre_x(mask) - 70) < 0.5 and mask[:20].sum() == 0
+
+
+def _scene(*objects):
+    """A grass scene of (colour, motion) balls."""
+    return Scene("grass", tuple(ObjectSpec("ball", c, m, "normal", 0.5, 0.5, 0.1, 0.0) for c, m in objects),
+                 "static", 2.0, 0)
+
+
+def test_strays_are_the_duplicates_of_a_moving_objects_colour_and_are_erased_from_every_frame():
+    still = scene_still(discs=((30, 32, 8, "red"), (75, 15, 4, "red"), (75, 50, 5, "blue")))
+    [mover] = motion.find_movers(still, _scene(("red", "right")))
+    strays = motion.find_strays(still, _scene(("red", "right")), [mover])
+    assert strays[15, 75] and not (strays & mover.mask).any() and not strays[50, 75]   # not the blue one
+    frames = motion.motion_frames(still, [mover], 9, 12.0, 0.75, erase=strays)
+    assert red_share(frames[0], 68, 82) == 0 and red_share(frames[-1], 68, 82) == 0  # the duplicate is gone
+    blue = np.linalg.norm(frames.astype(float) - COLOUR_RGB["blue"], axis=-1) < 60
+    assert blue[:, 50, 75].all()
+    # a still red object of the scene keeps its colour's regions; so does a background of it
+    assert not motion.find_strays(still, _scene(("red", "right"), ("red", "still")), [mover]).any()
+    speckled = scene_still(width=200, height=150, discs=[(30, 75, 10, "red")] +
+                           [(60 + 12 * i, 20 + 12 * j, 3, "red") for i in range(10) for j in range(10)])
+    [m] = motion.find_movers(speckled, _scene(("red", "left")))
+    assert not motion.find_strays(speckled, _scene(("red", "left")), [m]).any()   # over STRAY_MAX_TOTAL
+
+
+def test_the_clearest_frame_is_where_the_moving_objects_cover_the_most():
+    frames = np.stack([scene_still(discs=((48, 32, r, "red"),) if r else ()) for r in (0, 3, 9, 6)])
+    assert motion.clearest_frame(frames, _scene(("red", "up"))) == 2
+    assert motion.clearest_frame(frames[:1], _scene(("red", "up"))) == 0   # nothing found: the first
+    assert motion.clearest_frame(frames, _scene(("red", "still"))) == 0    # nothing to move
+
+
 def test_a_mover_travels_its_path_at_the_worlds_speed_and_leaves_no_copy_behind():
     still = scene_still()
     [mover] = [motion.Mover(motion.find_object(still, "red"), "right", "normal")]
@@ -90,7 +127,6 @@ def test_growing_objects_grow_and_still_objects_are_not_moved():
 
 
 def test_find_movers_grounds_each_moving_object_of_the_scene_once():
-    from engine.world.scene import ObjectSpec, Scene
     still = scene_still(discs=((20, 32, 6, "red"), (70, 32, 7, "red"), (48, 12, 5, "blue")))
     objects = (ObjectSpec("ball", "red", "left", "normal", 0.2, 0.5, 0.1, 0.0),
                ObjectSpec("ball", "red", "up", "slowly", 0.7, 0.5, 0.1, 0.0),
@@ -147,8 +183,9 @@ def test_engine_moves_the_captions_objects_as_a_plan(tiny_engine, monkeypatch):
     def spy(req, plan, **k):
         result = run(req, plan, **k)
         seen.append((req, plan, result))
-        if len(seen) == 1:                                 # the still: give it a red ball to find
-            result.frames = _red_ball_still(tiny_engine, req)[None]
+        if len(seen) == 1:                                 # the DiT's clip: a red ball in frame 2 only
+            result.frames = np.repeat(scene_still(req.width, req.height, ())[None], req.num_frames, axis=0)
+            result.frames[2] = _red_ball_still(tiny_engine, req)
         return result
     monkeypatch.setattr(tiny_engine, "run", spy)
     bar = []
@@ -156,12 +193,16 @@ def test_engine_moves_the_captions_objects_as_a_plan(tiny_engine, monkeypatch):
     prompt = "a red ball moves quickly to the right on grass"
     [r] = tiny_engine.generate(prompt, motion_hold=0.6, progress=lambda p: bar.append((p.step, p.total)),
                                **options)
-    (still_req, still_plan, _), (clip_req, edit, _) = seen
-    assert still_plan.shape[1] == 1 and still_req.num_frames == clip_req.num_frames  # the clip's caption
+    (first_req, first_plan, _), (clip_req, edit, _) = seen
+    assert first_plan.shape == edit.plan.shape and first_plan.mask is None   # the DiT's own clip
+    assert first_req == clip_req                           # the request's seed and caption
     assert float(edit.plan.mask.min()) == float(edit.plan.mask.max()) == pytest.approx(0.6)
-    assert r.notes["motion"] == {"hold": 0.6, "moved": 1, "objects": [{"motion": "right", "speed": "quickly"}]}
+    assert r.notes["motion"] == {"hold": 0.6, "moved": 1, "objects": [{"motion": "right", "speed": "quickly"}],
+                                 "erased": 0.0, "tries": 1}
     guide = edit.pixels                                    # what the model was asked to refine
-    xs = [centre_x(np.linalg.norm(f.astype(float) - COLOUR_RGB["red"], axis=-1) < 60) for f in guide]
+    red = np.linalg.norm(guide.astype(float) - COLOUR_RGB["red"], axis=-1) < 60
+    assert red.reshape(len(red), -1).any(1).all()          # frame 2's ball, in every frame
+    xs = [centre_x(m) for m in red]
     assert xs[-1] > xs[0] + 2
     assert r.frames.shape == (clip_req.num_frames, r.request.height, r.request.width, 3)
     steps = [s for s, _ in bar]
@@ -182,8 +223,10 @@ def test_engine_samples_alone_where_nothing_moves_or_nothing_is_found(tiny_engin
     calls.clear()
     monkeypatch.setattr(motion, "find_movers", lambda image, scene: [])
     lost = tiny_engine.generate("a red ball moves left", motion_hold=0.6, **options)[0]
-    assert len(calls) == 2 and lost.notes["motion"] == {"hold": 0.6, "moved": 0}   # the still, then the DiT
-    assert lost.frames.shape[0] == off.frames.shape[0]
+    from engine.runtime import FIRST_TRIES
+    assert len(calls) == FIRST_TRIES and lost.notes["motion"] == {"hold": 0.6, "moved": 0, "tries": FIRST_TRIES}
+    assert np.array_equal(lost.frames, off.frames) and lost.request == off.request   # the DiT's first clip
+    assert lost.timings["sample_s"] > off.timings["sample_s"]          # every try is counted
     with pytest.raises(ValueError, match="motion_hold"):
         tiny_engine.generate("a red ball", motion_hold=1.0, **options)
 
@@ -215,7 +258,8 @@ def test_a_drafts_moved_objects_are_moved_again_in_its_render(tiny_engine, monke
                               progress=lambda p: bar.append((p.step, p.total)))
     want = tiny_engine.resolve("generate", prompt, aspect="16:9")
     assert full.frames.shape[1:3] == (want.height, want.width) and len(full.frames) == len(draft.frames)
-    assert full.notes["motion"] == {"hold": 0.6, "moved": 1, "objects": [{"motion": "right", "speed": "normal"}]}
+    assert full.notes["motion"] == {"hold": 0.6, "moved": 1, "objects": [{"motion": "right", "speed": "normal"}],
+                                    "erased": 0.0}
     assert full.notes["draft"]["strength"] == 0.5 and full.request.operation == "render"
     assert bar[-1][0] == bar[-1][1] and [s for s, _ in bar] == sorted(s for s, _ in bar)
     monkeypatch.setattr(motion, "find_movers", lambda image, scene: [])
