@@ -81,7 +81,9 @@ def placement(move: str, width: int, height: int, still_w: int, still_h: int) ->
 
 def move_frames(still: np.ndarray, move: str, width: int, height: int, num_frames: int,
                 travel: int | None = None) -> np.ndarray:
-    """The move over `still` (Hs, Ws, 3) uint8 -> (T, height, width, 3) uint8, at constant speed.
+    """The move over `still` (Hs, Ws, 3) uint8 -> (T, height, width, 3) uint8, at constant speed;
+    over a scene that changes, `still` (T, Hs, Ws, 3) gives frame k its own still k (objects
+    moving in it: Engine._move_over).
 
     pan_right: the window starts at the still's left edge and slides `travel` pixels right
     (content travels left on screen; None: to the still's right edge); pan_left the reverse.
@@ -90,11 +92,13 @@ def move_frames(still: np.ndarray, move: str, width: int, height: int, num_frame
     _check(move)
     if width < 1 or height < 1:
         raise ValueError(f"the frame must be at least 1x1 pixels, got {width}x{height}")
-    if still.ndim != 3 or still.shape[-1] != 3 or still.dtype != np.uint8:
-        raise ValueError(f"expected a still (H, W, 3) uint8, got {still.dtype} {still.shape}")
+    if still.ndim not in (3, 4) or still.shape[-1] != 3 or still.dtype != np.uint8:
+        raise ValueError(f"expected a still (H, W, 3) or stills (T, H, W, 3) uint8, got {still.dtype} {still.shape}")
     if num_frames < 2:
         raise ValueError(f"a camera move needs at least 2 frames, got {num_frames}")
-    hs, ws = still.shape[:2]
+    if still.ndim == 4 and len(still) != num_frames:
+        raise ValueError(f"{len(still)} stills for a move of {num_frames} frames")
+    hs, ws = still.shape[-3:-1]
     x0, y0 = placement(move, width, height, ws, hs)
     if move == "zoom_out" and (ws < width * ZOOM_MAX - 0.5 or hs < height * ZOOM_MAX - 0.5):
         raise ValueError(f"a zoom out needs a still {ZOOM_MAX}x the frame, got {ws}x{hs} for {width}x{height}")
@@ -111,7 +115,7 @@ def move_frames(still: np.ndarray, move: str, width: int, height: int, num_frame
             z = ZOOM_MAX ** (u if move == "zoom_in" else -u)
             cx, cy = x0 + width / 2, y0 + height / 2  # the first frame's centre stays put
             matrix = np.array([[z, 0.0, width / 2 - z * cx], [0.0, z, height / 2 - z * cy]], np.float32)
-        frames[k] = cv2.warpAffine(still, matrix, (width, height), flags=cv2.INTER_LINEAR,
+        frames[k] = cv2.warpAffine(still[k] if still.ndim == 4 else still, matrix, (width, height), flags=cv2.INTER_LINEAR,
                                    borderMode=cv2.BORDER_REPLICATE)
     return frames
 

@@ -70,7 +70,7 @@ class EditMethods:
                 progress=None, cancel=None, **options) -> Result:
         """The image (H, W, 3) is the first frame; the motion follows the prompt. A camera move
         the prompt names is made by the camera plan, as in generate (engine/camera.py): the
-        model draws what the move reveals around the image. Otherwise the caption's moving
+        model draws what the move reveals around the image. Either way the caption's moving
         objects, where the image shows them, move from where they are (engine/motion.py)."""
         s = self._settings(prompt, **_opts(options))
         if image.ndim != 3:
@@ -96,7 +96,8 @@ class EditMethods:
         if move:
             start = time.perf_counter()
             relay = self.relay(progress, self._move_steps(move, request, hold), start)
-            result = self._move_over(first[0], move, hold, request, relay, 0, keep_first=True, cancel=cancel)
+            result = self._move_over(first[0], move, hold, request, relay, 0, keep_first=True, cancel=cancel,
+                                     movers=moving > 0 and self.movers_named(request))
             result.notes["image"] = note
             result.timings["total_s"] = time.perf_counter() - start
             return result
@@ -115,11 +116,13 @@ class EditMethods:
         return (request.steps if outpaint else 0) + self.refine_steps(request, hold)
 
     def _move_over(self, image: np.ndarray, move: str, hold: float, request, relay, offset: int, *,
-                   keep_first: bool, cancel) -> Result:
+                   keep_first: bool, cancel, movers: bool = False) -> Result:
         """A camera move over `image` (H, W, 3), the request's first frame: the still it is made
         from is the image, outpainted by the model where the move reveals more (a known region)
         with the image put back exactly; the move is laid over it (engine/camera.py) and refined
-        from flow time 1 - hold. keep_first: frame 0 is the image itself (animate)."""
+        from flow time 1 - hold. keep_first: frame 0 is the image itself (animate). movers: the
+        caption's moving objects found in the image move along their paths in the still as the
+        camera moves over it (engine/motion.py; the record's `motion`)."""
         from engine import camera
         cfg = self.vae.cfg
         f, tf = cfg.spatial_factor, cfg.temporal_factor
@@ -137,16 +140,43 @@ class EditMethods:
             still = out.frames[0].copy()
             still[y:y + H, x:x + W] = image                  # the image itself, where it sits
         t0 = time.perf_counter()
+        notes = {"camera": {"move": move, "hold": hold, "still": [ws, hs]}}
+        if movers:
+            still, notes["motion"] = self._objects_in(still, image, (x, y), request, hold, keep_first)
         frames = camera.move_frames(still, move, W, H, request.num_frames,
                                     travel=camera.pan_pixels(request.seconds, W) if move.startswith("pan") else None)
         edit = operations.camera_edit(self._encode(frames), frames, hold, tf, keep_first=keep_first)
         move_s = time.perf_counter() - t0
-        result = self.run(request, edit, progress=relay(offset), cancel=cancel,
-                          notes={"camera": {"move": move, "hold": hold, "still": [ws, hs]}})
+        result = self.run(request, edit, progress=relay(offset), cancel=cancel, notes=notes)
         if out is not None:
             add_run_times(result, out)
         result.timings["camera_s"] = move_s
         return result
+
+    def _objects_in(self, still: np.ndarray, image: np.ndarray, at: tuple[int, int], request, hold: float,
+                    keep_first: bool) -> tuple[np.ndarray, dict]:
+        """The caption's moving objects found in `image` (H, W, 3), the first frame, which sits at
+        `at` (x, y) in a camera's `still` (Hs, Ws, 3), moved along their paths in the still:
+        -> (the still, one per frame (T, Hs, Ws, 3), or the still itself where none is found;
+        the record's motion note). Speeds are in the frame's widths and heights, as the world's."""
+        from engine import motion
+        H, W = image.shape[:2]
+        x, y = at
+        scene = self.upsampled(request).scene
+        found = motion.find_movers(image, scene)
+        if not found:
+            return still, {"hold": hold, "moved": 0}
+
+        def placed(mask):            # a mask of the frame, where the frame sits in the still
+            out = np.zeros(still.shape[:2], bool)
+            out[y:y + H, x:x + W] = mask
+            return out
+        erase = None if keep_first else placed(motion.find_strays(image, scene, found))
+        stills = motion.motion_frames(still, [replace(m, mask=placed(m.mask)) for m in found], request.num_frames,
+                                      request.fps, request.seconds, fit_start=not keep_first, erase=erase,
+                                      frame=(W, H))
+        return stills, {"hold": hold, "moved": len(found),
+                        "objects": [{"motion": m.motion, "speed": m.speed} for m in found]}
 
     def _room(self, new_latent: int, seconds: float) -> int:
         """Latent frames one generation has left for context around new_latent new ones."""
@@ -307,6 +337,8 @@ class EditMethods:
         clip, note = self._conform(draft_frames, s["fps"], s, size=size, max_frames=self.card.max_frames)
         inputs = draft.get("inputs") or {}
         made = inputs.get("camera") if isinstance(inputs, dict) else None
+        moved = inputs.get("motion") if isinstance(inputs, dict) else None
+        moved = moved if isinstance(moved, dict) and moved.get("moved") else None
         if made:                                            # the draft was a camera move: keep it
             from engine import camera
             if not isinstance(made, dict) or made.get("move") not in camera.MOVES:
@@ -316,9 +348,8 @@ class EditMethods:
                 raise ValueError("the draft was a camera move but no camera_hold is known to render it "
                              "(its record has none and the card's is 0)")
             return self._render_move(clip, made["move"], hold, strength, s, note, draft.get("path"),
-                                     progress, cancel)
-        moved = inputs.get("motion") if isinstance(inputs, dict) else None
-        if isinstance(moved, dict) and moved.get("moved"):   # the draft's objects were moved: again
+                                     progress, cancel, movers=moved is not None)
+        if moved:                                           # the draft's objects were moved: again
             hold = self.motion_hold(moved.get("hold"))
             if hold <= 0:
                 raise ValueError("the draft moved its objects but no motion_hold is known to render it "
@@ -332,12 +363,13 @@ class EditMethods:
                               progress, cancel)
 
     def _render_move(self, clip: np.ndarray, move: str | None, hold: float, strength: float, s: dict,
-                     note: dict, path, progress, cancel) -> Result:
+                     note: dict, path, progress, cancel, *, movers: bool = False) -> Result:
         """A draft of a camera move (or, move None, of moved objects) rendered on its own road:
         an SDEdit of the whole draft would undo the move (from t = 0.5 the model pulls the
         frames back to a still camera: 4 drafts of 4 lost their move), so the draft's first
         frame, upscaled, is finished at full size at `strength` and the move is made over it
-        again at the draft's hold (the objects found in it again and moved along their paths)."""
+        again at the draft's hold (the objects found in it again and moved along their paths;
+        movers: with the camera's move too, where the draft's were)."""
         start = time.perf_counter()
         first = replace(self._restyle_edit(clip[:1], strength), detail=0.0)
         request = self._request("render", s, clip)
@@ -348,7 +380,7 @@ class EditMethods:
         still = self.run(request, first, progress=relay(0), cancel=cancel)   # the clip's caption
         if move:
             result = self._move_over(still.frames[0], move, hold, request, relay, first_steps,
-                                     keep_first=False, cancel=cancel)
+                                     keep_first=False, cancel=cancel, movers=movers)
         else:
             result = self._move_objects(still.frames[0], hold, request, relay(first_steps),
                                         keep_first=False, cancel=cancel)

@@ -132,16 +132,19 @@ def find_strays(still: np.ndarray, scene: Scene, movers: list[Mover]) -> np.ndar
 
 
 def object_path(motion: str, speed: str, times: np.ndarray, duration_s: float, centre: tuple[float, float],
-                half: tuple[float, float], size: tuple[int, int], fit_start: bool):
+                half: tuple[float, float], size: tuple[int, int], fit_start: bool,
+                frame: tuple[int, int] | None = None):
     """(x, y, scale) arrays over `times` (seconds): the centre in pixels and the size factor of an
-    object whose centre starts at `centre` (x, y) with half extents `half`, in a frame `size`
-    (W, H). The world's path (motion_offset) at `speed`; fit_start moves the start so the whole
-    path stays inside the frame's margins where it fits (generate draws its own start), else
-    the object stops at the frame's edge, as the world's objects do (animate keeps the image's
-    start)."""
+    object whose centre starts at `centre` (x, y) with half extents `half`, in a still `size`
+    (W, H). The world's path (motion_offset) at `speed`, in widths and heights of `frame` (W, H;
+    None: the still's; a camera's still is larger than its frame); fit_start moves the start so
+    the whole path stays inside the still's margins where it fits (generate draws its own
+    start), else the object stops at the still's edge, as the world's objects do (animate keeps
+    the image's start)."""
     W, H = size
+    fw, fh = size if frame is None else frame
     dx, dy, scale = motion_offset(motion, speed, np.asarray(times, np.float64), duration_s)
-    dx, dy = dx * W, dy * H                                   # frame widths and heights -> pixels
+    dx, dy = dx * fw, dy * fh                                 # frame widths and heights -> pixels
     axes = []
     for c, d, h, extent in ((centre[0], dx, half[0], W), (centre[1], dy, half[1], H)):
         r = h * float(scale.max())
@@ -155,11 +158,13 @@ def object_path(motion: str, speed: str, times: np.ndarray, duration_s: float, c
 
 
 def motion_frames(still: np.ndarray, movers: list[Mover], num_frames: int, fps: float, duration_s: float,
-                  *, fit_start: bool = True, erase: np.ndarray | None = None) -> np.ndarray:
+                  *, fit_start: bool = True, erase: np.ndarray | None = None,
+                  frame: tuple[int, int] | None = None) -> np.ndarray:
     """The movers cut from `still` (H, W, 3) uint8 and laid along their paths over the still with
     their holes filled -> (num_frames, H, W, 3) uint8. Frame i is at time i / fps; frame 0 is
     the still itself where no mover's start was moved (always without fit_start) and nothing
-    is erased. erase (H, W) bool: more pixels filled in every frame (find_strays)."""
+    is erased. erase (H, W) bool: more pixels filled in every frame (find_strays). frame (W, H):
+    the size of the frame the speeds are measured in, where the still is a camera's larger one."""
     _check_still(still)
     if num_frames < 2:
         raise ValueError(f"object motion needs at least 2 frames, got {num_frames}")
@@ -187,7 +192,8 @@ def motion_frames(still: np.ndarray, movers: list[Mover], num_frames: int, fps: 
         ys, xs = np.nonzero(m.mask)
         cx, cy = float(xs.mean()), float(ys.mean())
         half = ((xs.max() - xs.min() + 1) / 2.0, (ys.max() - ys.min() + 1) / 2.0)
-        px, py, scale = object_path(m.motion, m.speed, times, duration_s, (cx, cy), half, (W, H), fit_start)
+        px, py, scale = object_path(m.motion, m.speed, times, duration_s, (cx, cy), half, (W, H), fit_start,
+                                    frame)
         starts_moved |= abs(px[0] - cx) > 1e-6 or abs(py[0] - cy) > 1e-6
         alpha = cv2.GaussianBlur(m.mask.astype(np.float32), (0, 0), FEATHER_PX)
         cut = np.dstack([still.astype(np.float32), alpha])                    # (H, W, 4)

@@ -328,9 +328,9 @@ class Engine(EditMethods):
         """Text to video. Options as in `resolve` (seconds/frames, fps, aspect or width and
         height, draft, seed, steps, guidance). Variation i is the request with seed + i, so each
         can be made again on its own. A camera move the prompt names is made by the camera plan
-        (engine/camera.py) at mask camera_hold; otherwise the caption's moving objects are moved
-        by the motion plan (engine/motion.py) at mask motion_hold (None: the card's; 0: the DiT
-        alone)."""
+        (engine/camera.py) at mask camera_hold, the caption's moving objects moving in it where
+        motion_hold is above 0; otherwise the caption's moving objects are moved by the motion
+        plan (engine/motion.py) at mask motion_hold (None: the card's; 0: the DiT alone)."""
         if variations < 1:
             raise ValueError(f"variations must be at least 1, got {variations}")
         hold = self.camera_hold(camera_hold)
@@ -341,8 +341,9 @@ class Engine(EditMethods):
         results = []
         for i in range(variations):
             varied = replace(request, seed=request.seed + i)
-            if move:
-                results.append(self._camera_run(varied, move, hold, progress, cancel))
+            if move:         # the caption's moving objects move as the camera does
+                results.append(self._camera_run(varied, move, hold, progress, cancel,
+                                                movers=moving > 0 and self.movers_named(varied)))
             elif moving > 0 and self.movers_named(varied):
                 results.append(self._motion_run(varied, moving, progress, cancel))
             else:
@@ -381,8 +382,8 @@ class Engine(EditMethods):
         paths, refined from flow time 1 - hold (engine/motion.py). Where no mover is found,
         another clip is drawn, up to FIRST_TRIES (the record's `motion.tries`); then the first
         clip stands, and the record says so. A one-frame still of the prompt was the first frame
-        before: the clip's clearest frame moved 91% and 87% of worldbench's readable movers at
-        full size (seeds 1000, 3000), the still 78% and 78% (docs/model-notes.md)."""
+        at full size before: worldbench's motion at full size is 91.3% and 82.6% from the clip's
+        clearest frame (seeds 1000, 3000), 78.3% and 69.6% from the still (docs/model-notes.md)."""
         from engine import motion
         start = time.perf_counter()
         shape = self.latent_shape(request)
@@ -443,17 +444,19 @@ class Engine(EditMethods):
         camera_named = parse(prompt)[0]["camera"]
         return camera_named if camera_named in camera.MOVES else None
 
-    def _camera_run(self, request: Request, move: str, hold: float, progress, cancel) -> Result:
+    def _camera_run(self, request: Request, move: str, hold: float, progress, cancel, *,
+                    movers: bool = False) -> Result:
         """A named camera move as a plan: a still of the prompt at the frame's size, outpainted
         where the move reveals more, the move laid over it and refined from flow time 1 - hold
-        (engine/camera.py; the same road as animate's, from the model's own first frame)."""
+        (engine/camera.py; the same road as animate's, from the model's own first frame).
+        movers: the caption's moving objects move in the still as the camera moves."""
         start = time.perf_counter()
         relay = self.relay(progress, request.steps + self._move_steps(move, request, hold), start)
         still_shape = self.latent_shape(replace(request, num_frames=1))
         first = self.run(request, operations.image_plan(still_shape),   # the clip's own caption
                          progress=relay(0), cancel=cancel)
         result = self._move_over(first.frames[0], move, hold, request, relay, request.steps,
-                                 keep_first=False, cancel=cancel)
+                                 keep_first=False, cancel=cancel, movers=movers)
         add_run_times(result, first)
         result.timings["total_s"] = time.perf_counter() - start
         return result

@@ -23,6 +23,14 @@ def test_a_pan_starts_and_ends_on_the_stills_edges():
     assert np.array_equal(left[0], s[:, 16:]) and np.array_equal(left[-1], s[:, :64])
 
 
+def test_a_move_over_a_changing_scene_takes_each_frame_from_its_own_still():
+    stills = np.stack([still(seed=k) for k in range(9)])
+    frames = camera.move_frames(stills, "pan_right", 64, 24, 9)
+    assert np.array_equal(frames[0], stills[0][:, :64]) and np.array_equal(frames[-1], stills[-1][:, 16:])
+    with pytest.raises(ValueError, match="9 stills for a move of 5 frames"):
+        camera.move_frames(stills, "pan_right", 64, 24, 5)
+
+
 def test_a_pan_moves_content_at_constant_speed_the_way_it_says():
     s = np.zeros((16, 96, 3), np.uint8)
     s[:, 40:42] = 255                                     # a bright bar in the middle of the still

@@ -265,3 +265,40 @@ def test_a_drafts_moved_objects_are_moved_again_in_its_render(tiny_engine, monke
     monkeypatch.setattr(motion, "find_movers", lambda image, scene: [])
     lost = tiny_engine.render(draft.frames, draft.record(), strength=0.5, steps=3)
     assert lost.notes["motion"] == {"hold": 0.6, "moved": 0} and lost.frames.shape == full.frames.shape
+
+
+def test_speeds_are_in_the_frames_widths_where_the_still_is_a_cameras_larger_one():
+    still = scene_still(width=192, discs=((60, 32, 8, "red"),))     # twice the 96-pixel frame
+    mover = motion.Mover(motion.find_object(still, "red"), "right", "normal")
+    fps, n = 12.0, 13
+    frames = motion.motion_frames(still, [mover], n, fps, n / fps, frame=(96, 64))
+    xs = [centre_x(np.linalg.norm(f.astype(float) - COLOUR_RGB["red"], axis=-1) < 60) for f in frames]
+    assert np.allclose(np.diff(xs), SPEED_RATE["normal"] * 96 / fps, atol=0.3)   # the frame's widths
+
+
+def test_objects_move_in_the_cameras_still_as_the_camera_moves(tiny_engine, monkeypatch):
+    def guided(motion_hold):
+        seen = []
+        run = tiny_engine.run
+
+        def spy(req, plan, **k):
+            result = run(req, plan, **k)
+            seen.append((req, plan))
+            if len(seen) == 1:                             # the first frame: a red ball on grass
+                result.frames = _red_ball_still(tiny_engine, req)[None]
+            return result
+        monkeypatch.setattr(tiny_engine, "run", spy)
+        [r] = tiny_engine.generate("a red ball moves quickly to the right on grass, the camera pans left",
+                                   camera_hold=0.75, motion_hold=motion_hold, seconds=1.0, aspect="16:9",
+                                   seed=3, steps=2)
+        monkeypatch.setattr(tiny_engine, "run", run)
+        red = np.linalg.norm(seen[-1][1].pixels.astype(float) - COLOUR_RGB["red"], axis=-1) < 60
+        return r, [centre_x(m) for m in red]
+    moving, xs = guided(0.6)
+    still, xs_still = guided(0.0)
+    assert moving.notes["camera"]["move"] == "pan_left" and "motion" not in still.notes
+    assert moving.notes["motion"] == {"hold": 0.75, "moved": 1,
+                                      "objects": [{"motion": "right", "speed": "quickly"}]}
+    travel = SPEED_RATE["quickly"] * moving.request.width * (len(xs) - 1) / moving.request.fps
+    assert (xs[-1] - xs[0]) - (xs_still[-1] - xs_still[0]) == pytest.approx(travel, rel=0.1)   # its own path
+    assert xs_still[-1] > xs_still[0]                      # and the pan's, which carries content right

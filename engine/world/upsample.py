@@ -203,22 +203,14 @@ class _Parser:
 
     def behind(self, i):
         """'behind the yellow box': the current object passes behind that one. Returns tokens used."""
-        j, attrs = i + 1, {}
+        j = i + 1
         while j < len(self.tokens) and self.tokens[j] in ("the", "a", "an"):
             j += 1
-        while j < len(self.tokens):
-            w = self.tokens[j]
-            if w in SIZE_WORDS:
-                attrs["size"] = SIZE_WORDS[w]
-            elif w in COLOUR_WORDS:
-                attrs["colour"] = COLOUR_WORDS[w]
-            elif w in SHAPE_WORDS or w == "stars":
-                attrs["shape"] = SHAPE_WORDS.get(w, "star")
-                j += 1
-                break
-            else:
-                break
+        attrs, j = _noun_phrase(self.tokens, j)
+        if attrs.get("shape"):
             j += 1
+        else:
+            attrs.pop("shape")                       # "behind the red one": its colour alone
         if not attrs:
             return 0
         mover = self.targets[0] if self.targets else None
@@ -254,23 +246,32 @@ def _counts_objects(tokens, i) -> bool:
     return j < len(tokens) and (tokens[j] in SHAPE_WORDS or tokens[j] == "stars")
 
 
-def _mentioned(p: "_Parser", tokens, i) -> int:
-    """At "the" (tokens[i]) before a noun phrase that fits an object already named ("a red ball
-    rolls left. The red ball then bounces"; "the ball" fits it too): make that object the one the
-    next words describe and return how many tokens the phrase holds; 0 where nothing fits."""
-    j, attrs = i + 1, {}
+def _noun_phrase(tokens, j) -> tuple[dict, int]:
+    """The object a noun phrase at tokens[j:] describes: its size and colour words, then its
+    shape ("big dark ball" -> size, colour black, shape ball). Returns the attributes, with
+    "shape" None where no shape word ends them, and the index of the shape word (or of the
+    first word that is none of these)."""
+    attrs = {}
     while j < len(tokens) and (tokens[j] in COLOUR_WORDS or tokens[j] in SIZE_WORDS or tokens[j] == "dark"):
         if tokens[j] in SIZE_WORDS:
             attrs["size"] = SIZE_WORDS[tokens[j]]
         else:
             attrs["colour"] = "black" if tokens[j] == "dark" else COLOUR_WORDS[tokens[j]]
         j += 1
-    shape = SHAPE_WORDS.get(tokens[j]) if j < len(tokens) else None
-    if shape is None and j < len(tokens) and tokens[j] == "stars" and j > i + 1:
-        shape = "star"                                  # "the yellow stars"; bare "the stars" is the night sky
-    if shape is None or (j + 1 < len(tokens) and tokens[j + 1] == "of"):     # "the ball of wool"
+    word = tokens[j] if j < len(tokens) else ""
+    attrs["shape"] = SHAPE_WORDS.get(word, "star" if word == "stars" else None)
+    return attrs, j
+
+
+def _mentioned(p: "_Parser", tokens, i) -> int:
+    """At "the" (tokens[i]) before a noun phrase that fits an object already named ("a red ball
+    rolls left. The red ball then bounces"; "the ball" fits it too): make that object the one the
+    next words describe and return how many tokens the phrase holds; 0 where nothing fits."""
+    attrs, j = _noun_phrase(tokens, i + 1)
+    if tokens[j:j + 1] == ["stars"] and j == i + 1:
+        return 0                                        # bare "the stars" is the night sky; "the yellow stars" fit
+    if attrs["shape"] is None or (j + 1 < len(tokens) and tokens[j + 1] == "of"):     # "the ball of wool"
         return 0
-    attrs["shape"] = shape
     fits = [k for k, o in enumerate(p.objects) if all(o[a] == v for a, v in attrs.items())]
     if not fits:
         return 0
