@@ -1,4 +1,4 @@
-"""Object motion as a plan: the model draws a still, the caption's movers are found in it and
+"""Object motion as a plan: the model draws the scene, the caption's movers are found in it and
 moved along the paths the caption gives them, and the model refines the result.
 
 The shipped DiT reads the colour and shape words but not the motion word: worldbench's movers
@@ -8,13 +8,15 @@ as LLM-grounded video diffusion (Lian et al. 2023) draws one; this module makes 
 one sampler, as cut-and-drag animation is refined by a video model (Go-with-the-Flow, Burgert et
 al. 2025) and as engine/camera.py makes a camera move:
 
-1. the sampler draws the first frame as a still of the prompt (or, for animate, it is the image);
+1. the sampler draws the clip, and its `clearest_frame` is the still the objects move from (for
+   animate, the image is; under a camera move, the camera's still is: Engine._objects_in);
 2. `find_movers` grounds each moving object of the scene in the still: the largest connected
    region near the world's colour of that object (COLOUR_RGB), of plausible size; an object
-   that is not found is left where it is;
-3. `motion_frames` cuts each found object out, fills the hole it leaves (OpenCV inpainting; the
-   model redraws it), and lays it over that plate at every frame along its path (`object_path`:
-   the world's motion_offset at the caption's speed, its start kept or fitted into the frame);
+   that is not found is left where it is; `find_strays` finds the still's duplicates of it;
+3. `motion_frames` cuts each found object out, fills the hole it leaves and its duplicates'
+   (OpenCV inpainting; the model redraws it), and lays it over that plate at every frame along
+   its path (`object_path`: the world's motion_offset at the caption's speed, its start kept or
+   fitted into the frame);
 4. the frames are encoded and known at mask `hold`, so the model refines every frame from flow
    time 1 - hold under the prompt (operations.motion_edit).
 
@@ -182,7 +184,7 @@ def motion_frames(still: np.ndarray, movers: list[Mover], num_frames: int, fps: 
         if erase.shape != (H, W):
             raise ValueError(f"the erase mask {erase.shape} does not match the still {H}x{W}")
         hole |= erase.astype(np.uint8)
-    grow = max(OUTLINE_PX, round(HOLE_MARGIN * min(H, W)))
+    grow = max(OUTLINE_PX, round(HOLE_MARGIN * min(frame or (W, H))))   # the frame's, not a camera still's
     hole = cv2.dilate(hole, np.ones((2 * grow + 1,) * 2, np.uint8))
     plate = cv2.inpaint(still, hole, 2 * OUTLINE_PX + 3, cv2.INPAINT_TELEA)
     frames = np.repeat(plate[None].astype(np.float32), num_frames, axis=0)   # (T, H, W, 3)
