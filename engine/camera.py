@@ -115,7 +115,8 @@ def move_frames(still: np.ndarray, move: str, width: int, height: int, num_frame
             z = ZOOM_MAX ** (u if move == "zoom_in" else -u)
             cx, cy = x0 + width / 2, y0 + height / 2  # the first frame's centre stays put
             matrix = np.array([[z, 0.0, width / 2 - z * cx], [0.0, z, height / 2 - z * cy]], np.float32)
-        frames[k] = cv2.warpAffine(still[k] if still.ndim == 4 else still, matrix, (width, height), flags=cv2.INTER_LINEAR,
+        scene = still[k] if still.ndim == 4 else still
+        frames[k] = cv2.warpAffine(scene, matrix, (width, height), flags=cv2.INTER_LINEAR,
                                    borderMode=cv2.BORDER_REPLICATE)
     return frames
 

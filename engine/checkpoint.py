@@ -54,8 +54,8 @@ class ModelCard:
     # draws and known at this mask, so the model refines it from flow time 1 - camera_hold
     # (engine/camera.py); 0: the move is left to the DiT alone
     camera_hold: float = 0.0
-    # the caption's moving objects are found in a still the model draws, moved along their
-    # paths and known at this mask, so the model refines them from flow time 1 - motion_hold
+    # the caption's moving objects are found in the clearest frame of the model's own clip
+    # (under a camera move, in its still), moved along their paths and known at this mask, so the model refines them from flow time 1 - motion_hold
     # (engine/motion.py); 0: motion is left to the DiT alone
     motion_hold: float = 0.0
     trained_on: str = ""           # hardware and wall time that produced the weights

@@ -156,9 +156,11 @@ class EditMethods:
     def _objects_in(self, still: np.ndarray, image: np.ndarray, at: tuple[int, int], request, hold: float,
                     keep_first: bool) -> tuple[np.ndarray, dict]:
         """The caption's moving objects found in `image` (H, W, 3), the first frame, which sits at
-        `at` (x, y) in a camera's `still` (Hs, Ws, 3), moved along their paths in the still:
-        -> (the still, one per frame (T, Hs, Ws, 3), or the still itself where none is found;
-        the record's motion note). Speeds are in the frame's widths and heights, as the world's."""
+        `at` (x, y) in `still` (Hs, Ws, 3): a camera's larger still, or the image itself at
+        (0, 0). They are moved along their paths in the still (without keep_first, the image's
+        duplicates of them erased): -> (the still, one per frame (T, Hs, Ws, 3), or the still
+        itself where none is found; the record's motion note). Speeds are in the frame's widths
+        and heights, as the world's."""
         from engine import motion
         H, W = image.shape[:2]
         x, y = at
@@ -175,8 +177,10 @@ class EditMethods:
         stills = motion.motion_frames(still, [replace(m, mask=placed(m.mask)) for m in found], request.num_frames,
                                       request.fps, request.seconds, fit_start=not keep_first, erase=erase,
                                       frame=(W, H))
-        return stills, {"hold": hold, "moved": len(found),
-                        "objects": [{"motion": m.motion, "speed": m.speed} for m in found]}
+        note = {"hold": hold, "moved": len(found), "objects": [{"motion": m.motion, "speed": m.speed} for m in found]}
+        if erase is not None:
+            note["erased"] = round(float(erase.mean()), 4)   # share of the still: duplicates filled in
+        return stills, note
 
     def _room(self, new_latent: int, seconds: float) -> int:
         """Latent frames one generation has left for context around new_latent new ones."""

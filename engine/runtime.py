@@ -413,23 +413,14 @@ class Engine(EditMethods):
         """The request's moving objects found in `image` (its first frame), moved and refined
         from flow time 1 - hold; keep_first: frame 0 is the image itself (animate), and each
         mover starts where it is. None where no mover is found."""
-        from engine import motion
         t0 = time.perf_counter()
-        scene = self.upsampled(request).scene
-        movers = motion.find_movers(image, scene)
-        if not movers:
+        # the model's own frame may draw an object twice (erased); an image's other things stay
+        frames, note = self._objects_in(image, image, (0, 0), request, hold, keep_first)
+        if not note["moved"]:
             return None
-        # the model's own still may draw an object twice; an image's other things stay
-        erase = None if keep_first else motion.find_strays(image, scene, movers)
-        frames = motion.motion_frames(image, movers, request.num_frames, request.fps, request.seconds,
-                                      fit_start=not keep_first, erase=erase)
         edit = operations.motion_edit(self._encode(frames), frames, hold, self.vae.cfg.temporal_factor,
                                       keep_first=keep_first)
         move_s = time.perf_counter() - t0
-        moved = [{"motion": m.motion, "speed": m.speed} for m in movers]
-        note = {"hold": hold, "moved": len(movers), "objects": moved}
-        if erase is not None:
-            note["erased"] = round(float(erase.mean()), 4)   # share of the frame: duplicates filled in
         result = self.run(request, edit, progress=progress, cancel=cancel, notes={"motion": note})
         result.timings["motion_s"] = move_s
         return result

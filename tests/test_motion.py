@@ -298,7 +298,7 @@ def test_objects_move_in_the_cameras_still_as_the_camera_moves(tiny_engine, monk
     still, xs_still = guided(0.0)
     assert moving.notes["camera"]["move"] == "pan_left" and "motion" not in still.notes
     assert moving.notes["motion"] == {"hold": 0.75, "moved": 1,
-                                      "objects": [{"motion": "right", "speed": "quickly"}]}
+                                      "objects": [{"motion": "right", "speed": "quickly"}], "erased": 0.0}
     travel = SPEED_RATE["quickly"] * moving.request.width * (len(xs) - 1) / moving.request.fps
     assert (xs[-1] - xs[0]) - (xs_still[-1] - xs_still[0]) == pytest.approx(travel, rel=0.1)   # its own path
     assert xs_still[-1] > xs_still[0]                      # and the pan's, which carries content right
