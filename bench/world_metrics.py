@@ -9,27 +9,10 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from engine.world import COLOUR_RGB, Scene, render
-from engine.world.scene import BACKGROUNDS
+from engine.world import COLOUR_RGB
+from engine.world.render import background_palette
 
 SHAPE_NAMES = ("ball", "box", "triangle", "star")
-
-
-@lru_cache(maxsize=None)
-def background_palette(background: str, k: int = 24) -> np.ndarray:
-    """Colours of a background with no objects, under every camera (k-means centres, (k, 3))."""
-    if background not in BACKGROUNDS:
-        raise ValueError(f"unknown background {background!r}")
-    pixels = []
-    for seed, camera in enumerate(("static", "pan_left", "pan_right", "zoom_in", "zoom_out")):
-        scene = Scene(background=background, objects=(), camera=camera, duration_s=2.0, seed=seed)
-        frames = render(scene, 128, 72, 9, 4.0)
-        pixels.append(frames.reshape(-1, 3))
-    data = np.concatenate(pixels).astype(np.float32)
-    data = data[np.random.default_rng(0).choice(len(data), 20000, replace=False)]
-    _, _, centres = cv2.kmeans(data, k, None, (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 30, 0.5),
-                               2, cv2.KMEANS_PP_CENTERS)
-    return centres
 
 
 # An object colour is read on a background only when it lies farther than this (0-255 levels,

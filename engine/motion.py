@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from engine.world.render import background_palette
 from engine.world.scene import COLOUR_RGB, MARGIN, Scene, motion_offset
 
 FIND_DISTANCE = 80.0         # RGB distance (0-441) from the object's colour that counts as the object
@@ -56,16 +57,23 @@ def _check_still(still: np.ndarray) -> None:
         raise ValueError(f"expected a still (H, W, 3) uint8, got {still.dtype} {still.shape}")
 
 
-def _regions(still: np.ndarray, colour: str, taken: np.ndarray | None):
+def _regions(still: np.ndarray, colour: str, taken: np.ndarray | None, background: str | None):
     """Connected regions of `still` (H, W, 3) uint8 near the world colour `colour`, outside
     `taken` (H, W) bool: labels (H, W) int32 (0: none) and each label's share of the frame (n,),
-    label k + 1 at index k."""
+    label k + 1 at index k. With a world `background`, a pixel nearer one of its colours
+    (background_palette) than the object's is background: the sea's deep blue lies 79 levels
+    from the world's blue, and the largest "blue" region over the sea was a piece of it."""
     _check_still(still)
     if colour not in COLOUR_RGB:
         raise ValueError(f"unknown colour {colour!r}; expected one of {', '.join(COLOUR_RGB)}")
     H, W = still.shape[:2]
     smooth = cv2.GaussianBlur(still, (3, 3), 0).astype(np.float32)
-    near = np.linalg.norm(smooth - np.asarray(COLOUR_RGB[colour], np.float32), axis=-1) < FIND_DISTANCE
+    dist = np.linalg.norm(smooth - np.asarray(COLOUR_RGB[colour], np.float32), axis=-1)    # (H, W)
+    near = dist < FIND_DISTANCE
+    if background is not None:
+        palette = background_palette(background)                                           # (k, 3)
+        to_bg = np.linalg.norm(smooth[..., None, :] - palette, axis=-1).min(-1)             # (H, W)
+        near &= dist < to_bg
     if taken is not None:
         near &= ~taken
     _, labels, stats, _ = cv2.connectedComponentsWithStats(near.astype(np.uint8), connectivity=8)
@@ -77,12 +85,13 @@ def _grown(mask: np.ndarray) -> np.ndarray:
     return cv2.dilate(mask.astype(np.uint8), np.ones((2 * OUTLINE_PX + 1,) * 2, np.uint8)).astype(bool)
 
 
-def find_object(still: np.ndarray, colour: str, taken: np.ndarray | None = None) -> np.ndarray | None:
+def find_object(still: np.ndarray, colour: str, taken: np.ndarray | None = None,
+                background: str | None = None) -> np.ndarray | None:
     """The largest connected region of `still` (H, W, 3) uint8 near the world colour `colour`
-    that covers MIN_AREA to MAX_AREA of the frame, outside `taken` (H, W) bool, grown by its
-    outline: (H, W) bool, or None where there is none. A larger region (a white sky for a white
-    object) is background, not the object, and is passed over."""
-    labels, shares = _regions(still, colour, taken)
+    (and nearer it than the world `background`'s colours) that covers MIN_AREA to MAX_AREA of the
+    frame, outside `taken` (H, W) bool, grown by its outline: (H, W) bool, or None where there is
+    none. A larger region (a white sky for a white object) is background and is passed over."""
+    labels, shares = _regions(still, colour, taken, background)
     sized = np.flatnonzero((shares >= MIN_AREA) & (shares <= MAX_AREA))
     if not len(sized):
         return None
@@ -98,7 +107,7 @@ def find_movers(still: np.ndarray, scene: Scene) -> list[Mover]:
     for obj in scene.objects:
         if obj.motion == "still":
             continue
-        mask = find_object(still, obj.colour, taken)
+        mask = find_object(still, obj.colour, taken, scene.background)
         if mask is not None:
             taken |= mask
             movers.append(Mover(mask, obj.motion, obj.speed))
@@ -126,7 +135,7 @@ def find_strays(still: np.ndarray, scene: Scene, movers: list[Mover]) -> np.ndar
     kept = {o.colour for o in scene.objects if o.motion == "still"}
     strays = np.zeros_like(taken)
     for colour in sorted({o.colour for o in scene.objects if o.motion != "still"} - kept):
-        labels, shares = _regions(still, colour, taken)
+        labels, shares = _regions(still, colour, taken, scene.background)
         sized = np.flatnonzero((shares >= STRAY_MIN_AREA) & (shares <= MAX_AREA))
         if shares[sized].sum() <= STRAY_MAX_TOTAL:
             strays |= np.isin(labels, sized + 1)

@@ -57,6 +57,21 @@ def test_find_object_passes_over_a_background_of_the_colour_for_the_object():
     assert mask is not None and abs(centre_x(mask) - 70) < 0.5 and mask[:20].sum() == 0
 
 
+def test_find_object_leaves_the_backgrounds_own_colours_to_the_background():
+    """The sea's deep blue lies within FIND_DISTANCE of the world's blue; told the background, the
+    finder takes the smaller blue ball, not the larger patch of sea."""
+    still = np.zeros((64, 96, 3), np.uint8)
+    still[:] = (182, 212, 240)                                        # the ocean's pale sky
+    still[40:60, 5:45] = (44, 122, 176)                               # a patch of sea, 13% of the frame
+    cv2.circle(still, (75, 20), 6, COLOUR_RGB["blue"], -1)
+    loose = motion.find_object(still, "blue")
+    assert loose is not None and centre_x(loose) < 45                 # colour alone: the sea
+    mask = motion.find_object(still, "blue", background="ocean")
+    assert mask is not None and abs(centre_x(mask) - 75) < 0.5
+    with pytest.raises(ValueError, match="unknown background"):
+        motion.find_object(still, "blue", background="moon")
+
+
 def _scene(*objects):
     """A grass scene of (colour, motion) balls."""
     return Scene("grass", tuple(ObjectSpec("ball", c, m, "normal", 0.5, 0.5, 0.1, 0.0) for c, m in objects),

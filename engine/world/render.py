@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import cv2
 import numpy as np
@@ -305,3 +306,21 @@ def render_with_masks(scene: Scene, width: int, height: int, num_frames: int, fp
     """(frames (T, H, W, 3) uint8, masks (T, N, H, W) bool): each object's visible pixels after
     occlusion, in scene.objects order; the masks use the objects' hard silhouettes."""
     return _render(scene, width, height, num_frames, fps, want_masks=True)
+
+
+@lru_cache(maxsize=None)
+def background_palette(background: str, k: int = 24) -> np.ndarray:
+    """Colours of a background with no objects, under every camera (k-means centres, (k, 3)):
+    what tells an object from the background it stands on (engine/motion.py, bench/world_metrics.py)."""
+    if background not in PALETTE:
+        raise ValueError(f"unknown background {background!r}")
+    pixels = []
+    for seed, camera in enumerate(("static", "pan_left", "pan_right", "zoom_in", "zoom_out")):
+        scene = Scene(background=background, objects=(), camera=camera, duration_s=2.0, seed=seed)
+        frames = render(scene, 128, 72, 9, 4.0)
+        pixels.append(frames.reshape(-1, 3))
+    data = np.concatenate(pixels).astype(np.float32)
+    data = data[np.random.default_rng(0).choice(len(data), 20000, replace=False)]
+    _, _, centres = cv2.kmeans(data, k, None, (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 30, 0.5),
+                               2, cv2.KMEANS_PP_CENTERS)
+    return centres
