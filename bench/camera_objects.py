@@ -9,6 +9,7 @@ which the no-motion row shows). Each prompt is run with the card's motion_hold a
 camera plan alone), the same seed.
 
     python bench/camera_objects.py [--n 8] [--json bench/results/camera_objects.json]
+                                   [--object-hold H --motion-detail D]
 """
 from __future__ import annotations
 
@@ -88,13 +89,21 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=1000)
     p.add_argument("--device", default="cpu")
     p.add_argument("--json", default="bench/results/camera_objects.json")
+    p.add_argument("--object-hold", type=float, help="the moved objects' cells held at this instead of the engine's")
+    p.add_argument("--motion-detail", type=float, help="the VAE's lost detail put back at this instead of the engine's")
     args = p.parse_args(argv)
+    from engine import operations
     from engine.io import write_json_atomic
     from engine.runtime import Engine
     engine = Engine.load(args.checkpoint, device=args.device)
+    if args.object_hold is not None:
+        operations.OBJECT_HOLD = args.object_hold
+    if args.motion_detail is not None:
+        operations.MOTION_DETAIL = args.motion_detail
     items = prompts(args.n)
     report = {"checkpoint": engine.label, "camera_hold": engine.card.camera_hold,
-              "motion_hold": engine.card.motion_hold, "n": len(items)}
+              "motion_hold": engine.card.motion_hold, "object_hold": operations.OBJECT_HOLD,
+              "motion_detail": operations.MOTION_DETAIL, "n": len(items)}
     for name, hold in (("with_motion", None), ("camera_only", 0.0)):
         t = time.time()
         report[name] = run(engine, items, hold, args.seed)

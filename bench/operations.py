@@ -321,6 +321,8 @@ OPERATION_KNOBS = {
     "loop_hold": ("loop_hold", ("LOOP_HOLD", "LOOP_HOLD_DECAY")),
     "transition_hold": ("transition_hold", ("TRANSITION_HOLD", "TRANSITION_HOLD_DECAY")),
     "restyle_detail": ("restyle_detail", ("RESTYLE_DETAIL",)),
+    "object_hold": ("object_hold", ("OBJECT_HOLD",)),
+    "motion_detail": ("motion_detail", ("MOTION_DETAIL",)),
 }
 
 
@@ -371,6 +373,10 @@ def main(argv=None) -> int:
     p.add_argument("--restyle-detail", type=float,
                    help="restyle: the input's lost detail put back at this times (1 - strength) "
                         "instead of the engine's (0: none)")
+    p.add_argument("--object-hold", type=float,
+                   help="animate, object motion: the moved objects' cells held at this instead of the engine's")
+    p.add_argument("--motion-detail", type=float,
+                   help="animate, object motion: the VAE's lost detail put back at this instead of the engine's")
     add_card_overrides(p, CARD_FLAGS, {"decode_phases": "interpolate always decodes with every phase"})
     args = p.parse_args(argv)
     from engine.io import write_json_atomic

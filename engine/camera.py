@@ -99,26 +99,52 @@ def move_frames(still: np.ndarray, move: str, width: int, height: int, num_frame
     if still.ndim == 4 and len(still) != num_frames:
         raise ValueError(f"{len(still)} stills for a move of {num_frames} frames")
     hs, ws = still.shape[-3:-1]
-    x0, y0 = placement(move, width, height, ws, hs)
+    placement(move, width, height, ws, hs)            # refuses a still smaller than the frame
     if move == "zoom_out" and (ws < width * ZOOM_MAX - 0.5 or hs < height * ZOOM_MAX - 0.5):
         raise ValueError(f"a zoom out needs a still {ZOOM_MAX}x the frame, got {ws}x{hs} for {width}x{height}")
     travel = ws - width if travel is None else int(travel)
     if not 0 <= travel <= ws - width:
         raise ValueError(f"a pan of {travel} pixels does not fit a still {ws} wide for a frame {width} wide")
     frames = np.empty((num_frames, height, width, 3), np.uint8)
-    for k in range(num_frames):
-        u = k / (num_frames - 1)
-        if move in ("pan_left", "pan_right"):
-            x = x0 + travel * u * (1.0 if move == "pan_right" else -1.0)
-            matrix = np.array([[1.0, 0.0, -x], [0.0, 1.0, -y0]], np.float32)
-        else:
-            z = ZOOM_MAX ** (u if move == "zoom_in" else -u)
-            cx, cy = x0 + width / 2, y0 + height / 2  # the first frame's centre stays put
-            matrix = np.array([[z, 0.0, width / 2 - z * cx], [0.0, z, height / 2 - z * cy]], np.float32)
+    for k, matrix in enumerate(_windows(move, width, height, ws, hs, num_frames, travel)):
         scene = still[k] if still.ndim == 4 else still
         frames[k] = cv2.warpAffine(scene, matrix, (width, height), flags=cv2.INTER_LINEAR,
                                    borderMode=cv2.BORDER_REPLICATE)
     return frames
+
+
+def move_cover(cover: np.ndarray, move: str, width: int, height: int, travel: int | None = None) -> np.ndarray:
+    """Where things lie in each of the still's frames, (T, Hs, Ws) float in [0, 1] (objects moving
+    in it: Engine._move_over), seen through the move as move_frames sees the still ->
+    (T, height, width) float32; nothing comes in from past the still's edges."""
+    _check(move)
+    if cover.ndim != 3 or len(cover) < 2:
+        raise ValueError(f"expected a cover (T, H, W) of at least 2 frames, got {cover.shape}")
+    T, hs, ws = cover.shape
+    travel = ws - width if travel is None else int(travel)
+    out = np.empty((T, height, width), np.float32)
+    for k, matrix in enumerate(_windows(move, width, height, ws, hs, T, travel)):
+        out[k] = cv2.warpAffine(cover[k].astype(np.float32), matrix, (width, height), flags=cv2.INTER_LINEAR,
+                                borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    return out
+
+
+def _windows(move: str, width: int, height: int, ws: int, hs: int, num_frames: int,
+             travel: int) -> list[np.ndarray]:
+    """The move's affine map from the still (ws x hs) to each frame (width x height), at
+    constant speed: (2, 3) float32 per frame."""
+    x0, y0 = placement(move, width, height, ws, hs)
+    out = []
+    for k in range(num_frames):
+        u = k / (num_frames - 1)
+        if move in ("pan_left", "pan_right"):
+            x = x0 + travel * u * (1.0 if move == "pan_right" else -1.0)
+            out.append(np.array([[1.0, 0.0, -x], [0.0, 1.0, -y0]], np.float32))
+        else:
+            z = ZOOM_MAX ** (u if move == "zoom_in" else -u)
+            cx, cy = x0 + width / 2, y0 + height / 2  # the first frame's centre stays put
+            out.append(np.array([[z, 0.0, width / 2 - z * cx], [0.0, z, height / 2 - z * cy]], np.float32))
+    return out
 
 
 def main(argv=None) -> int:

@@ -141,11 +141,15 @@ class EditMethods:
             still[y:y + H, x:x + W] = image                  # the image itself, where it sits
         t0 = time.perf_counter()
         notes = {"camera": {"move": move, "hold": hold, "still": [ws, hs]}}
+        cover = None
         if movers:
-            still, notes["motion"] = self._objects_in(still, image, (x, y), request, hold, keep_first)
-        frames = camera.move_frames(still, move, W, H, request.num_frames,
-                                    travel=camera.pan_pixels(request.seconds, W) if move.startswith("pan") else None)
+            still, cover, notes["motion"] = self._objects_in(still, image, (x, y), request, hold, keep_first)
+        travel = camera.pan_pixels(request.seconds, W) if move.startswith("pan") else None
+        frames = camera.move_frames(still, move, W, H, request.num_frames, travel=travel)
         edit = operations.camera_edit(self._encode(frames), frames, hold, tf, keep_first=keep_first)
+        if cover is not None:     # the moved objects kept as drawn, as the motion plan keeps them
+            edit = operations.hold_objects(edit, camera.move_cover(cover, move, W, H, travel), tf,
+                                           operations.OBJECT_HOLD, operations.MOTION_DETAIL)
         move_s = time.perf_counter() - t0
         result = self.run(request, edit, progress=relay(offset), cancel=cancel, notes=notes)
         if out is not None:
@@ -154,33 +158,34 @@ class EditMethods:
         return result
 
     def _objects_in(self, still: np.ndarray, image: np.ndarray, at: tuple[int, int], request, hold: float,
-                    keep_first: bool) -> tuple[np.ndarray, dict]:
+                    keep_first: bool) -> tuple[np.ndarray, np.ndarray | None, dict]:
         """The caption's moving objects found in `image` (H, W, 3), the first frame, which sits at
         `at` (x, y) in `still` (Hs, Ws, 3): a camera's larger still, or the image itself at
         (0, 0). They are moved along their paths in the still (without keep_first, the image's
         duplicates of them erased): -> (the still, one per frame (T, Hs, Ws, 3), or the still
-        itself where none is found; the record's motion note). Speeds are in the frame's widths
-        and heights, as the world's."""
+        itself where none is found; where the moved objects lie in each, (T, Hs, Ws) float32 in
+        [0, 1], or None; the record's motion note). Speeds are in the frame's widths and heights,
+        as the world's."""
         from engine import motion
         H, W = image.shape[:2]
         x, y = at
         scene = self.upsampled(request).scene
         found = motion.find_movers(image, scene)
         if not found:
-            return still, {"hold": hold, "moved": 0}
+            return still, None, {"hold": hold, "moved": 0}
 
         def placed(mask):            # a mask of the frame, where the frame sits in the still
             out = np.zeros(still.shape[:2], bool)
             out[y:y + H, x:x + W] = mask
             return out
         erase = None if keep_first else placed(motion.find_strays(image, scene, found))
-        stills = motion.motion_frames(still, [replace(m, mask=placed(m.mask)) for m in found], request.num_frames,
-                                      request.fps, request.seconds, fit_start=not keep_first, erase=erase,
-                                      frame=(W, H))
+        stills, cover = motion.motion_frames(still, [replace(m, mask=placed(m.mask)) for m in found],
+                                             request.num_frames, request.fps, request.seconds,
+                                             fit_start=not keep_first, erase=erase, frame=(W, H), with_cover=True)
         note = {"hold": hold, "moved": len(found), "objects": [{"motion": m.motion, "speed": m.speed} for m in found]}
         if erase is not None:
             note["erased"] = round(float(erase.mean()), 4)   # share of the still: duplicates filled in
-        return stills, note
+        return stills, cover, note
 
     def _room(self, new_latent: int, seconds: float) -> int:
         """Latent frames one generation has left for context around new_latent new ones."""

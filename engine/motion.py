@@ -170,9 +170,10 @@ def object_path(motion: str, speed: str, times: np.ndarray, duration_s: float, c
 
 def motion_frames(still: np.ndarray, movers: list[Mover], num_frames: int, fps: float, duration_s: float,
                   *, fit_start: bool = True, erase: np.ndarray | None = None,
-                  frame: tuple[int, int] | None = None) -> np.ndarray:
+                  frame: tuple[int, int] | None = None, with_cover: bool = False):
     """The movers cut from `still` (H, W, 3) uint8 and laid along their paths over the still with
-    their holes filled -> (num_frames, H, W, 3) uint8. Frame i is at time i / fps; frame 0 is
+    their holes filled -> (num_frames, H, W, 3) uint8; with_cover, also where the moved objects
+    lie in each frame, (num_frames, H, W) float32 in [0, 1]. Frame i is at time i / fps; frame 0 is
     the still itself where no mover's start was moved (always without fit_start) and nothing
     is erased. erase (H, W) bool: more pixels filled in every frame (find_strays). frame (W, H):
     the size of the frame the speeds are measured in, where the still is a camera's larger one."""
@@ -197,6 +198,7 @@ def motion_frames(still: np.ndarray, movers: list[Mover], num_frames: int, fps: 
     hole = cv2.dilate(hole, np.ones((2 * grow + 1,) * 2, np.uint8))
     plate = cv2.inpaint(still, hole, 2 * OUTLINE_PX + 3, cv2.INPAINT_TELEA)
     frames = np.repeat(plate[None].astype(np.float32), num_frames, axis=0)   # (T, H, W, 3)
+    cover = np.zeros(frames.shape[:3], np.float32)                           # (T, H, W)
     times = np.arange(num_frames) / fps
     starts_moved = False
     for m in movers:
@@ -214,7 +216,8 @@ def motion_frames(still: np.ndarray, movers: list[Mover], num_frames: int, fps: 
             moved = cv2.warpAffine(cut, A, (W, H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
             a = moved[..., 3:4]
             frames[i] = frames[i] * (1.0 - a) + moved[..., :3] * a
+            cover[i] = np.maximum(cover[i], a[..., 0])
     out = np.clip(frames + 0.5, 0, 255).astype(np.uint8)
     if not starts_moved and (erase is None or not erase.any()):
         out[0] = still      # every mover starts where it is: frame 0 is the still, pixel for pixel
-    return out
+    return (out, cover) if with_cover else out

@@ -221,15 +221,64 @@ def camera_edit(move_latent: torch.Tensor, move: np.ndarray, hold: float, f: int
     return _guide_edit(move_latent, move, hold, f, "a camera move", first_exact=True, keep_first=keep_first)
 
 
+# The object motion plan keeps its moved objects as they were drawn: their latent cells are a known
+# region at OBJECT_HOLD (1: on the moved frames' own path at every step), and MOTION_DETAIL of what
+# the VAE's round trip loses is put back where the result kept the moved frames (restore_detail).
+# Refined freely, an animated image's object came out smaller and off its colour (a yellow
+# triangle at night turned olive; the VAE alone keeps a fifth of its pixels at the frame's edge),
+# and the detector read "shrink". `python bench/operations.py --only animate draft_to_render
+# [--object-hold 0 --motion-detail 0]`: animate's motion 8 of 8 (5 of 8 without), draft to render
+# colour and motion 8 of 8 (8 and 6); worldbench full size, seeds 3000: motion 100% (87.0%),
+# persistence 96.8% (93.0%) (docs/model-notes.md).
+OBJECT_HOLD = 1.0
+MOTION_DETAIL = 1.0
+
+
 def motion_edit(move_latent: torch.Tensor, move: np.ndarray, hold: float, f: int,
-                keep_first: bool = False) -> Edit:
+                keep_first: bool = False, cover: np.ndarray | None = None, object_hold: float = 0.0,
+                detail: float = 0.0) -> Edit:
     """Objects moved over a still (engine/motion.py), refined by the model: every latent frame
     known at mask `hold`, so it is refined from flow time 1 - hold (the first frame too: a
     mover's start may be moved and its hole filled); with keep_first (animate) latent frame 0 is
     known exactly and frame 0 is the input image. move_latent (C, t, h, w);
-    move (1 + f*(t-1), H, W, 3)."""
-    return _guide_edit(move_latent, move, hold, f, "object motion", first_exact=keep_first,
+    move (1 + f*(t-1), H, W, 3).
+
+    cover, object_hold, detail: as hold_objects."""
+    edit = _guide_edit(move_latent, move, hold, f, "object motion", first_exact=keep_first,
                        keep_first=keep_first)
+    return hold_objects(edit, cover, f, object_hold, detail)
+
+
+def hold_objects(edit: Edit, cover: np.ndarray | None, f: int, object_hold: float, detail: float) -> Edit:
+    """A guide edit (motion_edit, camera_edit) that keeps its moved objects as the guide has them.
+    cover (1 + f*(t-1), H, W) in [0, 1]: where the moved objects lie in each frame; their latent
+    cells (latent_cells) are a known region at object_hold, pulled that share of the way back
+    onto the guide's own path at every step (1: kept exactly; engine/sampler.py), so the
+    refinement draws around them and keeps their size and colour. detail: the share of what the
+    VAE's round trip loses put back where the result kept the guide (restore_detail)."""
+    if not 0.0 <= object_hold <= 1.0:
+        raise ValueError(f"object_hold must be in [0, 1], got {object_hold}")
+    edit = replace(edit, detail=detail)
+    if cover is None or object_hold == 0.0:
+        return edit
+    region = latent_cells(cover, tuple(edit.plan.shape[1:]), f) * object_hold
+    return replace(edit, plan=replace(edit.plan, region=region))
+
+
+def latent_cells(cover: np.ndarray, latent: tuple[int, int, int], f: int) -> torch.Tensor:
+    """Pixel coverage (1 + f*(t-1), H, W) in [0, 1] -> the latent cells it touches (t, h, w): the
+    most of it in each cell's pixels, over the frames of each latent frame (frame 0 alone,
+    then groups of f)."""
+    t, h, w = latent
+    if cover.ndim != 3 or len(cover) != 1 + f * (t - 1):
+        raise ValueError(f"cover {cover.shape} does not match {t} latent frames of {f}")
+    T, H, W = cover.shape
+    if H % h or W % w:
+        raise ValueError(f"cover {H}x{W} is not a whole number of {h}x{w} cells")
+    groups = [cover[:1]] + [cover[1 + f * i:1 + f * (i + 1)] for i in range(t - 1)]
+    most = np.stack([g.max(0) for g in groups])                                  # (t, H, W)
+    cells = most.reshape(t, h, H // h, w, W // w).max(axis=(2, 4))               # (t, h, w)
+    return torch.from_numpy(np.clip(cells, 0.0, 1.0).astype(np.float32))
 
 
 def _guide_edit(latent: torch.Tensor, pixels: np.ndarray, hold: float, f: int, what: str, *,

@@ -415,11 +415,12 @@ class Engine(EditMethods):
         mover starts where it is. None where no mover is found."""
         t0 = time.perf_counter()
         # the model's own frame may draw an object twice (erased); an image's other things stay
-        frames, note = self._objects_in(image, image, (0, 0), request, hold, keep_first)
+        frames, cover, note = self._objects_in(image, image, (0, 0), request, hold, keep_first)
         if not note["moved"]:
             return None
         edit = operations.motion_edit(self._encode(frames), frames, hold, self.vae.cfg.temporal_factor,
-                                      keep_first=keep_first)
+                                      keep_first=keep_first, cover=cover, object_hold=operations.OBJECT_HOLD,
+                                      detail=operations.MOTION_DETAIL)
         move_s = time.perf_counter() - t0
         result = self.run(request, edit, progress=progress, cancel=cancel, notes={"motion": note})
         result.timings["motion_s"] = move_s

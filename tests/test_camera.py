@@ -31,6 +31,21 @@ def test_a_move_over_a_changing_scene_takes_each_frame_from_its_own_still():
         camera.move_frames(stills, "pan_right", 64, 24, 5)
 
 
+def test_a_cover_goes_where_the_stills_pixels_go():
+    for move, (ws, hs) in (("pan_right", (80, 24)), ("zoom_out", (88, 34))):
+        cover = np.zeros((9, hs, ws), np.float32)
+        cover[:, 8:12, 30:40] = 1.0                                 # a thing in each frame's still
+        drawn = np.zeros((9, hs, ws, 3), np.uint8)
+        drawn[cover > 0] = 255                                      # the same thing drawn white
+        seen = camera.move_cover(cover, move, 64, 24)
+        assert seen.shape == (9, 24, 64) and seen.dtype == np.float32 and seen.max() > 0.99
+        frames = camera.move_frames(drawn, move, 64, 24, 9)[..., 0] / 255.0
+        assert np.abs(seen - frames).max() < 0.01                    # it goes where the still's pixels go
+    assert camera.move_cover(np.ones((9, 40, 100), np.float32), "zoom_out", 64, 24).min() > 0.99
+    with pytest.raises(ValueError, match="at least 2 frames"):
+        camera.move_cover(np.ones((1, 24, 80), np.float32), "pan_right", 64, 24)
+
+
 def test_a_pan_moves_content_at_constant_speed_the_way_it_says():
     s = np.zeros((16, 96, 3), np.uint8)
     s[:, 40:42] = 255                                     # a bright bar in the middle of the still
