@@ -387,3 +387,16 @@ def test_seams_reads_a_token_grid_and_not_smooth_content():
     textured = np.clip(blocks.astype(int) + rng.integers(-20, 21, blocks.shape), 0, 255).astype(np.uint8)
     assert abs(seams(smooth, 16) - 1.0) < 0.2
     assert seams(textured, 16) > 3.0           # the change sits on the 16-pixel lines
+
+
+def test_a_backgrounds_palette_is_the_same_whatever_ran_before_it():
+    from engine.world.render import background_palette
+    background_palette.cache_clear()
+    first = np.array(background_palette("ocean"))
+    background_palette.cache_clear()
+    background_palette("grass"), background_palette("night")        # other k-means runs first
+    again = background_palette("ocean")
+    assert np.array_equal(first, again) and again.shape == (24, 3)
+    assert not again.flags.writeable                                  # the cache's own copy
+    with pytest.raises(ValueError, match="unknown background"):
+        background_palette("moon")

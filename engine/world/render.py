@@ -321,6 +321,11 @@ def background_palette(background: str, k: int = 24) -> np.ndarray:
         pixels.append(frames.reshape(-1, 3))
     data = np.concatenate(pixels).astype(np.float32)
     data = data[np.random.default_rng(0).choice(len(data), 20000, replace=False)]
+    # k-means++ draws from OpenCV's global generator: seeded here, a palette is the same whatever
+    # ran before it (it was not: the sea's came out up to 29 levels apart, so a clip's movers
+    # could be found differently in the CLI and in the studio)
+    cv2.setRNGSeed(0)
     _, _, centres = cv2.kmeans(data, k, None, (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 30, 0.5),
                                2, cv2.KMEANS_PP_CENTERS)
+    centres.setflags(write=False)          # shared by every caller through the cache
     return centres
