@@ -55,8 +55,9 @@ class ModelCard:
     # (engine/camera.py); 0: the move is left to the DiT alone
     camera_hold: float = 0.0
     # the caption's moving objects are found in the clearest frame of the model's own clip
-    # (under a camera move, in its still), moved along their paths and known at this mask, so the model refines them from flow time 1 - motion_hold
-    # (engine/motion.py); 0: motion is left to the DiT alone
+    # (under a camera move, in its still), moved along their paths and known at this mask, so the
+    # model refines the scene from flow time 1 - motion_hold while their own cells are kept
+    # (operations.OBJECT_HOLD; engine/motion.py); 0: motion is left to the DiT alone
     motion_hold: float = 0.0
     trained_on: str = ""           # hardware and wall time that produced the weights
     notes: str = ""

@@ -79,9 +79,9 @@ def _camera_hold(p: argparse.ArgumentParser) -> None:
 
 def _motion_hold(p: argparse.ArgumentParser) -> None:
     p.add_argument("--motion-hold", type=_number, metavar="M",
-                   help="the caption's moving objects are found in the model's first frame, moved along "
-                        "their paths and refined by the model from flow time 1 - M (default: the card's; 0 leaves "
-                        "motion to the DiT)")
+                   help="the caption's moving objects are found in the clearest frame of the model's clip, "
+                        "moved along their paths and the scene around them refined by the model from flow time "
+                        "1 - M, the objects kept as drawn (default: the card's; 0 leaves motion to the DiT)")
 
 
 def build_parser() -> argparse.ArgumentParser:
