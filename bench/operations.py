@@ -148,11 +148,11 @@ def bench_interpolate(engine, rng, n, seconds=1.0):
             "transition_ok_%": 100 * float(np.mean(np.array(ratios) <= 2.5)), "n": n}
 
 
-def bench_restyle(engine, rng, n):
+def bench_restyle(engine, rng, n, recolour=True):
     """The same n clips at each strength, prompted with a new colour for their object: three
     colours on from its own, or the next after that the detector can read on the background.
     Clips are drawn until n show an object whose colour reads there: one that does not has no
-    place or motion to keep."""
+    place or motion to keep. recolour: the engine paints the new colour on first (its default)."""
     clips = []
     while len(clips) < n:
         frames, scene = world_clip(rng)
@@ -160,12 +160,12 @@ def bench_restyle(engine, rng, n):
             clips.append((frames, scene))
     out = {}
     for strength in (0.0, 0.3, 0.6, 0.9):
-        sims, colour_ok, kept_motion, kept_place = [], [], [], []
+        sims, colour_ok, kept_motion, kept_place, all_ok = [], [], [], [], []
         for i, (frames, scene) in enumerate(clips):
             obj = scene.objects[0]
             new_colour = new_colour_for(obj.colour, scene.background)
             prompt = caption(scene).replace(obj.colour, new_colour, 1)
-            r = engine.restyle(frames, 12.0, prompt, strength=strength, seed=i)
+            r = engine.restyle(frames, 12.0, prompt, strength=strength, seed=i, recolour=recolour)
             src = on_grid(frames, r.frames)
             sims.append(psnr(r.frames, src))
             got, was = measure(r.frames, scene.background), measure(src, scene.background)
@@ -173,10 +173,12 @@ def bench_restyle(engine, rng, n):
             kept_motion.append(got["motion"] == was["motion"])
             kept_place.append(got["centre"] is not None and was["centre"] is not None
                               and max(abs(a - b) for a, b in zip(got["centre"], was["centre"])) <= 0.05)
+            all_ok.append(colour_ok[-1] and kept_motion[-1] and kept_place[-1])
         out[str(strength)] = {"psnr_to_input_db": float(np.mean(sims)),
                               "new_colour_%": 100 * float(np.mean(colour_ok)),
                               "motion_kept_%": 100 * float(np.mean(kept_motion)),
-                              "position_kept_%": 100 * float(np.mean(kept_place))}
+                              "position_kept_%": 100 * float(np.mean(kept_place)),
+                              "new_colour_in_place_%": 100 * float(np.mean(all_ok))}   # all three at once
     out["photographs"] = restyle_photographs(engine)
     return out
 
@@ -306,7 +308,7 @@ SECTIONS = {
     "extend_backward": lambda engine, rng, args: bench_extend(engine, rng, args.n, "backward"),
     "loop": lambda engine, rng, args: bench_loop(engine, rng, args.n),
     "interpolate": lambda engine, rng, args: bench_interpolate(engine, rng, args.n, args.transition_seconds),
-    "restyle": lambda engine, rng, args: bench_restyle(engine, rng, args.n),
+    "restyle": lambda engine, rng, args: bench_restyle(engine, rng, args.n, not args.no_recolour),
     "draft_to_render": lambda engine, rng, args: bench_render(engine, args.n),
     "long_video": lambda engine, rng, args: bench_long(engine, args.long_seconds),
 }
@@ -323,6 +325,7 @@ OPERATION_KNOBS = {
     "restyle_detail": ("restyle_detail", ("RESTYLE_DETAIL",)),
     "object_hold": ("object_hold", ("OBJECT_HOLD",)),
     "motion_detail": ("motion_detail", ("MOTION_DETAIL",)),
+    "recolour_hold": ("recolour_hold", ("RECOLOUR_HOLD",)),
 }
 
 
@@ -373,6 +376,10 @@ def main(argv=None) -> int:
     p.add_argument("--restyle-detail", type=float,
                    help="restyle: the input's lost detail put back at this times (1 - strength) "
                         "instead of the engine's (0: none)")
+    p.add_argument("--recolour-hold", type=float,
+                   help="restyle: a recoloured object's cells held at this times (1 - strength) instead of the engine's")
+    p.add_argument("--no-recolour", action="store_true",
+                   help="restyle: leave a new colour to the model (engine/recolour.py paints it on first)")
     p.add_argument("--object-hold", type=float,
                    help="animate, object motion: the moved objects' cells held at this instead of the engine's")
     p.add_argument("--motion-detail", type=float,
@@ -385,7 +392,7 @@ def main(argv=None) -> int:
     set_operation_knobs(args)
     apply_card_overrides(engine, args, CARD_FLAGS)
     rng = np.random.default_rng(args.seed)
-    report = {"checkpoint": engine.label, "seed": args.seed, **operation_knobs(),
+    report = {"checkpoint": engine.label, "seed": args.seed, **operation_knobs(), "recolour": not args.no_recolour,
               "guidance_interval": list(engine.card.guidance_interval),
               "decode_phases": engine.card.decode_phases}
     for name, fn in SECTIONS.items():

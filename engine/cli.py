@@ -124,6 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--strength", type=_number, required=True,
                    help="the fraction of the sampling schedule run again: 0 keeps the input, "
                         "1 ignores it")
+    r.add_argument("--no-recolour", action="store_true",
+                   help="leave a colour the prompt names for an object to the model, instead of "
+                        "painting it on first (engine/recolour.py)")
     rd = sub.add_parser("render", help="turn a chosen draft into the full-size clip")
     rd.add_argument("--draft-json", required=True, help="the --json record printed with the draft")
     rd.add_argument("--strength", type=_number, default=RENDER_STRENGTH,
@@ -288,7 +291,8 @@ def _run_video_edit(engine, args, frames, fps, common):
                              seconds=args.seconds, **common)
     if args.command == "loop":
         return engine.loop(frames, fps, args.prompt, seconds=args.seconds, **common)
-    return engine.restyle(frames, fps, args.prompt, strength=args.strength, **common)
+    return engine.restyle(frames, fps, args.prompt, strength=args.strength, recolour=not args.no_recolour,
+                          **common)
 
 
 def main(argv=None) -> int:

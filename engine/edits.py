@@ -281,22 +281,33 @@ class EditMethods:
         return _with_frames(result, [a_rest, result.frames, b_rest])
 
     def restyle(self, frames: np.ndarray, input_fps: float, prompt: str, *, strength: float = 0.6,
-                context_seconds: float = 1.0, progress=None, cancel=None, **options) -> Result:
+                context_seconds: float = 1.0, recolour: bool = True, progress=None, cancel=None,
+                **options) -> Result:
         """SDEdit: re-run the last `strength` of the sampling schedule under the new prompt (see
         operations.restyle_edit). A clip longer than one generation is restyled in windows, each
         conditioned on the last context_seconds of restyled material before it, so memory stays
         flat. The clip comes back whole: its last frame is repeated to fill the final latent
-        group, and those frames are cut again."""
+        group, and those frames are cut again. recolour (at strength > 0): an object the prompt
+        gives another colour is painted in it first (engine/recolour.py); the record's
+        `recolour` says what was, or why nothing was."""
         s = self._settings(prompt, **_opts(options))
         clip, note = self._conform(frames, input_fps, s, whole=True)
+        painted = cover = None
+        if recolour and strength > 0:
+            from engine.recolour import recolour_clip
+            clip, cover, painted = recolour_clip(clip, prompt)
+            cover = cover if painted["recoloured"] else None
         tf = self.vae.cfg.temporal_factor
         length, pad = len(clip), -(len(clip) - 1) % tf
         if pad:                                                   # to 1 + k * tf frames
             clip = np.concatenate([clip, np.repeat(clip[-1:], pad, axis=0)])
+            cover = None if cover is None else np.concatenate([cover, np.repeat(cover[-1:], pad, axis=0)])
         most = 1 + (self.card.max_frames - 1) // tf * tf
         first = clip[:most]
-        edit = self._restyle_edit(first, strength)
+        edit = self._restyle_edit(first, strength, cover=None if cover is None else cover[:most])
         notes = {"video": note, "strength": strength, **edit.notes}
+        if painted is not None:
+            notes["recolour"] = painted
         result = self._run_edit("restyle", s, edit, notes, progress, cancel)
         if len(clip) == len(first):
             return _with_frames(result, [result.frames[:length]])
@@ -307,7 +318,10 @@ class EditMethods:
             context, _ = self._split(tail, context_seconds, s["fps"], (most - 1) // tf, at_end=True)
             chunk = clip[done:done + (most - len(context)) // tf * tf]     # whole latent groups
             window = np.concatenate([context, chunk])
-            edit = self._restyle_edit(window, strength, context_latent=1 + (len(context) - 1) // tf)
+            window_cover = None if cover is None else np.concatenate(
+                [np.zeros((len(context),) + cover.shape[1:], np.float32), cover[done:done + len(chunk)]])
+            edit = self._restyle_edit(window, strength, context_latent=1 + (len(context) - 1) // tf,
+                                      cover=window_cover)
             part = self._run_edit("restyle", s, edit, notes, progress, cancel)
             parts.append(part.frames[len(context):])
             timings = {k: timings.get(k, 0.0) + v for k, v in part.timings.items()}
@@ -317,11 +331,18 @@ class EditMethods:
         result.timings, result.notes = timings, {**notes, "windows": len(parts)}
         return result
 
-    def _restyle_edit(self, clip: np.ndarray, strength: float, context_latent: int = 0):
-        """restyle_edit for conformed frames, at the time shift the sampler uses for their grid."""
+    def _restyle_edit(self, clip: np.ndarray, strength: float, context_latent: int = 0,
+                      cover: np.ndarray | None = None):
+        """restyle_edit for conformed frames, at the time shift the sampler uses for their grid;
+        cover (T, H, W): where recoloured objects lie, held at operations.RECOLOUR_HOLD times
+        (1 - strength), so at strength 1 the input is ignored there too."""
         latent = self._encode(clip)
-        return operations.restyle_edit(latent, clip, strength, self.vae.cfg.temporal_factor,
+        edit = operations.restyle_edit(latent, clip, strength, self.vae.cfg.temporal_factor,
                                        context_latent, shift=self.shift_for(tuple(latent.shape)))
+        if cover is None:
+            return edit
+        return operations.hold_objects(edit, cover, self.vae.cfg.temporal_factor,
+                                       operations.RECOLOUR_HOLD * (1.0 - strength), edit.detail)
 
     def render(self, draft_frames: np.ndarray, draft: dict, *, strength: float = RENDER_STRENGTH,
                progress=None, cancel=None, **options) -> Result:

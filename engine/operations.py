@@ -157,6 +157,13 @@ def restore_detail(frames: np.ndarray, pixels: np.ndarray, reconstructed: np.nda
     return out
 
 
+# Restyle holds the cells of an object it recoloured (engine/recolour.py) at RECOLOUR_HOLD times
+# (1 - strength), so strength 1 still ignores the input. On eight clips at 0.6 the new colour, the
+# object's place and its motion were kept together in 5 of 8 held, 3 of 8 not (`python
+# bench/operations.py --only restyle --seed 7 [--recolour-hold 0]`; docs/model-notes.md).
+RECOLOUR_HOLD = 1.0
+
+
 def pixel_frames(num_latent: int, f: int) -> int:
     return 1 + f * (num_latent - 1)
 

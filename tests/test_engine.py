@@ -253,6 +253,15 @@ def test_cli_edits_end_to_end(tiny_checkpoint, tmp_path):
         info = probe_video(out)
         assert record["operation"] == command and info.num_frames == record["frames"] > 1
         assert (info.width, info.height) == (record["width"], record["height"]) and record["inputs"]
+    ball = tmp_path / "ball.mp4"          # restyle paints a colour the prompt names on first
+    io.write_video(render(upsample("a large red ball moves left over green grass", seed=0, duration_s=1.0).scene,
+                          80, 45, 13, 12.0), ball, fps=12.0)
+    for flags, painted in (([], [["red", "blue"]]), (["--no-recolour"], None)):
+        proc = _cli("restyle", "--prompt", "a large blue ball moves left over green grass", "--video", str(ball),
+                    "--strength", "0.5", "--out", str(tmp_path / "blue.mp4"), *flags, *common)
+        assert proc.returncode == 0, proc.stderr
+        note = json.loads(proc.stdout)["inputs"].get("recolour")
+        assert (note and note["recoloured"]) == painted
     bad = _cli("extend", "--prompt", "x", "--video", str(tmp_path / "missing.mp4"), "--out",
                str(tmp_path / "y.mp4"), *common)
     assert bad.returncode == 2 and "error" in json.loads(bad.stdout)
