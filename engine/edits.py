@@ -290,6 +290,7 @@ class EditMethods:
         group, and those frames are cut again. recolour (at strength > 0): an object the prompt
         gives another colour is painted in it first (engine/recolour.py); the record's
         `recolour` says what was, or why nothing was."""
+        operations.noise_level(strength, 1.0)           # a strength out of range: refused before any work
         s = self._settings(prompt, **_opts(options))
         clip, note = self._conform(frames, input_fps, s, whole=True)
         painted = cover = None
@@ -304,7 +305,7 @@ class EditMethods:
             cover = None if cover is None else np.concatenate([cover, np.repeat(cover[-1:], pad, axis=0)])
         most = 1 + (self.card.max_frames - 1) // tf * tf
         first = clip[:most]
-        edit = self._restyle_edit(first, strength, cover=None if cover is None else cover[:most])
+        edit = self._restyle_edit(first, strength, cover=None if cover is None else cover[:most].astype(np.float32))
         notes = {"video": note, "strength": strength, **edit.notes}
         if painted is not None:
             notes["recolour"] = painted
@@ -318,8 +319,9 @@ class EditMethods:
             context, _ = self._split(tail, context_seconds, s["fps"], (most - 1) // tf, at_end=True)
             chunk = clip[done:done + (most - len(context)) // tf * tf]     # whole latent groups
             window = np.concatenate([context, chunk])
-            window_cover = None if cover is None else np.concatenate(
-                [np.zeros((len(context),) + cover.shape[1:], np.float32), cover[done:done + len(chunk)]])
+            window_cover = None if cover is None else np.concatenate(    # the restyled context: not held
+                [np.zeros((len(context),) + cover.shape[1:], np.float32),
+                 cover[done:done + len(chunk)].astype(np.float32)])
             edit = self._restyle_edit(window, strength, context_latent=1 + (len(context) - 1) // tf,
                                       cover=window_cover)
             part = self._run_edit("restyle", s, edit, notes, progress, cancel)

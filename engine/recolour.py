@@ -129,8 +129,7 @@ def plan_recolour(frames: np.ndarray, named: dict) -> tuple[list[Recolour], str]
 def paint(frames: np.ndarray, old: str, new: str, background: str) -> tuple[np.ndarray, np.ndarray]:
     """frames (T, H, W, 3) uint8 with the regions of world colour `old` (STRAY_MIN_AREA to
     MAX_AREA of the frame each, told from `background` and nearer `old` than any other world
-    colour, grown by their outline) in colour `new`,
-    and where they lie (T, H, W) float32 in {0, 1}.
+    colour, grown by their outline) in colour `new`, and where they lie (T, H, W) bool.
     A pixel p takes p + a (new - old), where a in [0, 1] is how far p lies from its nearest
     background colour b toward `old` (the projection of p - b on old - b): the object's inside
     moves by the whole difference, shading kept, an anti-aliased edge by its share."""
@@ -141,7 +140,7 @@ def paint(frames: np.ndarray, old: str, new: str, background: str) -> tuple[np.n
     o, n = (np.asarray(COLOUR_RGB[c], np.float32) for c in (old, new))
     palette = np.asarray(background_palette(background), np.float32)               # (k, 3)
     out = frames.copy()
-    cover = np.zeros(frames.shape[:3], np.float32)
+    cover = np.zeros(frames.shape[:3], bool)
     for i, frame in enumerate(frames):
         labels, shares = _regions(frame, old, _elsewhere(frame, old), background)
         sized = np.flatnonzero((shares >= STRAY_MIN_AREA) & (shares <= MAX_AREA))
@@ -159,15 +158,15 @@ def paint(frames: np.ndarray, old: str, new: str, background: str) -> tuple[np.n
 
 def recolour_clip(frames: np.ndarray, prompt: str) -> tuple[np.ndarray, np.ndarray, dict]:
     """The clip (T, H, W, 3) uint8 with each object the prompt gives another colour painted in it,
-    where the painted objects lie (T, H, W) float32 in [0, 1], and a note
+    where the painted objects lie (T, H, W) bool, and a note
     {"recoloured": [[old, new], ...], "why": ...} for the record."""
     from engine.world import parse
     named, _ = parse(prompt)
     pairs, why = plan_recolour(frames, named)
-    cover = np.zeros(frames.shape[:3], np.float32)
+    cover = np.zeros(frames.shape[:3], bool)
     for r in pairs:
         frames, painted = paint(frames, r.old, r.new, named["background"])
-        cover = np.maximum(cover, painted)
+        cover |= painted
     return frames, cover, {"recoloured": [[r.old, r.new] for r in pairs], "why": why}
 
 

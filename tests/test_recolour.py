@@ -17,7 +17,7 @@ def world(background="grass", objects=(("ball", "red", "right", 0.3, 0.6, 0.12),
 def test_paint_turns_the_objects_colour_and_leaves_the_rest_alone():
     clip = world()
     out, cover = recolour.paint(clip, "red", "blue", "grass")
-    assert out.shape == clip.shape and out.dtype == np.uint8 and cover.shape == clip.shape[:3]
+    assert out.shape == clip.shape and out.dtype == np.uint8 and cover.shape == clip.shape[:3] and cover.dtype == bool
     for frame, before in zip(out, clip):
         assert find_object(frame, "red", None, "grass") is None
         found, was = find_object(frame, "blue", None, "grass"), find_object(before, "red", None, "grass")
@@ -74,6 +74,8 @@ def test_engine_restyle_paints_the_new_colour_and_holds_it_by_strength(tiny_engi
     assert "recolour" not in off.notes and edits[-1].plan.region is None
     same = tiny_engine.restyle(clip, 12.0, "a blue ball on grass", strength=0.0, seed=1)
     assert np.array_equal(same.frames, clip) and "recolour" not in same.notes
+    with pytest.raises(ValueError, match="strength"):
+        tiny_engine.restyle(clip, 12.0, "a blue ball on grass", strength=1.5, seed=1)
 
 
 def test_engine_restyle_paints_every_window_of_a_long_clip(tiny_engine, monkeypatch):
