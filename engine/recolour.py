@@ -33,10 +33,11 @@ from engine.world.render import background_palette
 from engine.world.scene import COLOUR_RGB, COLOURS
 
 # A clip shows a world background when BACKGROUND_SHARE of its pixels lie within BACKGROUND_DISTANCE
-# of that background's palette. Measured on sampled frames: the world's renders 0.94 or more; the
-# shipped model's clips of each background 0.77 to 0.99 (drafts and full size, six prompts); the
-# bench's six photographs 0.53 or less for every background but one, a night sky for the night
-# (0.87), which is one (`python bench/operations.py` photographs; docs/model-notes.md).
+# of that background's palette. Shares measured on five sampled frames: the world's renders 0.94
+# or more; the shipped model's clips of each background 0.77 to 0.99 (six prompts, drafts and full
+# size); the bench's six photographs (bench/worldbench.py photographs) 0.53 or less for every
+# background, but for a photograph of a night sky, which does show the night (0.87).
+# docs/model-notes.md has the first setting and why it changed.
 BACKGROUND_DISTANCE = 25.0
 BACKGROUND_SHARE = 0.7
 SAMPLES = 5                  # frames of the clip looked at for its objects
