@@ -257,7 +257,8 @@ def motion_edit(move_latent: torch.Tensor, move: np.ndarray, hold: float, f: int
 
 
 def hold_objects(edit: Edit, cover: np.ndarray | None, f: int, object_hold: float, detail: float) -> Edit:
-    """A guide edit (motion_edit, camera_edit) that keeps its moved objects as the guide has them.
+    """An edit that keeps objects as its pixels have them: a guide's moved objects (motion_edit,
+    camera_edit) or restyle's recoloured ones (Engine._restyle_edit, which passes its own detail).
     cover (1 + f*(t-1), H, W) in [0, 1]: where the moved objects lie in each frame; their latent
     cells (latent_cells) are a known region at object_hold, pulled that share of the way back
     onto the guide's own path at every step (1: kept exactly; engine/sampler.py), so the
