@@ -2,7 +2,7 @@
 
     python bench/operations.py [--checkpoint DIR] [--n 8] [--long-seconds 60] [--json ...]
                                [--only interpolate loop ...] [--seed S]
-                               [--transition-guide G]
+                               [--transition-guide G] [--transition-guidance G] [--even-pace 0|1]
                                [--extend-hold HOLD DECAY] [--backward-hold HOLD DECAY]
                                [--extend-phases P] [--decode-phases P]
                                [--transition-seconds S] [--transition-hold HOLD DECAY]
@@ -127,7 +127,7 @@ def bench_loop(engine, rng, n):
             "wrap_ok_%": 100 * float(np.mean(np.array(ratios) <= 2.0)), "n": n}
 
 
-def bench_interpolate(engine, rng, n, seconds=1.0):
+def bench_interpolate(engine, rng, n, seconds=None):
     """Also the same ratio for a plain linear crossfade over the same frames from A's last frame
     to B's first: between two different scenes no transition of that length can jump less (the
     change is spread over a fixed number of frames), so it is the floor the bar is read against."""
@@ -142,7 +142,7 @@ def bench_interpolate(engine, rng, n, seconds=1.0):
         ratios.append(jumps(r.frames[len(a) - 1:len(r.frames) - len(b) + 1]).max() / max(inside, 1e-6))
         gaps = len(r.frames) - len(a) - len(b) + 1                 # frame changes from A to B
         floors.append(jumps(np.stack([a[-1], b[0]]))[0] / gaps / max(inside, 1e-6))
-    return {"inputs_unchanged_%": 100 * float(np.mean(unchanged)), "transition_s": seconds,
+    return {"inputs_unchanged_%": 100 * float(np.mean(unchanged)), "transition_s": r.notes["seconds"],
             "max_transition_jump_over_median": float(np.median(ratios)),
             "crossfade_jump_over_median": float(np.median(floors)),
             "transition_ok_%": 100 * float(np.mean(np.array(ratios) <= 2.5)), "n": n}
@@ -160,7 +160,7 @@ def bench_restyle(engine, rng, n, recolour=True):
             clips.append((frames, scene))
     out = {}
     for strength in (0.0, 0.3, 0.6, 0.9):
-        sims, colour_ok, kept_motion, kept_place, all_ok = [], [], [], [], []
+        sims, colour_ok, kept_motion, kept_place, all_ok, kept_path, on_path = [], [], [], [], [], [], []
         for i, (frames, scene) in enumerate(clips):
             obj = scene.objects[0]
             new_colour = new_colour_for(obj.colour, scene.background)
@@ -168,17 +168,24 @@ def bench_restyle(engine, rng, n, recolour=True):
             r = engine.restyle(frames, 12.0, prompt, strength=strength, seed=i, recolour=recolour)
             src = on_grid(frames, r.frames)
             sims.append(psnr(r.frames, src))
-            got, was = measure(r.frames, scene.background), measure(src, scene.background)
+            got, was = measure(r.frames, scene.background, track=True), measure(src, scene.background, track=True)
             colour_ok.append(got["colour"] == new_colour)
             kept_motion.append(got["motion"] == was["motion"])
             kept_place.append(got["centre"] is not None and was["centre"] is not None
                               and max(abs(a - b) for a, b in zip(got["centre"], was["centre"])) <= 0.05)
             all_ok.append(colour_ok[-1] and kept_motion[-1] and kept_place[-1])
+            gap = None if got["track"] is None or was["track"] is None else path_distance(got["track"], was["track"])
+            kept_path.append(gap is not None and gap <= 0.05)
+            on_path.append(colour_ok[-1] and kept_path[-1])
         out[str(strength)] = {"psnr_to_input_db": float(np.mean(sims)),
                               "new_colour_%": 100 * float(np.mean(colour_ok)),
                               "motion_kept_%": 100 * float(np.mean(kept_motion)),
                               "position_kept_%": 100 * float(np.mean(kept_place)),
-                              "new_colour_in_place_%": 100 * float(np.mean(all_ok))}   # all three at once
+                              "new_colour_in_place_%": 100 * float(np.mean(all_ok)),   # all three at once
+                              # the object's centre frame by frame within 0.05 of the input's: place and
+                              # motion read from the path itself, not from a class at its thresholds
+                              "path_kept_%": 100 * float(np.mean(kept_path)),
+                              "new_colour_on_path_%": 100 * float(np.mean(on_path))}
     out["photographs"] = restyle_photographs(engine)
     return out
 
@@ -317,6 +324,8 @@ SECTIONS = {
 # flag (argparse dest) -> (its key in the report, the engine/operations.py constants it replaces)
 OPERATION_KNOBS = {
     "transition_guide": ("transition_guide", ("TRANSITION_GUIDE",)),
+    "transition_guidance": ("transition_guidance", ("TRANSITION_GUIDANCE",)),
+    "even_pace": ("even_pace", ("EVEN_PACE",)),
     "extend_hold": ("extend_hold", ("EXTEND_HOLD", "EXTEND_HOLD_DECAY")),
     "backward_hold": ("backward_hold", ("BACKWARD_HOLD", "BACKWARD_HOLD_DECAY")),
     "extend_phases": ("extend_decode_phases", ("EXTEND_DECODE_PHASES",)),
@@ -361,8 +370,12 @@ def main(argv=None) -> int:
                    help="draws the world clips and stills (another seed: another set of inputs)")
     p.add_argument("--transition-guide", type=float,
                    help="interpolate and loop: the crossfade guide instead of the engine's")
-    p.add_argument("--transition-seconds", type=float, default=1.0,
-                   help="interpolate: the generated transition's length")
+    p.add_argument("--transition-seconds", type=float,
+                   help="interpolate: the generated transition's length instead of the engine's")
+    p.add_argument("--transition-guidance", type=float,
+                   help="interpolate: the guidance scale of its transition instead of the engine's")
+    p.add_argument("--even-pace", type=int, choices=(0, 1),
+                   help="interpolate: retime the transition to an even pace (1) or not (0) instead of the engine's")
     p.add_argument("--transition-hold", type=float, nargs=2, metavar=("HOLD", "DECAY"),
                    help="interpolate's hold on its crossfade's ends instead of the engine's")
     p.add_argument("--extend-hold", type=float, nargs=2, metavar=("HOLD", "DECAY"),

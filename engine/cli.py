@@ -117,7 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
     _common(it, sized=False)
     it.add_argument("--first", required=True)
     it.add_argument("--second", required=True)
-    it.add_argument("--seconds", type=_number, default=1.0, help="length of the transition")
+    it.add_argument("--seconds", type=_number,
+                    help="length of the transition (default: engine/sizes.py's TRANSITION_SECONDS, 3)")
     r = sub.add_parser("restyle", help="SDEdit a clip toward a new prompt")
     _common(r, sized=False)
     r.add_argument("--video", required=True)

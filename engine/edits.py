@@ -13,7 +13,7 @@ import torch
 
 from engine import conform, operations
 from engine.operations import pixel_frames
-from engine.sizes import RENDER_STRENGTH, size_for_aspect
+from engine.sizes import RENDER_STRENGTH, TRANSITION_SECONDS, size_for_aspect
 
 if TYPE_CHECKING:  # runtime imports this module; the names are only needed for annotations
     from engine.runtime import Result
@@ -258,12 +258,19 @@ class EditMethods:
         return _with_frames(result, [rest, result.frames])
 
     def interpolate(self, first: np.ndarray, first_fps: float, second: np.ndarray,
-                    second_fps: float, prompt: str, *, seconds: float = 1.0,
+                    second_fps: float, prompt: str, *, seconds: float | None = None,
                     context_seconds: float = 1.0, progress=None, cancel=None, **options) -> Result:
         """First clip unchanged, a generated transition, then the second clip unchanged (the
         second is conformed to the first's size). The transition sees the first clip's last and
-        the second's first context_seconds; both clips come back whole."""
-        s = self._settings(prompt, **_opts(options))
+        the second's first context_seconds; both clips come back whole. seconds: the
+        transition's length (sizes.TRANSITION_SECONDS if None); guidance, unless given:
+        operations.TRANSITION_GUIDANCE. The transition is retimed to an even pace of change
+        (operations.even_pace)."""
+        options = _opts(options)
+        if options["guidance"] is None:
+            options["guidance"] = operations.TRANSITION_GUIDANCE
+        seconds = TRANSITION_SECONDS if seconds is None else seconds
+        s = self._settings(prompt, **options)
         a, note_a = self._conform(first, first_fps, s, whole=True)
         b, note_b = self._conform(second, second_fps, s, size=(a.shape[2], a.shape[1]), whole=True)
         tf = self.vae.cfg.temporal_factor
@@ -276,6 +283,7 @@ class EditMethods:
                                            new, tf, operations.TRANSITION_GUIDE,
                                            operations.TRANSITION_HOLD, operations.TRANSITION_HOLD_DECAY)
         notes = {"first": note_a, "second": note_b, "guide": operations.TRANSITION_GUIDE,
+                 "seconds": seconds, "even_pace": edit.even_pace,
                  "hold": [operations.TRANSITION_HOLD, operations.TRANSITION_HOLD_DECAY]}
         result = self._run_edit("interpolate", s, edit, notes, progress, cancel)
         return _with_frames(result, [a_rest, result.frames, b_rest])
@@ -337,14 +345,14 @@ class EditMethods:
                       cover: np.ndarray | None = None):
         """restyle_edit for conformed frames, at the time shift the sampler uses for their grid;
         cover (T, H, W): where recoloured objects lie, held at operations.RECOLOUR_HOLD times
-        (1 - strength), so at strength 1 the input is ignored there too."""
+        (1 - strength) (at most 1), so at strength 1 the input is ignored there too."""
         latent = self._encode(clip)
         edit = operations.restyle_edit(latent, clip, strength, self.vae.cfg.temporal_factor,
                                        context_latent, shift=self.shift_for(tuple(latent.shape)))
         if cover is None:
             return edit
         return operations.hold_objects(edit, cover, self.vae.cfg.temporal_factor,
-                                       operations.RECOLOUR_HOLD * (1.0 - strength), edit.detail)
+                                       min(1.0, operations.RECOLOUR_HOLD * (1.0 - strength)), edit.detail)
 
     def render(self, draft_frames: np.ndarray, draft: dict, *, strength: float = RENDER_STRENGTH,
                progress=None, cancel=None, **options) -> Result:

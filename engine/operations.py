@@ -36,12 +36,23 @@ class Edit:
     notes: dict = field(default_factory=dict)
     decode_phases: int | None = None  # decode with this many phases (None: the card's)
     detail: float = 0.0   # weight of the input's lost detail put back where the result kept it
+    even_pace: bool = False  # retime the generated frames between kept ones to an even change (even_pace)
 
 
 SEAM_FADE_FRAMES = 8  # generated frames over which a seam's correction fades out
 # Transitions (interpolate, loop) start from a latent crossfade known at this mask: enough to keep
 # a weak model from holding A and cutting to B, little enough that the model makes the motion.
 TRANSITION_GUIDE = 0.3
+# A transition between two scenes is sampled without classifier-free guidance (scale 1: the
+# prompt still conditions it) unless the caller asks for a scale: guided at the card's 6, the
+# prompt pulls the frames next to A toward B's scene at once. A 3-second transition's largest
+# frame change fell from 4.6x to 2.5x the clips' median, before even_pace (`python
+# bench/operations.py --only interpolate --transition-guidance G`; docs/model-notes.md).
+TRANSITION_GUIDANCE = 1.0
+# Interpolation retimes its transition to an even pace of change (even_pace): on the same eight
+# 3-second transitions the largest jump fell from 2.5x to 1.70x, within 2.5x in 4 -> 7 of 8 pairs;
+# 1.62x and 7 of 8 on a second set (`--seed 7`; `--even-pace 0` turns it off).
+EVEN_PACE = True
 # Left to itself from the guide, the model spends most of a scene change on the transition's
 # first frames. Holding the crossfade's ends (mask at least hold * decay^k, k latent frames from
 # the nearer end; interpolate_edit) pushes the change into the middle. At 0.9, 0.6 the largest
@@ -118,6 +129,37 @@ def splice(decoded: np.ndarray, pixels: np.ndarray, keep: np.ndarray,
                 if b is not None and d <= fade:
                     corr += r(b) * (1.0 - (d - 1) / fade)
         out[i] = np.clip(decoded[i].astype(np.float32) + corr, 0, 255).round().astype(np.uint8)
+    return out
+
+
+def even_pace(frames: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """Frames (T, H, W, 3) uint8 with each generated run between two kept frames retimed so that
+    every frame-to-frame change along it is the same size; kept frames are unchanged.
+
+    Along a run from kept frame L to kept frame R, d_k is the mean absolute change from frame k
+    to k + 1 and c the cumulative change. Output frame j (L < j < R) sits where c reaches
+    (j - L) / (R - L) of its total: the blend of the two frames around that point, by how far
+    between them it lies. A blend of two frames changes from each in proportion to its weight,
+    so no step is larger than the run's total change over its number of steps: a transition that
+    the model spends on a few frames keeps its pictures but no longer lurches. Where change is
+    quick, neighbouring generated frames are mixed (a frame blend), never frames across a cut.
+    Runs touching either end of the clip have one kept side and are left as they are."""
+    if keep.shape != (len(frames),):
+        raise ValueError(f"even_pace: {len(frames)} frames but keep is {keep.shape}")
+    out = frames.copy()
+    kept = np.flatnonzero(keep)
+    for L, R in zip(kept[:-1], kept[1:]):
+        if R - L < 3:                     # one generated frame (or none): nothing to retime
+            continue
+        run = frames[L:R + 1].astype(np.float32)                        # (n + 1, H, W, 3)
+        d = np.abs(np.diff(run, axis=0)).mean(axis=(1, 2, 3))           # (n,) change per step
+        c = np.concatenate([[0.0], np.cumsum(d)])                       # (n + 1,)
+        n = R - L
+        for j in range(1, n):
+            target = c[-1] * j / n
+            k = int(np.clip(np.searchsorted(c, target, side="right") - 1, 0, n - 1))
+            a = 0.0 if d[k] <= 0 else float(np.clip((target - c[k]) / d[k], 0.0, 1.0))
+            out[L + j] = np.clip((1 - a) * run[k] + a * run[k + 1], 0, 255).round().astype(np.uint8)
     return out
 
 
@@ -389,7 +431,8 @@ def interpolate_edit(a_latent: torch.Tensor, a: np.ndarray, b_latent: torch.Tens
     # all f phases (VideoVAE.decode), 1.3x (`python bench/latent_noise.py --dissolves 3`). It
     # costs f decodes of the plan; interpolate's largest jump fell 12.5x -> 6.0x the clips' median
     # change on eight pairs (docs/model-notes.md). loop_edit keeps the card's decode (see there).
-    return Edit(ConditioningPlan(tuple(known.shape), known, mask), pixels, keep, decode_phases=f)
+    return Edit(ConditioningPlan(tuple(known.shape), known, mask), pixels, keep, decode_phases=f,
+                even_pace=bool(EVEN_PACE))
 
 
 def loop_edit(end_latent: torch.Tensor, end: np.ndarray, head_latent: torch.Tensor, head: np.ndarray,

@@ -317,7 +317,10 @@ class Engine(EditMethods):
                 frames = operations.restore_detail(frames, edit.pixels, reconstructed, edit.detail)
             timings["decode_s"] = time.perf_counter() - t2
         if edit is not None:
-            frames = operations.splice(frames, edit.pixels, edit.keep)[edit.output]
+            frames = operations.splice(frames, edit.pixels, edit.keep)
+            if edit.even_pace:
+                frames = operations.even_pace(frames, edit.keep)
+            frames = frames[edit.output]
         timings["total_s"] = time.perf_counter() - start
         return Result(frames, replace(request, num_frames=len(frames)), up.caption,
                       tuple(up.unknown_words), self.label, timings, notes or {})

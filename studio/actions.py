@@ -273,13 +273,13 @@ class Studio:
                                    progress=ctx.progress, cancel=ctx.cancelled)
         return self._edit("loop", [source], prompt, call, "Loop", places=(("video", False),))
 
-    def interpolate(self, first: str, second: str, prompt: str, *, seconds: float = 1.0, seed=None,
+    def interpolate(self, first: str, second: str, prompt: str, *, seconds: float | None = None, seed=None,
                     steps=None) -> Job:
         seed = self._seed(seed)
 
         def call(ctx, text, inputs):
             (a, fa, _), (b, fb, _) = inputs
-            return ctx.engine.interpolate(a, fa, b, fb, text, seconds=float(seconds), seed=seed,
+            return ctx.engine.interpolate(a, fa, b, fb, text, seconds=None if seconds is None else float(seconds), seed=seed,
                                           steps=steps, progress=ctx.progress, cancel=ctx.cancelled)
         return self._edit("interpolate", [first, second], prompt, call, "Blend",
                           places=(("first", False), ("second", True)))

@@ -195,6 +195,27 @@ def test_splice_keeps_originals_and_carries_the_vae_error_across_seams():
         ops.splice(decoded, original[:-1], keep, fade)
 
 
+def test_even_pace_spreads_a_lurching_transition_and_keeps_kept_frames():
+    T = 12
+    keep = np.zeros(T, bool)
+    keep[:3] = keep[-2:] = True
+    levels = np.array([10, 10, 10, 12, 14, 120, 122, 124, 126, 128, 130, 130], float)  # a lurch 14 -> 120
+    frames = np.repeat(levels[:, None, None, None], 2 * 3 * 3, axis=1).reshape(T, 2, 3, 3).astype(np.uint8)
+    out = ops.even_pace(frames, keep)
+    assert np.array_equal(out[keep], frames[keep])
+    steps = np.abs(np.diff(out[2:11].astype(float), axis=0)).mean(axis=(1, 2, 3))
+    assert steps.max() <= (130 - 10) / 8 + 1.0            # the run's total over its steps, up to rounding
+    assert np.all(np.diff(out[2:11, 0, 0, 0].astype(int)) >= 0)   # still monotone: retimed, not reordered
+    # an even run stays as it is; a run open at the clip's end is left alone
+    ramp = np.repeat(np.linspace(0, 110, T)[:, None], 18, axis=1).reshape(T, 2, 3, 3).round().astype(np.uint8)
+    assert np.abs(ops.even_pace(ramp, keep).astype(int) - ramp).max() <= 1
+    open_end = keep.copy()
+    open_end[-2:] = False
+    assert np.array_equal(ops.even_pace(frames, open_end), frames)
+    with pytest.raises(ValueError, match="keep"):
+        ops.even_pace(frames, keep[:-1])
+
+
 # -- through the engine, on tiny weights ----------------------------------------------------------
 def world_clip(num_frames=13, width=50, height=30):
     from engine.world import render, upsample
@@ -258,6 +279,10 @@ def test_engine_interpolate_and_restyle_keep_their_inputs(tiny_engine):
     r = tiny_engine.interpolate(a, 12.0, b, 12.0, "a blend", seconds=0.5, seed=2)
     assert np.array_equal(r.frames[:9], a) and r.frames.shape[1:3] == (36, 64)
     assert r.notes["second"]["fit"] == "crop"
+    assert r.notes["even_pace"] and r.notes["seconds"] == 0.5
+    assert r.request.guidance == ops.TRANSITION_GUIDANCE            # unless the caller asks for one
+    assert tiny_engine.interpolate(a, 12.0, b, 12.0, "a blend", seconds=0.5, seed=2,
+                                   guidance=3.0).request.guidance == 3.0
     same = tiny_engine.restyle(a, 12.0, "a blue ball", strength=0.0, seed=3)
     assert np.array_equal(same.frames, a)
     changed = tiny_engine.restyle(a, 12.0, "a blue ball", strength=0.8, seed=3)

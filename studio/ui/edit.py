@@ -6,6 +6,7 @@ from types import SimpleNamespace
 
 import gradio as gr
 
+from engine.sizes import TRANSITION_SECONDS
 from studio.actions import Studio
 from studio.ui.common import call, clip_choices, one_result, send_buttons
 
@@ -47,8 +48,9 @@ def build(studio: Studio) -> SimpleNamespace:
                                        info="A generated bridge from the clip's end back to its start.")
             c.loop = gr.Button("Make it loop", variant="primary")
         with gr.Tab("Blend", id="blend"):
-            c.blend_seconds = gr.Slider(0.5, 4, value=1, step=0.5, label="Transition seconds",
-                                        info="The generated part between the two clips.")
+            c.blend_seconds = gr.Slider(0.5, 4, value=TRANSITION_SECONDS, step=0.5, label="Transition seconds",
+                                        info="The generated part between the two clips, paced evenly: "
+                                             "two different scenes need about 3 s to change smoothly.")
             c.blend = gr.Button("Blend the two clips", variant="primary")
         with gr.Tab("Restyle", id="restyle"):
             c.strength = gr.Slider(0.05, 1.0, value=0.6, step=0.05, label="Strength",
