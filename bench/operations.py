@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from engine.conform import fit_frames  # noqa: E402
 from engine.world import caption, render, sample_scene, upsample  # noqa: E402
 from card_overrides import add_card_overrides, apply_card_overrides  # noqa: E402
-from world_metrics import jumps, measure, path_distance, readable_colours  # noqa: E402
+from world_metrics import jumps, measure, motions_agree, path_distance, readable_colours  # noqa: E402
 from worldbench import photographs, psnr  # noqa: E402
 
 MOTIONS = ("left", "right", "up", "down")
@@ -148,19 +148,23 @@ def bench_interpolate(engine, rng, n, seconds=None):
             "transition_ok_%": 100 * float(np.mean(np.array(ratios) <= 2.5)), "n": n}
 
 
-def bench_restyle(engine, rng, n, recolour=True):
+def bench_restyle(engine, rng, n, recolour=True, strengths=(0.0, 0.3, 0.6, 0.9)):
     """The same n clips at each strength, prompted with a new colour for their object: three
     colours on from its own, or the next after that the detector can read on the background.
     Clips are drawn until n show an object whose colour reads there: one that does not has no
-    place or motion to keep. recolour: the engine paints the new colour on first (its default)."""
+    place or motion to keep. recolour: the engine paints the new colour on first (its default).
+    Motion kept is read three ways, each against the input: the same class (object_motion), the
+    motion's own numbers within one class step (motions_agree), and the object's path (its centre
+    in each frame within 0.05 of the input's on average; it does not see a change of size)."""
     clips = []
     while len(clips) < n:
         frames, scene = world_clip(rng)
         if scene.objects[0].colour in readable_colours(scene.background):
             clips.append((frames, scene))
     out = {}
-    for strength in (0.0, 0.3, 0.6, 0.9):
+    for strength in strengths:
         sims, colour_ok, kept_motion, kept_place, all_ok, kept_path, on_path = [], [], [], [], [], [], []
+        classes, numbers, gaps, agree, agree_all = [], [], [], [], []
         for i, (frames, scene) in enumerate(clips):
             obj = scene.objects[0]
             new_colour = new_colour_for(obj.colour, scene.background)
@@ -176,6 +180,11 @@ def bench_restyle(engine, rng, n, recolour=True):
             all_ok.append(colour_ok[-1] and kept_motion[-1] and kept_place[-1])
             gap = None if got["track"] is None or was["track"] is None else path_distance(got["track"], was["track"])
             kept_path.append(gap is not None and gap <= 0.05)
+            classes.append([was["motion"], got["motion"]])
+            numbers.append([was["motion_numbers"], got["motion_numbers"]])
+            agree.append(motions_agree(was["motion_numbers"], got["motion_numbers"]))
+            agree_all.append(colour_ok[-1] and kept_place[-1] and agree[-1])
+            gaps.append(None if gap is None else round(gap, 4))
             on_path.append(colour_ok[-1] and kept_path[-1])
         out[str(strength)] = {"psnr_to_input_db": float(np.mean(sims)),
                               "new_colour_%": 100 * float(np.mean(colour_ok)),
@@ -185,7 +194,13 @@ def bench_restyle(engine, rng, n, recolour=True):
                               # the object's centre frame by frame within 0.05 of the input's: place and
                               # motion read from the path itself, not from a class at its thresholds
                               "path_kept_%": 100 * float(np.mean(kept_path)),
-                              "new_colour_on_path_%": 100 * float(np.mean(on_path))}
+                              "new_colour_on_path_%": 100 * float(np.mean(on_path)),
+                              # the motion's own numbers within one class step of the input's
+                              # (world_metrics.motions_agree), with the new colour and the place
+                              "motion_agrees_%": 100 * float(np.mean(agree)),
+                              "new_colour_in_place_motion_agrees_%": 100 * float(np.mean(agree_all)),
+                              # per clip: (input, result)
+                              "motion_classes": classes, "motion_numbers": numbers, "path_distances": gaps}
     out["photographs"] = restyle_photographs(engine)
     return out
 
@@ -315,7 +330,8 @@ SECTIONS = {
     "extend_backward": lambda engine, rng, args: bench_extend(engine, rng, args.n, "backward"),
     "loop": lambda engine, rng, args: bench_loop(engine, rng, args.n),
     "interpolate": lambda engine, rng, args: bench_interpolate(engine, rng, args.n, args.transition_seconds),
-    "restyle": lambda engine, rng, args: bench_restyle(engine, rng, args.n, not args.no_recolour),
+    "restyle": lambda engine, rng, args: bench_restyle(engine, rng, args.n, not args.no_recolour,
+                                                       args.restyle_strengths),
     "draft_to_render": lambda engine, rng, args: bench_render(engine, args.n),
     "long_video": lambda engine, rng, args: bench_long(engine, args.long_seconds),
 }
@@ -391,6 +407,8 @@ def main(argv=None) -> int:
                         "instead of the engine's (0: none)")
     p.add_argument("--recolour-hold", type=float,
                    help="restyle: a recoloured object's cells held at this times (1 - strength) instead of the engine's")
+    p.add_argument("--restyle-strengths", type=float, nargs="+", default=[0.0, 0.3, 0.6, 0.9],
+                   help="restyle: the strengths to run")
     p.add_argument("--no-recolour", action="store_true",
                    help="restyle: leave a new colour to the model (engine/recolour.py paints it on first)")
     p.add_argument("--object-hold", type=float,

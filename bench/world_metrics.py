@@ -101,8 +101,11 @@ def camera_motion(frames: np.ndarray, object_mask: np.ndarray | None = None) -> 
     return "static"
 
 
-def object_motion(mask: np.ndarray) -> str | None:
-    """left/right/up/down/grow/shrink/bounce/still from the mask track (T, H, W) of one object."""
+def motion_numbers(mask: np.ndarray) -> dict | None:
+    """What object_motion reads from the mask track (T, H, W) of one object, from its first to its
+    last present frame: dx, dy (centre, frame units), growth (linear size ratio), y_range (extent
+    of the centre's height over the clip) and swings (turns of its height); None if it is present
+    in fewer than two frames."""
     T, H, W = mask.shape
     areas = mask.reshape(T, -1).sum(1).astype(float)
     present = areas >= max(8.0, 0.2 * np.median(areas))
@@ -113,11 +116,26 @@ def object_motion(mask: np.ndarray) -> str | None:
     cy = np.array([(ys * m).sum() / max(m.sum(), 1) for m in mask]) / H
     idx = np.flatnonzero(present)
     first, last = idx[0], idx[-1]
-    dx, dy = cx[last] - cx[first], cy[last] - cy[first]
-    growth = np.sqrt(areas[last] / max(areas[first], 1.0))
     y_path = cy[idx]
-    swings = np.abs(np.diff(np.sign(np.diff(y_path))) != 0).sum() if len(idx) > 3 else 0
-    if (y_path.max() - y_path.min()) > 0.08 and swings >= 1 and abs(dx) < 0.08 and abs(dy) < 0.06:
+    swings = int(np.abs(np.diff(np.sign(np.diff(y_path))) != 0).sum()) if len(idx) > 3 else 0
+    return {"dx": float(cx[last] - cx[first]), "dy": float(cy[last] - cy[first]),
+            "growth": float(np.sqrt(areas[last] / max(areas[first], 1.0))),
+            "y_range": float(y_path.max() - y_path.min()), "swings": swings}
+
+
+def bounces(m: dict) -> bool:
+    """A bounce, from motion_numbers: the height swings over more than 0.08 of the frame and
+    turns, while the object ends about where it started."""
+    return m["y_range"] > 0.08 and m["swings"] >= 1 and abs(m["dx"]) < 0.08 and abs(m["dy"]) < 0.06
+
+
+def object_motion(mask: np.ndarray) -> str | None:
+    """left/right/up/down/grow/shrink/bounce/still from the mask track (T, H, W) of one object."""
+    m = motion_numbers(mask)
+    if m is None:
+        return None
+    dx, dy, growth = m["dx"], m["dy"], m["growth"]
+    if bounces(m):
         return "bounce"
     if max(abs(dx), abs(dy)) > 0.05 and max(abs(dx), abs(dy)) > abs(growth - 1):
         if abs(dx) >= abs(dy):
@@ -128,6 +146,20 @@ def object_motion(mask: np.ndarray) -> str | None:
     if growth < 0.83:
         return "shrink"
     return "still"
+
+
+def motions_agree(a: dict | None, b: dict | None, move: float = 0.05, grow: float = 1.2) -> bool:
+    """Two clips' motion_numbers within the smallest difference object_motion tells apart: the
+    centre's travel (dx, dy) within `move` of the frame (the least travel it calls a move), the
+    size ratio within a factor `grow` (the least it calls growing), and both bouncing or neither
+    (a bounce is told by the path's shape, not by its travel). Unlike comparing classes, an
+    object whose motion sits on a class threshold is not counted as changed for crossing it by a
+    pixel; a motion changed by as much as one class step is."""
+    if a is None or b is None:
+        return False
+    return (abs(a["dx"] - b["dx"]) <= move and abs(a["dy"] - b["dy"]) <= move
+            and bounces(a) == bounces(b)
+            and abs(np.log(max(a["growth"], 1e-6) / max(b["growth"], 1e-6))) <= np.log(grow))
 
 
 def jumps(frames: np.ndarray) -> np.ndarray:
@@ -178,7 +210,7 @@ def measure(frames: np.ndarray, background: str, min_short_side: int = 144,
     counts = np.bincount(cmap[cmap >= 0].ravel(), minlength=len(COLOUR_RGB))
     names = list(COLOUR_RGB)
     colour = names[int(counts.argmax())] if counts.max() > 0.002 * cmap.size else None
-    out = {"colour": colour, "shape": None, "motion": None, "persistence": 0.0,
+    out = {"colour": colour, "shape": None, "motion": None, "motion_numbers": None, "persistence": 0.0,
            "camera": None, "flicker": flicker(frames), "centre": None, **grid}
     if track:
         out["track"] = None
@@ -190,6 +222,7 @@ def measure(frames: np.ndarray, background: str, min_short_side: int = 144,
     out["persistence"] = float((areas >= max(6.0, 0.25 * np.median(areas))).mean())
     out["shape"] = classify_shape(mask[len(mask) // 2]) if areas[len(mask) // 2] else classify_shape(mask[np.argmax(areas)])
     out["motion"] = object_motion(mask)
+    out["motion_numbers"] = motion_numbers(mask)
     out["camera"] = camera_motion(frames, mask)
     centres = object_track(mask)
     out["centre"] = object_centre(centres)

@@ -340,6 +340,30 @@ def test_object_tracks_are_in_frame_units_and_compared_where_both_are_seen():
     assert "track" not in wm.measure(small, "studio")
 
 
+def test_motions_agree_within_one_class_step_not_across_a_threshold():
+    import world_metrics as wm
+    T, H, W = 9, 72, 128
+    def track(x0, x1, size0=10, size1=10):
+        mask = np.zeros((T, H, W), bool)
+        for t in range(T):
+            x, r = round(x0 + (x1 - x0) * t / (T - 1)), round(size0 + (size1 - size0) * t / (T - 1))
+            mask[t, 36 - r:36 + r, x - r:x + r] = True
+        return mask
+    right = wm.motion_numbers(track(30, 60))              # 30 px of 128: dx 0.23
+    nudge = wm.motion_numbers(track(30, 59))
+    assert wm.object_motion(track(30, 60)) == "right" and wm.motions_agree(right, nudge)
+    assert not wm.motions_agree(right, wm.motion_numbers(track(60, 30)))          # the other way
+    assert not wm.motions_agree(right, wm.motion_numbers(track(30, 60, 10, 16)))  # and grows by 1.6
+    # an object that moves 6 px (0.047: "still") and one that moves 7 (0.055: "right") differ in
+    # class by a pixel, and agree in their motion
+    a, b = track(30, 36), track(30, 37)
+    assert (wm.object_motion(a), wm.object_motion(b)) == ("still", "right")
+    assert wm.motions_agree(wm.motion_numbers(a), wm.motion_numbers(b))
+    assert not wm.motions_agree(None, right)
+    bounce = dict(right, dx=0.0, y_range=0.2, swings=3)
+    assert wm.bounces(bounce) and not wm.motions_agree(bounce, dict(bounce, y_range=0.0, swings=0))
+
+
 def test_bench_card_overrides_replace_only_the_fields_given(tiny_checkpoint):
     import argparse
     from card_overrides import add_card_overrides, apply_card_overrides
