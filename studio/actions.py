@@ -276,10 +276,11 @@ class Studio:
     def interpolate(self, first: str, second: str, prompt: str, *, seconds: float | None = None, seed=None,
                     steps=None) -> Job:
         seed = self._seed(seed)
+        seconds = None if seconds is None else float(seconds)      # None: the engine's default
 
         def call(ctx, text, inputs):
             (a, fa, _), (b, fb, _) = inputs
-            return ctx.engine.interpolate(a, fa, b, fb, text, seconds=None if seconds is None else float(seconds), seed=seed,
+            return ctx.engine.interpolate(a, fa, b, fb, text, seconds=seconds, seed=seed,
                                           steps=steps, progress=ctx.progress, cancel=ctx.cancelled)
         return self._edit("interpolate", [first, second], prompt, call, "Blend",
                           places=(("first", False), ("second", True)))
