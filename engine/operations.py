@@ -445,8 +445,9 @@ def loop_edit(end_latent: torch.Tensor, end: np.ndarray, head_latent: torch.Tens
     the clip before the result."""
     edit = interpolate_edit(end_latent, end, head_latent, head, mid_latent, f, guide, hold, hold_decay)
     total = edit.keep.shape[0]
-    # one scene joined to itself: every phase raised the wrap 1.08x -> 1.45x on eight clips
-    return replace(edit, output=slice(0, total - len(head)), decode_phases=None)
+    # one scene joined to itself: every phase raised the wrap 1.08x -> 1.45x on eight clips, and
+    # retiming its held transition (even_pace) 0.83x -> 1.33x (`python bench/operations.py --only loop`)
+    return replace(edit, output=slice(0, total - len(head)), decode_phases=None, even_pace=False)
 
 
 def restyle_edit(clip_latent: torch.Tensor, clip: np.ndarray, strength: float, f: int,
