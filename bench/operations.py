@@ -6,6 +6,7 @@
                                [--extend-hold HOLD DECAY] [--backward-hold HOLD DECAY]
                                [--extend-phases P] [--decode-phases P]
                                [--transition-seconds S] [--transition-hold HOLD DECAY]
+                               [--restyle-strengths S ...] [--recolour-hold H] [--no-recolour]
 
 Inputs: world clips and stills (scenes drawn from a fixed seed) and real photographs shipped by
 scikit-learn / scikit-image. Prints one table; all figures also go to the JSON file.
