@@ -281,7 +281,8 @@ class EditMethods:
                                     at_end=False)
         edit = operations.interpolate_edit(self._encode(a_ctx), a_ctx, self._encode(b_ctx), b_ctx,
                                            new, tf, operations.TRANSITION_GUIDE,
-                                           operations.TRANSITION_HOLD, operations.TRANSITION_HOLD_DECAY)
+                                           operations.TRANSITION_HOLD, operations.TRANSITION_HOLD_DECAY,
+                                           bool(operations.EVEN_PACE))
         notes = {"first": note_a, "second": note_b, "guide": operations.TRANSITION_GUIDE,
                  "seconds": seconds, "even_pace": edit.even_pace,
                  "hold": [operations.TRANSITION_HOLD, operations.TRANSITION_HOLD_DECAY]}

@@ -392,7 +392,7 @@ def _check_hold(hold: float, hold_decay: float) -> None:
 
 def interpolate_edit(a_latent: torch.Tensor, a: np.ndarray, b_latent: torch.Tensor, b: np.ndarray,
                      mid_latent: int, f: int, guide: float = 0.0, hold: float = 0.0,
-                     hold_decay: float = 1.0) -> Edit:
+                     hold_decay: float = 1.0, even_pace: bool = False) -> Edit:
     """A unchanged, a generated transition of mid_latent latent frames, then B unchanged.
     Both clips must share the frame size.
 
@@ -401,7 +401,8 @@ def interpolate_edit(a_latent: torch.Tensor, a: np.ndarray, b_latent: torch.Tens
     smooth blend rather than free-running until it must cut to B; 0 leaves it to the model.
     hold in [0, 1), hold_decay in [0, 1]: the crossfade frame k frames from the nearer end is
     known at least at mask hold * hold_decay ** k, so the model cannot spend the whole change on
-    the transition's first frames."""
+    the transition's first frames. even_pace: the decoded transition is retimed to an even pace
+    of change (even_pace, the function)."""
     _check(a_latent, a, f, "interpolate (first)")
     _check(b_latent, b, f, "interpolate (second)")
     if a.shape[1:] != b.shape[1:]:
@@ -432,7 +433,7 @@ def interpolate_edit(a_latent: torch.Tensor, a: np.ndarray, b_latent: torch.Tens
     # costs f decodes of the plan; interpolate's largest jump fell 12.5x -> 6.0x the clips' median
     # change on eight pairs (docs/model-notes.md). loop_edit keeps the card's decode (see there).
     return Edit(ConditioningPlan(tuple(known.shape), known, mask), pixels, keep, decode_phases=f,
-                even_pace=bool(EVEN_PACE))
+                even_pace=even_pace)
 
 
 def loop_edit(end_latent: torch.Tensor, end: np.ndarray, head_latent: torch.Tensor, head: np.ndarray,
@@ -445,9 +446,10 @@ def loop_edit(end_latent: torch.Tensor, end: np.ndarray, head_latent: torch.Tens
     the clip before the result."""
     edit = interpolate_edit(end_latent, end, head_latent, head, mid_latent, f, guide, hold, hold_decay)
     total = edit.keep.shape[0]
-    # one scene joined to itself: every phase raised the wrap 1.08x -> 1.45x on eight clips, and
-    # retiming its held transition (even_pace) 0.83x -> 1.33x (`python bench/operations.py --only loop`)
-    return replace(edit, output=slice(0, total - len(head)), decode_phases=None, even_pace=False)
+    # one scene joined to itself: every phase raised the wrap 1.08x -> 1.45x on eight clips. Nor is
+    # it retimed (even_pace): that raised its held transition's wrap 0.83x -> 1.33x (`python
+    # bench/operations.py --only loop`)
+    return replace(edit, output=slice(0, total - len(head)), decode_phases=None)
 
 
 def restyle_edit(clip_latent: torch.Tensor, clip: np.ndarray, strength: float, f: int,

@@ -67,7 +67,7 @@ def test_interpolate_knows_both_ends_and_generates_the_middle():
     assert np.array_equal(e.pixels[:5], pa) and np.array_equal(e.pixels[-9:], pb)
     assert e.keep.sum() == 5 + 9
     assert e.decode_phases == F         # a scene change is spread over every frame of a group
-    assert e.even_pace == bool(ops.EVEN_PACE)
+    assert not e.even_pace and ops.interpolate_edit(za, pa, zb, pb, 2, F, even_pace=True).even_pace
     assert not ops.loop_edit(za, pa, zb, pb, 2, F).even_pace     # a loop keeps its held ends' pace
     with pytest.raises(ValueError, match="one frame size"):
         ops.interpolate_edit(za, pa, zb, pb[:, :2], 2, F)
