@@ -131,7 +131,11 @@ def bounces(m: dict) -> bool:
 
 def object_motion(mask: np.ndarray) -> str | None:
     """left/right/up/down/grow/shrink/bounce/still from the mask track (T, H, W) of one object."""
-    m = motion_numbers(mask)
+    return motion_class(motion_numbers(mask))
+
+
+def motion_class(m: dict | None) -> str | None:
+    """object_motion's class from motion_numbers (None stays None)."""
     if m is None:
         return None
     dx, dy, growth = m["dx"], m["dy"], m["growth"]
@@ -221,8 +225,8 @@ def measure(frames: np.ndarray, background: str, min_short_side: int = 144,
     areas = mask.reshape(len(mask), -1).sum(1)
     out["persistence"] = float((areas >= max(6.0, 0.25 * np.median(areas))).mean())
     out["shape"] = classify_shape(mask[len(mask) // 2]) if areas[len(mask) // 2] else classify_shape(mask[np.argmax(areas)])
-    out["motion"] = object_motion(mask)
     out["motion_numbers"] = motion_numbers(mask)
+    out["motion"] = motion_class(out["motion_numbers"])
     out["camera"] = camera_motion(frames, mask)
     centres = object_track(mask)
     out["centre"] = object_centre(centres)
