@@ -5,7 +5,8 @@
                                [--transition-guide G] [--transition-guidance G] [--even-pace 0|1]
                                [--extend-hold HOLD DECAY] [--backward-hold HOLD DECAY]
                                [--extend-phases P] [--decode-phases P]
-                               [--transition-seconds S] [--transition-hold HOLD DECAY]
+                               [--transition-seconds S] [--transition-pace P]
+                               [--transition-hold HOLD DECAY]
                                [--restyle-strengths S ...] [--recolour-hold H] [--no-recolour]
 
 Inputs: world clips and stills (scenes drawn from a fixed seed) and real photographs shipped by
@@ -113,7 +114,7 @@ def bench_extend(engine, rng, n, direction):
             "seam_ok_%": 100 * float(np.mean(np.array(seam_ratio) <= 2.0)),
             "colour_kept_%": 100 * float(np.mean(colour_ok)) if colour_ok else None,
             "n_colour": len(colour_ok), "motion_continued_%": 100 * float(np.mean(motion_ok)) if motion_ok else None,
-            "n_moving": len(motion_ok), "n": n}
+            "n_moving": len(motion_ok), "n": n, "seam_over_median_each": [round(float(x), 2) for x in seam_ratio]}
 
 
 def bench_loop(engine, rng, n):
@@ -125,14 +126,15 @@ def bench_loop(engine, rng, n):
         wrap = jumps(np.stack([r.frames[-1], r.frames[0]]))[0]
         ratios.append(wrap / max(np.median(jumps(r.frames)), 1e-6))
     return {"wrap_over_median_jump": float(np.median(ratios)),
-            "wrap_ok_%": 100 * float(np.mean(np.array(ratios) <= 2.0)), "n": n}
+            "wrap_ok_%": 100 * float(np.mean(np.array(ratios) <= 2.0)), "n": n,
+            "wrap_over_median_each": [round(float(x), 2) for x in ratios]}
 
 
 def bench_interpolate(engine, rng, n, seconds=None):
     """Also the same ratio for a plain linear crossfade over the same frames from A's last frame
     to B's first: between two different scenes no transition of that length can jump less (the
     change is spread over a fixed number of frames), so it is the floor the bar is read against."""
-    unchanged, ratios, floors = [], [], []
+    unchanged, ratios, floors, lengths = [], [], [], []
     for i in range(n):
         a, _ = world_clip(rng, 1.0)
         b, scene_b = world_clip(rng, 1.0)
@@ -143,10 +145,14 @@ def bench_interpolate(engine, rng, n, seconds=None):
         ratios.append(jumps(r.frames[len(a) - 1:len(r.frames) - len(b) + 1]).max() / max(inside, 1e-6))
         gaps = len(r.frames) - len(a) - len(b) + 1                 # frame changes from A to B
         floors.append(jumps(np.stack([a[-1], b[0]]))[0] / gaps / max(inside, 1e-6))
-    return {"inputs_unchanged_%": 100 * float(np.mean(unchanged)), "transition_s": r.notes["seconds"],
+        lengths.append(r.notes["seconds"])
+    return {"inputs_unchanged_%": 100 * float(np.mean(unchanged)),
+            "transition_s": float(np.median(lengths)), "transition_s_each": lengths,
             "max_transition_jump_over_median": float(np.median(ratios)),
             "crossfade_jump_over_median": float(np.median(floors)),
-            "transition_ok_%": 100 * float(np.mean(np.array(ratios) <= 2.5)), "n": n}
+            "transition_ok_%": 100 * float(np.mean(np.array(ratios) <= 2.5)), "n": n,
+            "jump_over_median_each": [round(float(x), 2) for x in ratios],
+            "crossfade_over_median_each": [round(float(x), 2) for x in floors]}
 
 
 def bench_restyle(engine, rng, n, recolour=True, strengths=(0.0, 0.3, 0.6, 0.9)):
@@ -343,6 +349,7 @@ OPERATION_KNOBS = {
     "transition_guide": ("transition_guide", ("TRANSITION_GUIDE",)),
     "transition_guidance": ("transition_guidance", ("TRANSITION_GUIDANCE",)),
     "even_pace": ("even_pace", ("EVEN_PACE",)),
+    "transition_pace": ("transition_pace", ("TRANSITION_PACE",)),
     "extend_hold": ("extend_hold", ("EXTEND_HOLD", "EXTEND_HOLD_DECAY")),
     "backward_hold": ("backward_hold", ("BACKWARD_HOLD", "BACKWARD_HOLD_DECAY")),
     "extend_phases": ("extend_decode_phases", ("EXTEND_DECODE_PHASES",)),
@@ -389,6 +396,9 @@ def main(argv=None) -> int:
                    help="interpolate and loop: the crossfade guide instead of the engine's")
     p.add_argument("--transition-seconds", type=float,
                    help="interpolate: the generated transition's length instead of the engine's")
+    p.add_argument("--transition-pace", type=float,
+                   help="interpolate, its length not given: the crossfade's frame change over the "
+                        "clips' median that the chosen length aims at, instead of the engine's")
     p.add_argument("--transition-guidance", type=float,
                    help="interpolate: the guidance scale of its transition instead of the engine's")
     p.add_argument("--even-pace", type=int, choices=(0, 1),

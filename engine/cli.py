@@ -118,7 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
     it.add_argument("--first", required=True)
     it.add_argument("--second", required=True)
     it.add_argument("--seconds", type=_number,
-                    help="length of the transition (default: engine/sizes.py's TRANSITION_SECONDS, 3)")
+                    help="length of the transition (default: as long as the change from the first "
+                         "clip to the second needs, 2-6 s; engine/edits.py _transition_latents)")
     r = sub.add_parser("restyle", help="SDEdit a clip toward a new prompt")
     _common(r, sized=False)
     r.add_argument("--video", required=True)

@@ -13,7 +13,8 @@ import torch
 
 from engine import conform, operations
 from engine.operations import pixel_frames
-from engine.sizes import RENDER_STRENGTH, TRANSITION_SECONDS, size_for_aspect
+from engine.sizes import (RENDER_STRENGTH, TRANSITION_MAX_SECONDS, TRANSITION_MIN_SECONDS,
+                          size_for_aspect)
 
 if TYPE_CHECKING:  # runtime imports this module; the names are only needed for annotations
     from engine.runtime import Result
@@ -263,18 +264,22 @@ class EditMethods:
         """First clip unchanged, a generated transition, then the second clip unchanged (the
         second is conformed to the first's size). The transition sees the first clip's last and
         the second's first context_seconds; both clips come back whole. seconds: the
-        transition's length (sizes.TRANSITION_SECONDS if None); guidance, unless given:
+        transition's length; None chooses it (_transition_latents). guidance, unless given:
         operations.TRANSITION_GUIDANCE. The transition is retimed to an even pace of change
         (operations.even_pace)."""
         options = _opts(options)
         if options["guidance"] is None:
             options["guidance"] = operations.TRANSITION_GUIDANCE
-        seconds = TRANSITION_SECONDS if seconds is None else seconds
         s = self._settings(prompt, **options)
         a, note_a = self._conform(first, first_fps, s, whole=True)
         b, note_b = self._conform(second, second_fps, s, size=(a.shape[2], a.shape[1]), whole=True)
         tf = self.vae.cfg.temporal_factor
-        new = self._new_latents(seconds, s["fps"])
+        auto = seconds is None
+        if auto:
+            new, gaps = self._transition_latents(a, b, context_seconds, s["fps"])
+            seconds = new * tf / s["fps"]
+        else:
+            new = self._new_latents(seconds, s["fps"])
         room = self._room(new, seconds)
         a_ctx, a_rest = self._split(a, context_seconds, s["fps"], (room + 1) // 2, at_end=True)
         b_ctx, b_rest = self._split(b, context_seconds, s["fps"], room - (len(a_ctx) - 1) // tf,
@@ -284,10 +289,27 @@ class EditMethods:
                                            operations.TRANSITION_HOLD, operations.TRANSITION_HOLD_DECAY,
                                            bool(operations.EVEN_PACE))
         notes = {"first": note_a, "second": note_b, "guide": operations.TRANSITION_GUIDE,
-                 "seconds": seconds, "even_pace": edit.even_pace,
+                 "seconds": seconds, "seconds_chosen": auto, "even_pace": edit.even_pace,
                  "hold": [operations.TRANSITION_HOLD, operations.TRANSITION_HOLD_DECAY]}
+        if auto:
+            notes["scene_change"] = round(gaps * operations.TRANSITION_PACE, 1)
         result = self._run_edit("interpolate", s, edit, notes, progress, cancel)
         return _with_frames(result, [a_rest, result.frames, b_rest])
+
+    def _transition_latents(self, a: np.ndarray, b: np.ndarray, context_seconds: float,
+                            fps: float) -> tuple[int, float]:
+        """(latent frames, frame changes wanted) for a transition from clip a to clip b that no
+        length was asked for: the change from a's last frame to b's first, spread evenly, moves
+        each frame by at most operations.TRANSITION_PACE times the median frame change of the
+        frames next to it (operations.transition_gaps), within TRANSITION_MIN_SECONDS ..
+        TRANSITION_MAX_SECONDS and leaving each clip two latent frames of context."""
+        tf = self.vae.cfg.temporal_factor
+        n = max(2, int(context_seconds * fps) + 1)
+        gaps = operations.transition_gaps(a[-n:], b[:n], operations.TRANSITION_PACE)
+        new = min(max(math.ceil(gaps / tf), self._new_latents(TRANSITION_MIN_SECONDS, fps)),
+                  self._new_latents(TRANSITION_MAX_SECONDS, fps))
+        most = (self.card.max_frames - 1) // tf + 1 - 4          # a generation's latent frames, less context
+        return max(1, min(new, most)), gaps
 
     def restyle(self, frames: np.ndarray, input_fps: float, prompt: str, *, strength: float = 0.6,
                 context_seconds: float = 1.0, recolour: bool = True, progress=None, cancel=None,

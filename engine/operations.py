@@ -132,6 +132,36 @@ def splice(decoded: np.ndarray, pixels: np.ndarray, keep: np.ndarray,
     return out
 
 
+def frame_changes(frames: np.ndarray) -> np.ndarray:
+    """Mean absolute change (T - 1,) between neighbouring frames of (T, H, W, 3), in 0-255 levels."""
+    return np.abs(np.diff(frames.astype(np.float32), axis=0)).mean(axis=(1, 2, 3))
+
+
+# Interpolation without a length asked for (Engine.interpolate) makes its transition long enough
+# that an even crossfade from A's last frame to B's first changes each frame by at most
+# TRANSITION_PACE times the clips' own median frame change. The generated, retimed transition's
+# largest step runs about 1.3x to 1.9x that crossfade's, so this aims under the bench's 2.5x. On
+# three sets of eight pairs the largest jump went from 1.70x / 1.62x / 2.31x the clips' median at
+# a fixed 3 s to 1.63x / 1.60x / 1.86x, pairs within 2.5x 7 / 7 / 4 -> 7 / 8 / 8 of 8, at 2 to 6 s
+# (median 3.2 / 2.8 / 4.3 s) (`python bench/operations.py --only interpolate [--seed 7]`, and
+# `--only animate extend_forward extend_backward loop interpolate`; docs/model-notes.md).
+TRANSITION_PACE = 1.25
+# Clips that hardly move (a still held as a clip) have no pace of their own: their median frame
+# change counts as at least this many levels.
+STILL_CHANGE = 0.5
+
+
+def transition_gaps(a: np.ndarray, b: np.ndarray, pace: float = TRANSITION_PACE) -> float:
+    """Frame changes (a fraction; the caller rounds) that a transition from a's last frame to b's
+    first needs for an even crossfade to change each frame by at most `pace` times the median
+    frame change inside a and b ((T, H, W, 3) uint8, the frames next to the transition)."""
+    if pace <= 0:
+        raise ValueError(f"pace must be positive, got {pace}")
+    inside = np.concatenate([frame_changes(a), frame_changes(b)])
+    own = max(float(np.median(inside)) if inside.size else 0.0, STILL_CHANGE)
+    return float(frame_changes(np.stack([a[-1], b[0]]))[0]) / (pace * own)
+
+
 def even_pace(frames: np.ndarray, keep: np.ndarray) -> np.ndarray:
     """Frames (T, H, W, 3) uint8 with each generated run between two kept frames retimed so that
     every frame-to-frame change along it is the same size; kept frames are unchanged.
@@ -152,7 +182,7 @@ def even_pace(frames: np.ndarray, keep: np.ndarray) -> np.ndarray:
         if R - L < 3:                     # one generated frame (or none): nothing to retime
             continue
         run = frames[L:R + 1].astype(np.float32)                        # (n + 1, H, W, 3)
-        d = np.abs(np.diff(run, axis=0)).mean(axis=(1, 2, 3))           # (n,) change per step
+        d = frame_changes(run)                                          # (n,) change per step
         c = np.concatenate([[0.0], np.cumsum(d)])                       # (n + 1,)
         n = R - L
         for j in range(1, n):

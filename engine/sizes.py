@@ -15,11 +15,14 @@ ASPECTS = ("16:9", "9:16", "1:1", "4:3", "3:4")
 # (1,008 tokens, time shift 2) to t = 0.52 and a 256x256 one (shift 2.65) to t = 0.59; at 0.52 a
 # render kept its draft's colour in 4 of 4 clips and motion in 2 of 4 (bench/operations.py).
 RENDER_STRENGTH = 0.35
-# Interpolation's default transition length. Between two different world scenes, a pixel
-# crossfade over 1 s changes each frame 3.7x to 5.2x as much as the clips' own median frame
-# change (two sets of eight pairs), over 3 s 1.2x: a scene change needs about 3 s to be as smooth
-# as the clips around it (bench/operations.py --only interpolate).
-TRANSITION_SECONDS = 3.0
+# Interpolation's transition length when none is asked for: as long as the change from A to B
+# needs (operations.transition_gaps), within these bounds. Between two different world scenes a
+# pixel crossfade over 1 s changes each frame 3.7x to 5.2x as much as the clips' own median frame
+# change (two sets of eight pairs), over 3 s 1.2x, and the scenes furthest apart need 5 s or more
+# (bench/operations.py --only interpolate). The upper bound leaves each clip at least a second of
+# context in a 97-frame generation at 12 fps.
+TRANSITION_MIN_SECONDS = 2.0
+TRANSITION_MAX_SECONDS = 6.0
 
 
 def parse_aspect(aspect: str) -> float:

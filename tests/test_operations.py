@@ -219,6 +219,21 @@ def test_even_pace_spreads_a_lurching_transition_and_keeps_kept_frames():
 
 
 # -- through the engine, on tiny weights ----------------------------------------------------------
+def test_transition_gaps_grow_with_the_change_between_the_clips():
+    def clip(level, wobble):             # (5, 4, 6, 3) frames around `level`, moving by `wobble`
+        return np.stack([np.full((4, 6, 3), level + wobble * (k % 2), np.uint8) for k in range(5)])
+    a = clip(100, 2)
+    near, far = ops.transition_gaps(a, clip(110, 2)), ops.transition_gaps(a, clip(200, 2))
+    assert near == pytest.approx(10 / (2 * ops.TRANSITION_PACE))  # 100 -> 110: 10 levels, 2 a frame
+    assert far == pytest.approx(10 * near)                        # ten times the change, ten times the frames
+    assert ops.transition_gaps(a, clip(110, 2), pace=2 * ops.TRANSITION_PACE) == pytest.approx(near / 2)
+    still = ops.transition_gaps(clip(100, 0), clip(110, 0))          # no pace of their own
+    assert still == pytest.approx(10 / (ops.STILL_CHANGE * ops.TRANSITION_PACE))
+    assert ops.transition_gaps(a[:1], clip(110, 0)[:1]) > 0          # single frames: no changes to read
+    with pytest.raises(ValueError, match="pace"):
+        ops.transition_gaps(a, a, pace=0)
+
+
 def world_clip(num_frames=13, width=50, height=30):
     from engine.world import render, upsample
     up = upsample("a red ball moves right over green grass", seed=0, duration_s=num_frames / 12)
@@ -285,11 +300,25 @@ def test_engine_interpolate_and_restyle_keep_their_inputs(tiny_engine):
     assert r.request.guidance == ops.TRANSITION_GUIDANCE            # unless the caller asks for one
     assert tiny_engine.interpolate(a, 12.0, b, 12.0, "a blend", seconds=0.5, seed=2,
                                    guidance=3.0).request.guidance == 3.0
+    assert not r.notes["seconds_chosen"] and "scene_change" not in r.notes
     same = tiny_engine.restyle(a, 12.0, "a blue ball", strength=0.0, seed=3)
     assert np.array_equal(same.frames, a)
     changed = tiny_engine.restyle(a, 12.0, "a blue ball", strength=0.8, seed=3)
     assert changed.frames.shape == a.shape and not np.array_equal(changed.frames, a)
     assert 0.8 <= changed.notes["noise_level"] < 1.0       # the shift only ever raises the level
+
+
+def test_engine_interpolate_chooses_a_longer_transition_for_scenes_further_apart(tiny_engine):
+    from engine.sizes import TRANSITION_MAX_SECONDS
+    a = world_clip(9, 64, 36)
+    tf, fps = tiny_engine.vae.cfg.temporal_factor, tiny_engine.card.fps
+    near = tiny_engine.interpolate(a, 12.0, a[::-1], 12.0, "a blend", seed=2)
+    assert near.notes["seconds_chosen"] and near.notes["scene_change"] < 5
+    gap = len(near.frames) - 2 * len(a) + 1                          # frame changes from A to B
+    assert gap == round(near.notes["seconds"] * fps) and gap % tf == 0
+    new = tiny_engine._transition_latents(a, 255 - a, 1.0, fps)[0]   # the negative: far apart
+    assert new * tf > gap and new * tf <= TRANSITION_MAX_SECONDS * fps
+    assert new <= (tiny_engine.card.max_frames - 1) // tf + 1 - 4    # room left for both contexts
 
 
 def test_engine_decodes_each_edit_with_its_own_phases(tiny_engine, monkeypatch):

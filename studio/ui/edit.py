@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import gradio as gr
 
-from engine.sizes import TRANSITION_SECONDS
+from engine.sizes import TRANSITION_MAX_SECONDS, TRANSITION_MIN_SECONDS
 from studio.actions import Studio
 from studio.ui.common import call, clip_choices, one_result, send_buttons
 
@@ -48,9 +48,12 @@ def build(studio: Studio) -> SimpleNamespace:
                                        info="A generated bridge from the clip's end back to its start.")
             c.loop = gr.Button("Make it loop", variant="primary")
         with gr.Tab("Blend", id="blend"):
-            c.blend_seconds = gr.Slider(0.5, 4, value=TRANSITION_SECONDS, step=0.5, label="Transition seconds",
-                                        info="The generated part between the two clips, paced evenly: "
-                                             "two different scenes need about 3 s to change smoothly.")
+            c.blend_seconds = gr.Slider(0, TRANSITION_MAX_SECONDS, value=0, step=0.5,
+                                        label="Transition seconds (0: automatic)",
+                                        info="The generated part between the two clips, paced evenly. "
+                                             "Automatic: as long as the change from one scene to the "
+                                             f"other needs to look smooth, {TRANSITION_MIN_SECONDS:g} to "
+                                             f"{TRANSITION_MAX_SECONDS:g} s.")
             c.blend = gr.Button("Blend the two clips", variant="primary")
         with gr.Tab("Restyle", id="restyle"):
             c.strength = gr.Slider(0.05, 1.0, value=0.6, step=0.05, label="Strength",
@@ -100,7 +103,7 @@ def _wire(studio: Studio, c: SimpleNamespace) -> None:
 
     def interpolate(clip, upload, second_clip, second_upload, prompt, seed, seconds):
         yield from _run(studio, lambda: studio.interpolate(_source(clip, upload), _source(second_clip, second_upload),
-                                                           prompt, seconds=float(seconds), seed=seed))
+                                                           prompt, seconds=float(seconds) or None, seed=seed))
 
     def restyle(clip, upload, prompt, seed, strength):
         yield from _run(studio, lambda: studio.restyle(_source(clip, upload), prompt,
