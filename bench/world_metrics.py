@@ -166,6 +166,18 @@ def motions_agree(a: dict | None, b: dict | None, move: float = 0.05, grow: floa
             and abs(np.log(max(a["growth"], 1e-6) / max(b["growth"], 1e-6))) <= np.log(grow))
 
 
+# A clip that hardly moves has no frame change of its own to hold a seam against: a still one's
+# median change is 0, so a "within 2x" bar fails every continuation that is not bit for bit the
+# same, even by half a level, which an 8-bit frame shows as noise. Its own change counts as at
+# least this (mean absolute change in 0-255 levels: half of the pixels moving by one level).
+STILL_LEVELS = 0.5
+
+
+def own_change(changes: np.ndarray) -> float:
+    """The median of a clip's frame changes (jumps), at least STILL_LEVELS."""
+    return max(float(np.median(changes)) if len(changes) else 0.0, STILL_LEVELS)
+
+
 def jumps(frames: np.ndarray) -> np.ndarray:
     """Mean absolute change between neighbouring frames (T-1,) of (T, H, W, 3) frames in 0-255
     levels (uint8, or float on the same scale)."""

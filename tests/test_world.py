@@ -364,6 +364,15 @@ def test_motions_agree_within_one_class_step_not_across_a_threshold():
     assert wm.bounces(bounce) and not wm.motions_agree(bounce, dict(bounce, y_range=0.0, swings=0))
 
 
+def test_a_still_clip_is_held_to_the_still_floor_and_a_moving_one_to_its_own_median():
+    import world_metrics as wm
+    assert wm.own_change(np.array([0.0, 0.0, 0.1])) == wm.STILL_LEVELS      # still: the floor
+    assert wm.own_change(np.array([1.0, 3.0, 2.0])) == 2.0                  # moving: its median
+    assert wm.own_change(np.array([])) == wm.STILL_LEVELS                   # one frame: no change
+    still = np.full((3, 4, 4, 3), 100, np.uint8)
+    assert wm.own_change(wm.jumps(still)) == wm.STILL_LEVELS
+
+
 def test_bench_card_overrides_replace_only_the_fields_given(tiny_checkpoint):
     import argparse
     from card_overrides import add_card_overrides, apply_card_overrides
