@@ -92,80 +92,132 @@ def first_jump(frames: np.ndarray) -> float:
     return float(j[0] / own_change(j[1:]))
 
 
+PAN_PROMPT = "the camera pans slowly to the right"   # the photographs' clips pan right (photo_clip)
+
+
+def extend_seam(out: np.ndarray, clip: np.ndarray, direction: str) -> tuple[bool, float, float]:
+    """(the clip's frames unchanged in the result, the seam's change over the clip's own median
+    frame change (own_change), the same over the bare median) for an extension's result `out`
+    of a clip conformed to it."""
+    orig = out[:len(clip)] if direction == "forward" else out[-len(clip):]
+    seam = (jumps(out[len(clip) - 1:len(clip) + 1]) if direction == "forward"
+            else jumps(out[-len(clip) - 1:-len(clip) + 1]))[0]
+    inside = jumps(clip)
+    return (np.array_equal(orig, clip), float(seam / own_change(inside)),
+            float(seam / max(np.median(inside), 1e-9)))
+
+
+def loop_wrap(out: np.ndarray) -> tuple[float, float]:
+    """A loop's wrap (last frame -> first) over its own median frame change: floored, bare."""
+    wrap, inside = jumps(np.stack([out[-1], out[0]]))[0], jumps(out)
+    return float(wrap / own_change(inside)), float(wrap / max(np.median(inside), 1e-9))
+
+
+def transition_jump(out: np.ndarray, a: np.ndarray, b: np.ndarray) -> dict:
+    """An interpolation's result against its conformed inputs: A and B unchanged, the largest
+    frame change from A's last frame to B's first over the clips' own median change (floored and
+    bare), and the same for a plain crossfade over as many frames (the floor it is read against:
+    between two different scenes no transition of that length can jump less)."""
+    inside = np.concatenate([jumps(a), jumps(b)])
+    largest = jumps(out[len(a) - 1:len(out) - len(b) + 1]).max()
+    gaps = len(out) - len(a) - len(b) + 1                          # frame changes from A to B
+    own = own_change(inside)
+    return {"unchanged": np.array_equal(out[:len(a)], a) and np.array_equal(out[-len(b):], b),
+            "ratio": float(largest / own), "bare": float(largest / max(np.median(inside), 1e-9)),
+            "floor": float(jumps(np.stack([a[-1], b[0]]))[0] / gaps / own)}
+
+
 def bench_extend(engine, rng, n, direction):
     """Also whether the new frames move the object the way the clip did (where the clip's own
     motion reads as a direction): a continuation, not only a clean seam. Colour is scored where
-    the detector can read the object's colour on its background (readable_colours)."""
+    the detector can read the object's colour on its background (readable_colours). The
+    photographs' panning clips are extended too (`photographs`: unchanged and seam only)."""
     ok_unchanged, seam_ratio, colour_ok, motion_ok, strict = [], [], [], [], []
     for i in range(n):
         frames, scene = world_clip(rng)
         colour = scene.objects[0].colour
         r = engine.extend(frames, 12.0, caption(scene), direction=direction, seconds=2.0, seed=i)
         frames = on_grid(frames, r.frames)
-        orig = r.frames[:len(frames)] if direction == "forward" else r.frames[-len(frames):]
-        ok_unchanged.append(np.array_equal(orig, frames))
-        raw = float(np.median(jumps(frames)))
-        seam = (jumps(r.frames[len(frames) - 1:len(frames) + 1]) if direction == "forward"
-                else jumps(r.frames[-len(frames) - 1:-len(frames) + 1]))[0]
-        seam_ratio.append(seam / own_change(jumps(frames)))
-        strict.append(seam <= 2.0 * raw)
+        same, seam, bare = extend_seam(r.frames, frames, direction)
+        ok_unchanged.append(same)
+        seam_ratio.append(seam)
+        strict.append(bare <= 2.0)
         new = r.frames[len(frames):] if direction == "forward" else r.frames[:-len(frames)]
         got, was = measure(new, scene.background), measure(frames, scene.background)
         if colour in readable_colours(scene.background):
             colour_ok.append(got["colour"] == colour)
         if was["motion"] in MOTIONS:
             motion_ok.append(got["motion"] == was["motion"])
+    photos = []
+    for i, photo in enumerate(photographs()):
+        clip = photo_clip(photo)
+        r = engine.extend(clip, 12.0, PAN_PROMPT, direction=direction, seconds=2.0, seed=i)
+        photos.append(extend_seam(r.frames, on_grid(clip, r.frames), direction))
     return {"original_unchanged_%": 100 * float(np.mean(ok_unchanged)),
             "seam_over_median_jump": float(np.median(seam_ratio)),
             "seam_ok_%": 100 * float(np.mean(np.array(seam_ratio) <= 2.0)),
             "seam_ok_unfloored_%": 100 * float(np.mean(strict)),
             "colour_kept_%": 100 * float(np.mean(colour_ok)) if colour_ok else None,
             "n_colour": len(colour_ok), "motion_continued_%": 100 * float(np.mean(motion_ok)) if motion_ok else None,
-            "n_moving": len(motion_ok), "n": n, "seam_over_median_each": [round(float(x), 2) for x in seam_ratio]}
+            "n_moving": len(motion_ok), "n": n, "seam_over_median_each": [round(float(x), 2) for x in seam_ratio],
+            "photographs": {"original_unchanged_%": 100 * float(np.mean([p[0] for p in photos])),
+                            "seam_over_median_jump": float(np.median([p[1] for p in photos])),
+                            "seam_ok_%": 100 * float(np.mean([p[1] <= 2.0 for p in photos])),
+                            "seam_over_median_each": [round(p[1], 2) for p in photos], "n": len(photos)}}
 
 
 def bench_loop(engine, rng, n):
+    """World clips, then the photographs' panning clips (`photographs`)."""
     ratios, strict = [], []
     for i in range(n):
         frames, scene = world_clip(rng)
         r = engine.loop(frames, 12.0, caption(scene), seconds=1.0, seed=i)
-        frames = on_grid(frames, r.frames)
-        wrap = jumps(np.stack([r.frames[-1], r.frames[0]]))[0]
-        ratios.append(wrap / own_change(jumps(r.frames)))
-        strict.append(wrap <= 2.0 * np.median(jumps(r.frames)))
+        ratio, bare = loop_wrap(r.frames)
+        ratios.append(ratio)
+        strict.append(bare <= 2.0)
+    photos = [loop_wrap(engine.loop(photo_clip(p), 12.0, PAN_PROMPT, seconds=1.0, seed=i).frames)[0]
+              for i, p in enumerate(photographs())]
     return {"wrap_over_median_jump": float(np.median(ratios)),
             "wrap_ok_%": 100 * float(np.mean(np.array(ratios) <= 2.0)), "n": n,
             "wrap_ok_unfloored_%": 100 * float(np.mean(strict)),
-            "wrap_over_median_each": [round(float(x), 2) for x in ratios]}
+            "wrap_over_median_each": [round(float(x), 2) for x in ratios],
+            "photographs": {"wrap_over_median_jump": float(np.median(photos)),
+                            "wrap_ok_%": 100 * float(np.mean(np.array(photos) <= 2.0)),
+                            "wrap_over_median_each": [round(x, 2) for x in photos], "n": len(photos)}}
 
 
 def bench_interpolate(engine, rng, n, seconds=None):
-    """Also the same ratio for a plain linear crossfade over the same frames from A's last frame
-    to B's first: between two different scenes no transition of that length can jump less (the
-    change is spread over a fixed number of frames), so it is the floor the bar is read against."""
-    unchanged, ratios, floors, lengths, strict = [], [], [], [], []
+    """Pairs of world clips of two different scenes, then pairs of the photographs' panning clips
+    (`photographs`: the first with the second, the third with the fourth, ...)."""
+    rows, lengths = [], []
     for i in range(n):
         a, _ = world_clip(rng, 1.0)
         b, scene_b = world_clip(rng, 1.0)
         r = engine.interpolate(a, 12.0, b, 12.0, caption(scene_b), seconds=seconds, seed=i)
-        a, b = on_grid(a, r.frames), on_grid(b, r.frames)
-        unchanged.append(np.array_equal(r.frames[:len(a)], a) and np.array_equal(r.frames[-len(b):], b))
-        inside = np.concatenate([jumps(a), jumps(b)])
-        largest = jumps(r.frames[len(a) - 1:len(r.frames) - len(b) + 1]).max()
-        strict.append(largest <= 2.5 * np.median(inside))
-        inside = own_change(inside)
-        ratios.append(largest / inside)
-        gaps = len(r.frames) - len(a) - len(b) + 1                 # frame changes from A to B
-        floors.append(jumps(np.stack([a[-1], b[0]]))[0] / gaps / inside)
+        rows.append(transition_jump(r.frames, on_grid(a, r.frames), on_grid(b, r.frames)))
         lengths.append(r.notes["seconds"])
-    return {"inputs_unchanged_%": 100 * float(np.mean(unchanged)),
+    photos, photo_lengths = [], []
+    shots = [photo_clip(p, 1.0) for p in photographs()]
+    for i, (a, b) in enumerate(zip(shots[0::2], shots[1::2])):
+        r = engine.interpolate(a, 12.0, b, 12.0, PAN_PROMPT, seconds=seconds, seed=i)
+        photos.append(transition_jump(r.frames, on_grid(a, r.frames), on_grid(b, r.frames)))
+        photo_lengths.append(r.notes["seconds"])
+    ratios = np.array([x["ratio"] for x in rows])
+    return {"inputs_unchanged_%": 100 * float(np.mean([x["unchanged"] for x in rows])),
             "transition_s": float(np.median(lengths)), "transition_s_each": lengths,
             "max_transition_jump_over_median": float(np.median(ratios)),
-            "crossfade_jump_over_median": float(np.median(floors)),
-            "transition_ok_%": 100 * float(np.mean(np.array(ratios) <= 2.5)), "n": n,
-            "transition_ok_unfloored_%": 100 * float(np.mean(strict)),
-            "jump_over_median_each": [round(float(x), 2) for x in ratios],
-            "crossfade_over_median_each": [round(float(x), 2) for x in floors]}
+            "crossfade_jump_over_median": float(np.median([x["floor"] for x in rows])),
+            "transition_ok_%": 100 * float(np.mean(ratios <= 2.5)), "n": n,
+            "transition_ok_unfloored_%": 100 * float(np.mean([x["bare"] <= 2.5 for x in rows])),
+            "jump_over_median_each": [round(x["ratio"], 2) for x in rows],
+            "crossfade_over_median_each": [round(x["floor"], 2) for x in rows],
+            "photographs": {"inputs_unchanged_%": 100 * float(np.mean([x["unchanged"] for x in photos])),
+                            "transition_s_each": photo_lengths,
+                            "max_transition_jump_over_median": float(np.median([x["ratio"] for x in photos])),
+                            "transition_ok_%": 100 * float(np.mean([x["ratio"] <= 2.5 for x in photos])),
+                            "jump_over_median_each": [round(x["ratio"], 2) for x in photos],
+                            "crossfade_over_median_each": [round(x["floor"], 2) for x in photos],
+                            "n": len(photos)}}
 
 
 def bench_restyle(engine, rng, n, recolour=True, strengths=(0.0, 0.3, 0.6, 0.9)):
@@ -225,13 +277,19 @@ def bench_restyle(engine, rng, n, recolour=True, strengths=(0.0, 0.3, 0.6, 0.9))
     return out
 
 
+PAN_WINDOW = 0.8        # photo_clip's window: this share of the photograph's width (at most its height)
+PAN_PER_SECOND = 0.05   # and it moves this share of the width a second
+
+
 def photo_clip(photo: np.ndarray, seconds: float = 2.0, fps: float = 12.0) -> np.ndarray:
-    """Real footage of a kind: a 16:9 window panning slowly across a photograph (T, H, W, 3)."""
+    """Real footage of a kind: a 16:9 window panning slowly right across a photograph (T, H, W, 3).
+    (Before, the window took the photograph's whole width and had nowhere to move: the clips
+    were still.)"""
     H, W = photo.shape[:2]
-    h = min(H, round(W * 9 / 16))
-    w = round(h * 16 / 9)
+    w = min(round(W * PAN_WINDOW), round(H * 16 / 9))
+    h = round(w * 9 / 16)
     n = 1 + int(seconds * fps)
-    xs = np.linspace(0, max(0, W - w) * 0.25, n).round().astype(int)
+    xs = np.linspace(0, min(W - w, PAN_PER_SECOND * W * seconds), n).round().astype(int)
     return np.stack([photo[(H - h) // 2:(H - h) // 2 + h, x:x + w] for x in xs])
 
 
