@@ -373,6 +373,34 @@ def test_a_still_clip_is_held_to_the_still_floor_and_a_moving_one_to_its_own_med
     assert wm.own_change(wm.jumps(still)) == wm.STILL_LEVELS
 
 
+@pytest.mark.parametrize("height, width", [(427, 640), (512, 512), (300, 451), (900, 300)])
+def test_the_bench_photographs_clips_pan(height, width):
+    from operations import photo_clip
+    photo = np.random.default_rng(0).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    clip = photo_clip(photo, seconds=2.0, fps=12.0)
+    assert clip.shape[0] == 25 and abs(clip.shape[2] / clip.shape[1] - 16 / 9) < 0.02
+    assert clip.shape[1] <= height and clip.shape[2] < width           # room for the window to move
+    assert np.array_equal(clip[0], photo[(height - clip.shape[1]) // 2:][:clip.shape[1], :clip.shape[2]])
+    assert not np.array_equal(clip[0], clip[-1])                       # it moves: not a still
+
+
+def test_the_bench_reads_seams_wraps_and_transitions_against_the_clips_own_change():
+    from operations import extend_seam, loop_wrap, transition_jump
+    def ramp(levels):                                    # (T, 2, 2, 3) frames at these levels
+        return np.repeat(np.asarray(levels, np.float32)[:, None], 12, axis=1).reshape(-1, 2, 2, 3).astype(np.uint8)
+    clip = ramp([10, 12, 14, 16])                        # moves 2 levels a frame
+    same, seam, bare = extend_seam(ramp([10, 12, 14, 16, 22, 24]), clip, "forward")
+    assert same and seam == bare == 3.0                  # 16 -> 22 is three frames' change
+    same, seam, _ = extend_seam(ramp([2, 8, 10, 12, 14, 16]), clip, "backward")
+    assert same and seam == 1.0                          # 8 -> 10
+    assert loop_wrap(ramp([10, 12, 14, 16, 18]))[0] == 4.0           # 18 -> 10 over 2
+    still_seam = extend_seam(ramp([10, 10, 10, 11]), ramp([10, 10, 10]), "forward")
+    assert still_seam[1] == 1 / 0.5 and still_seam[2] > 1e6          # floored, and bare
+    a, b = ramp([10, 12, 14]), ramp([50, 52, 54])
+    fade = transition_jump(ramp([10, 12, 14, 22, 30, 38, 46, 50, 52, 54]), a, b)
+    assert fade["unchanged"] and fade["ratio"] == 4.0 and fade["floor"] == pytest.approx(36 / 5 / 2)
+
+
 def test_bench_card_overrides_replace_only_the_fields_given(tiny_checkpoint):
     import argparse
     from card_overrides import add_card_overrides, apply_card_overrides
