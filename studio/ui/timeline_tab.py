@@ -37,8 +37,9 @@ def build(studio: Studio) -> SimpleNamespace:
                            label="Timeline: edit in/out points and transitions in the table",
                            column_count=(len(HEADERS), "fixed"))
     gr.Markdown("**Transitions**: `cut` (hard cut), `crossfade` (the next clip fades in over "
-                "this one), `blend` (a generated transition is inserted: two different scenes need about "
-                "3 s to change smoothly, so give a blend about 3 in *transition (s)*). *out* empty = to the end.")
+                "this one), `blend` (a generated transition is inserted: two different scenes need 2 to 6 s "
+                "to change smoothly, the further apart the longer, so give a blend 3 or more in "
+                "*transition (s)*). *out* empty = to the end.")
     with gr.Row():
         c.index = gr.Number(value=1, precision=0, minimum=1, label="Clip #", info="Which row the buttons move.")
         c.up = gr.Button("Move up")
