@@ -293,6 +293,8 @@ class EditMethods:
                  "hold": [operations.TRANSITION_HOLD, operations.TRANSITION_HOLD_DECAY]}
         if auto:
             notes["scene_change"] = round(gaps * operations.TRANSITION_PACE, 1)
+            if gaps > new * tf:      # capped: the scenes lie further apart than one transition spans
+                notes["seconds_needed"] = round(gaps / s["fps"], 1)
         result = self._run_edit("interpolate", s, edit, notes, progress, cancel)
         return _with_frames(result, [a_rest, result.frames, b_rest])
 

@@ -316,9 +316,12 @@ def test_engine_interpolate_chooses_a_longer_transition_for_scenes_further_apart
     assert near.notes["seconds_chosen"] and near.notes["scene_change"] < 5
     gap = len(near.frames) - 2 * len(a) + 1                          # frame changes from A to B
     assert gap == round(near.notes["seconds"] * fps) and gap % tf == 0
+    assert "seconds_needed" not in near.notes
     new = tiny_engine._transition_latents(a, 255 - a, 1.0, fps)[0]   # the negative: far apart
     assert new * tf > gap and new * tf <= TRANSITION_MAX_SECONDS * fps
     assert new <= (tiny_engine.card.max_frames - 1) // tf + 1 - 4    # room left for both contexts
+    far = tiny_engine.interpolate(a, 12.0, 255 - a, 12.0, "a blend", seed=2)
+    assert far.notes["seconds_needed"] > far.notes["seconds"]         # capped, and the record says so
 
 
 def test_engine_decodes_each_edit_with_its_own_phases(tiny_engine, monkeypatch):
