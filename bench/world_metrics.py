@@ -9,6 +9,7 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
+from engine.operations import frame_changes
 from engine.world import COLOUR_RGB
 from engine.world.render import background_palette
 
@@ -180,8 +181,9 @@ def own_change(changes: np.ndarray) -> float:
 
 def jumps(frames: np.ndarray) -> np.ndarray:
     """Mean absolute change between neighbouring frames (T-1,) of (T, H, W, 3) frames in 0-255
-    levels (uint8, or float on the same scale)."""
-    return np.abs(np.diff(frames.astype(np.float32), axis=0)).mean(axis=(1, 2, 3))
+    levels (uint8, or float on the same scale): the engine's own measure, which interpolation's
+    length and retiming aim at (operations.frame_changes)."""
+    return frame_changes(frames)
 
 
 def flicker(frames: np.ndarray) -> float:
