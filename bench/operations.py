@@ -5,6 +5,7 @@
                                [--transition-guide G] [--transition-guidance G] [--even-pace 0|1]
                                [--extend-hold HOLD DECAY] [--backward-hold HOLD DECAY]
                                [--extend-phases P] [--decode-phases P]
+                               [--continue-motion 0|1] [--continue-hold HOLD DECAY]
                                [--transition-seconds S] [--transition-pace P]
                                [--transition-hold HOLD DECAY]
                                [--restyle-strengths S ...] [--recolour-hold H] [--no-recolour]
@@ -34,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from engine.conform import fit_frames  # noqa: E402
 from engine.world import caption, render, sample_scene, upsample  # noqa: E402
 from card_overrides import add_card_overrides, apply_card_overrides  # noqa: E402
-from world_metrics import (STILL_LEVELS, jumps, measure, motions_agree, own_change,  # noqa: E402
+from world_metrics import (STILL_LEVELS, camera_motion, jumps, measure, motions_agree, own_change,  # noqa: E402
                            path_distance, readable_colours)
 from worldbench import photographs, psnr  # noqa: E402
 
@@ -132,7 +133,7 @@ def bench_extend(engine, rng, n, direction):
     motion reads as a direction): a continuation, not only a clean seam. Colour is scored where
     the detector can read the object's colour on its background (readable_colours). The
     photographs' panning clips are extended too (`photographs`: unchanged and seam only)."""
-    ok_unchanged, seam_ratio, colour_ok, motion_ok, strict = [], [], [], [], []
+    ok_unchanged, seam_ratio, colour_ok, motion_ok, strict, moved = [], [], [], [], [], []
     for i in range(n):
         frames, scene = world_clip(rng)
         colour = scene.objects[0].colour
@@ -148,22 +149,27 @@ def bench_extend(engine, rng, n, direction):
             colour_ok.append(got["colour"] == colour)
         if was["motion"] in MOTIONS:
             motion_ok.append(got["motion"] == was["motion"])
-    photos = []
+            moved.append([was["motion"], got["motion"]])
+    photos, pans = [], []
     for i, photo in enumerate(photographs()):
         clip = photo_clip(photo)
         r = engine.extend(clip, 12.0, PAN_PROMPT, direction=direction, seconds=2.0, seed=i)
-        photos.append(extend_seam(r.frames, on_grid(clip, r.frames), direction))
+        clip = on_grid(clip, r.frames)
+        photos.append(extend_seam(r.frames, clip, direction))
+        new = r.frames[len(clip):] if direction == "forward" else r.frames[:-len(clip)]
+        pans.append(camera_motion(new) == camera_motion(clip))
     return {"original_unchanged_%": 100 * float(np.mean(ok_unchanged)),
             "seam_over_median_jump": float(np.median(seam_ratio)),
             "seam_ok_%": 100 * float(np.mean(np.array(seam_ratio) <= 2.0)),
             "seam_ok_unfloored_%": 100 * float(np.mean(strict)),
             "colour_kept_%": 100 * float(np.mean(colour_ok)) if colour_ok else None,
             "n_colour": len(colour_ok), "motion_continued_%": 100 * float(np.mean(motion_ok)) if motion_ok else None,
-            "n_moving": len(motion_ok), "n": n, "seam_over_median_each": [round(float(x), 2) for x in seam_ratio],
+            "n_moving": len(motion_ok), "motion_each": moved, "n": n, "seam_over_median_each": [round(float(x), 2) for x in seam_ratio],
             "photographs": {"original_unchanged_%": 100 * float(np.mean([p[0] for p in photos])),
                             "seam_over_median_jump": float(np.median([p[1] for p in photos])),
                             "seam_ok_%": 100 * float(np.mean([p[1] <= 2.0 for p in photos])),
-                            "seam_over_median_each": [round(p[1], 2) for p in photos], "n": len(photos)}}
+                            "seam_over_median_each": [round(p[1], 2) for p in photos],
+                            "pan_continued_%": 100 * float(np.mean(pans)) if pans else None, "n": len(photos)}}
 
 
 def bench_loop(engine, rng, n):
@@ -430,6 +436,8 @@ OPERATION_KNOBS = {
     "object_hold": ("object_hold", ("OBJECT_HOLD",)),
     "motion_detail": ("motion_detail", ("MOTION_DETAIL",)),
     "recolour_hold": ("recolour_hold", ("RECOLOUR_HOLD",)),
+    "continue_motion": ("continue_motion", ("CONTINUE_MOTION",)),
+    "continue_hold": ("continue_hold", ("CONTINUE_HOLD", "CONTINUE_HOLD_DECAY")),
 }
 
 
@@ -484,6 +492,10 @@ def main(argv=None) -> int:
                    help="forward extension's decode phases instead of the engine's")
     p.add_argument("--backward-hold", type=float, nargs=2, metavar=("HOLD", "DECAY"),
                    help="backward extension's hold on the clip's first latent group instead of the engine's")
+    p.add_argument("--continue-motion", type=int, choices=(0, 1),
+                   help="extend: carry the clip's motion on (1) or hold its edge (0) instead of the engine's")
+    p.add_argument("--continue-hold", type=float, nargs=2, metavar=("HOLD", "DECAY"),
+                   help="extend, where the clip moves: the hold on the motion laid on instead of the engine's")
     p.add_argument("--restyle-detail", type=float,
                    help="restyle: the input's lost detail put back at this times (1 - strength) "
                         "instead of the engine's (0: none)")

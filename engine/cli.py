@@ -109,6 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--video", required=True, help="MP4, MOV, WebM or GIF (any size and fps)")
     e.add_argument("--direction", default="forward", choices=("forward", "backward"))
     e.add_argument("--seconds", type=_number, default=2.0, help="seconds of new material")
+    e.add_argument("--no-continue", action="store_true",
+                   help="do not carry the clip's motion (a pan, a zoom, a moving object) on: the new "
+                        "frames start from the clip's edge and the model alone moves them")
     lp = sub.add_parser("loop", help="make a clip loop seamlessly")
     _common(lp, sized=False)
     lp.add_argument("--video", required=True)
@@ -290,7 +293,7 @@ def _run_video_edit(engine, args, frames, fps, common):
                          "clip (to start a clip from an image, use animate)")
     if args.command == "extend":
         return engine.extend(frames, fps, args.prompt, direction=args.direction,
-                             seconds=args.seconds, **common)
+                             seconds=args.seconds, continue_motion=not args.no_continue, **common)
     if args.command == "loop":
         return engine.loop(frames, fps, args.prompt, seconds=args.seconds, **common)
     return engine.restyle(frames, fps, args.prompt, strength=args.strength, recolour=not args.no_recolour,

@@ -208,11 +208,13 @@ class EditMethods:
         return (clip[len(clip) - n:], clip[:len(clip) - n]) if at_end else (clip[:n], clip[n:])
 
     def extend(self, frames: np.ndarray, input_fps: float, prompt: str, *, direction: str = "forward",
-               seconds: float = 2.0, context_seconds: float = 2.0, progress=None, cancel=None,
-               **options) -> Result:
+               seconds: float = 2.0, context_seconds: float = 2.0, continue_motion: bool | None = None,
+               progress=None, cancel=None, **options) -> Result:
         """The whole clip with new material after (forward) or before (backward) it. Only the
         last (or first) context_seconds condition the model, so memory and cost per new second
-        stay flat however long the clip grows."""
+        stay flat however long the clip grows. continue_motion (None: operations.CONTINUE_MOTION):
+        where the clip's edge moves (a pan, a zoom, an object crossing it), the new frames carry
+        that motion on (engine/continuation.py); the record's `continuation` says what was read."""
         s = self._settings(prompt, **_opts(options))
         clip, note = self._conform(frames, input_fps, s, whole=True)
         tf = self.vae.cfg.temporal_factor
@@ -223,16 +225,52 @@ class EditMethods:
                                       # the plan (new + m latents) needs no more room than forward's
         context, rest = self._split(clip, context_seconds, s["fps"], room,
                                     at_end=direction == "forward")
-        hold = ((operations.EXTEND_HOLD, operations.EXTEND_HOLD_DECAY) if direction == "forward"
-                else (operations.BACKWARD_HOLD, operations.BACKWARD_HOLD_DECAY))
         phases = math.gcd(operations.EXTEND_DECODE_PHASES, tf) if direction == "forward" else None
-        edit = operations.extend_edit(self._encode(context), context, new, tf, direction, *hold,
-                                      decode_phases=phases)
+        if continue_motion is None:
+            continue_motion = operations.CONTINUE_MOTION
+        edit, read = (self._continue_edit(context, new, direction, phases, s["fps"]) if continue_motion
+                      else (None, None))
+        if edit is None:          # nothing moves at the clip's edge (or not asked): the plain hold
+            hold = ((operations.EXTEND_HOLD, operations.EXTEND_HOLD_DECAY) if direction == "forward"
+                    else (operations.BACKWARD_HOLD, operations.BACKWARD_HOLD_DECAY))
+            edit = operations.extend_edit(self._encode(context), context, new, tf, direction, *hold,
+                                          decode_phases=phases)
+        else:
+            hold = (operations.CONTINUE_HOLD, operations.CONTINUE_HOLD_DECAY)
         notes = {"video": note, "direction": direction, "context_frames": len(context),
-                 "hold": list(hold), "decode_phases": edit.decode_phases or self.card.decode_phases}
+                 "hold": list(hold), "decode_phases": edit.decode_phases or self.card.decode_phases,
+                 "continuation": read}
         result = self._run_edit("extend", s, edit, notes, progress, cancel)
         return _with_frames(result, [rest, result.frames] if direction == "forward"
                             else [result.frames, rest])
+
+    def _continue_edit(self, context: np.ndarray, new: int, direction: str, phases: int | None,
+                       fps: float) -> tuple[operations.Edit | None, dict]:
+        """The extension's plan that carries the motion at the clip's edge on (engine/continuation.py),
+        or None where nothing there moves; and the record's note of what was read. context
+        (1 + f*m, H, W, 3): the frames next to the new ones; new: the plan's new latent frames
+        (backward: one of them holds the context's first frame)."""
+        from engine import continuation
+        tf = self.vae.cfg.temporal_factor
+        count = tf * new if direction == "forward" else tf * (new - 1)      # guide pixel frames
+        guide, cover, motion = continuation.continue_clip(context, count, direction)
+        H, W = context.shape[1:3]
+        read = {"moves": motion.moves, **motion.note(W, H, fps, backward=direction == "backward")}
+        if not motion.moves or count < 1:
+            return None, read
+        parts = [context, guide] if direction == "forward" else [guide, context]
+        seq = np.concatenate(parts)                                          # (T, H, W, 3)
+        keep = np.zeros(len(seq), bool)
+        held = np.zeros(seq.shape[:3], np.float32)                           # (T, H, W)
+        if direction == "forward":
+            keep[:len(context)], held[len(context):] = True, cover
+        else:
+            keep[count:], held[:count] = True, cover
+        edit = operations.continue_edit(self._encode(seq), seq, keep, tf, operations.CONTINUE_HOLD,
+                                        operations.CONTINUE_HOLD_DECAY,
+                                        held if motion.movers else None, operations.OBJECT_HOLD,
+                                        operations.MOTION_DETAIL, decode_phases=phases)
+        return edit, read
 
     def loop(self, frames: np.ndarray, input_fps: float, prompt: str, *, seconds: float = 1.0,
              context_seconds: float = 1.0, progress=None, cancel=None, **options) -> Result:

@@ -418,6 +418,45 @@ def extend_edit(clip_latent: torch.Tensor, clip: np.ndarray, new_latent: int, f:
                 decode_phases=decode_phases)
 
 
+# An extension whose clip moves (engine/continuation.py reads a camera or a mover at its edge)
+# knows the motion laid on from the clip's edge at mask CONTINUE_HOLD * CONTINUE_HOLD_DECAY ** i
+# for its i-th latent frame from the clip, and the movers' cells at OBJECT_HOLD, as the motion
+# plan holds its moved objects: the model refines the continuation from flow time 1 - hold. A clip
+# where nothing moves keeps the plain hold above (EXTEND_HOLD, BACKWARD_HOLD).
+CONTINUE_HOLD = 0.7
+CONTINUE_HOLD_DECAY = 1.0
+CONTINUE_MOTION = True   # Engine.extend's default (continue_motion=False: the plain hold)
+
+
+def continue_edit(latent: torch.Tensor, pixels: np.ndarray, keep: np.ndarray, f: int, hold: float,
+                  hold_decay: float = 1.0, cover: np.ndarray | None = None, object_hold: float = 0.0,
+                  detail: float = 0.0, decode_phases: int | None = None) -> Edit:
+    """An extension that carries its clip's motion on. pixels (1 + f*(t-1), H, W, 3): the clip's
+    frames and the guide laid on after (or before) them (engine/continuation.py); latent
+    (C, t, h, w): their encoding together; keep: the clip's frames, which come back unchanged.
+    A latent frame whose pixel frames are all the clip's is known exactly; one i latent frames
+    from the nearest of those at mask hold * hold_decay ** i. cover (like pixels, (T, H, W) in
+    [0, 1]): where the guide's movers lie, held at object_hold (hold_objects); detail: the share
+    of the VAE's lost detail put back where the result kept the guide."""
+    _check(latent, pixels, f, "extend")
+    if keep.shape != (len(pixels),) or not keep.any() or keep.all():
+        raise ValueError(f"extend: keep {keep.shape} must mark some but not all of {len(pixels)} frames")
+    if not 0.0 < hold < 1.0 or not 0.0 <= hold_decay <= 1.0:
+        raise ValueError(f"hold must be in (0, 1) and hold_decay in [0, 1], got {hold}, {hold_decay}")
+    t = latent.shape[1]
+    groups = [np.array([0])] + [np.arange(f * (j - 1) + 1, f * j + 1) for j in range(1, t)]
+    known = np.array([bool(keep[g].all()) for g in groups])                  # (t,)
+    if not known.any():
+        raise ValueError("extend: the clip covers no whole latent frame")
+    idx = np.flatnonzero(known)
+    mask = torch.ones(t)
+    for j in np.flatnonzero(~known):
+        mask[j] = hold * hold_decay ** (int(np.abs(idx - j).min()) - 1)
+    edit = Edit(ConditioningPlan(tuple(latent.shape), latent.clone(), mask), pixels.copy(), keep.copy(),
+                decode_phases=decode_phases)
+    return hold_objects(edit, cover, f, object_hold, detail)
+
+
 def _check_hold(hold: float, hold_decay: float) -> None:
     if not (0.0 <= hold < 1.0 and 0.0 <= hold_decay <= 1.0):
         raise ValueError(f"hold must be in [0, 1) and hold_decay in [0, 1], got {hold}, {hold_decay}")

@@ -253,6 +253,11 @@ def test_cli_edits_end_to_end(tiny_checkpoint, tmp_path):
         info = probe_video(out)
         assert record["operation"] == command and info.num_frames == record["frames"] > 1
         assert (info.width, info.height) == (record["width"], record["height"]) and record["inputs"]
+        if command == "extend":     # the star moves: its motion is read and carried on
+            assert record["inputs"]["continuation"]["moves"], record["inputs"]
+    proc = _cli("extend", "--prompt", "a blue ball", "--out", str(tmp_path / "plain.mp4"),
+                *runs["extend"], "--no-continue", *common)
+    assert proc.returncode == 0 and json.loads(proc.stdout)["inputs"]["continuation"] is None
     ball = tmp_path / "ball.mp4"          # restyle paints a colour the prompt names on first
     io.write_video(render(upsample("a large red ball moves left over green grass", seed=0, duration_s=1.0).scene,
                           80, 45, 13, 12.0), ball, fps=12.0)

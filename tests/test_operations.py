@@ -331,10 +331,14 @@ def test_engine_decodes_each_edit_with_its_own_phases(tiny_engine, monkeypatch):
     a, b = world_clip(9, 64, 36), world_clip(9, 64, 36)
     tiny_engine.interpolate(a, 12.0, b, 12.0, "a blend", seconds=0.5, seed=2)
     tiny_engine.loop(a, 12.0, "a red ball", seconds=0.5, seed=4)
-    tiny_engine.extend(a, 12.0, "a red ball", seconds=0.5, seed=1)
-    tiny_engine.extend(a, 12.0, "a red ball", direction="backward", seconds=0.5, seed=1)
+    tiny_engine.extend(a, 12.0, "a red ball", seconds=0.5, seed=1, continue_motion=False)
+    tiny_engine.extend(a, 12.0, "a red ball", direction="backward", seconds=0.5, seed=1,
+                       continue_motion=False)
     card = tiny_engine.card.decode_phases
     assert seen == [vae.cfg.temporal_factor, card, ops.EXTEND_DECODE_PHASES, card]
+    seen.clear()     # a continued extension also decodes its guide (the detail put back), alike
+    r = tiny_engine.extend(a, 12.0, "a red ball", seconds=0.5, seed=1)
+    assert r.notes["continuation"]["moves"] and seen == [ops.EXTEND_DECODE_PHASES] * 2
 
 
 def test_engine_loop_starts_with_the_clip_and_is_reproducible(tiny_engine):
