@@ -378,12 +378,14 @@ def bench_long(engine, seconds_total: float, step_seconds: float = 2.0):
     frames, scene = world_clip(rng)
     prompt = caption(scene)
     marks, t0, steps = {}, time.time(), []          # steps: (length after, seconds it took)
+    continued = 0                                    # extensions that carried a motion on
     checkpoints = [s for s in (10, 30, 60) if s <= seconds_total] or [seconds_total]
     i = 0
     while len(frames) / 12.0 < seconds_total:
         t = time.time()
         r = engine.extend(frames, 12.0, prompt, seconds=step_seconds, seed=i)
         frames, i = r.frames, i + 1
+        continued += bool((r.notes.get("continuation") or {}).get("moves"))
         length = len(frames) / 12.0
         steps.append((length, time.time() - t))
         for c in checkpoints:
@@ -395,7 +397,8 @@ def bench_long(engine, seconds_total: float, step_seconds: float = 2.0):
                             "rss_mb": round(rss_mb(), 1),
                             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                             "clip_pixels_mb": round(frames.nbytes / 2**20, 1)}
-    return {"final_length_s": len(frames) / 12.0, "wall_s": time.time() - t0, "marks": marks}
+    return {"final_length_s": len(frames) / 12.0, "wall_s": time.time() - t0, "marks": marks,
+            "extensions": i, "continued": continued}
 
 
 def rss_mb() -> float:
