@@ -20,7 +20,8 @@ motion read from a reference video, Ling et al. 2024):
    over flat ground read as still, an object that grows), the motion is not read at all and
    the extension keeps its plain hold: a wrong continuation is worse than none.
 2. `continue_frames` lays the motion on: the clip's edge frame with its movers cut out and
-   what lay behind them put in is the plate the camera moves over (`camera_map`: constant
+   what lay behind them put in (`_clear_view`: a frame far enough back that each had left its
+   place) is the plate the camera moves over (`camera_map`: constant
    speed; where it reveals more, the frame's edge mirrored: a pan keeps its horizon, and no
    streaks run in from the edge), and each mover is pasted along its own path at its own
    speed, kept inside the frame (the world's objects never leave it; a mover that reaches an
@@ -36,6 +37,7 @@ Pure numpy and OpenCV; no torch.
 from __future__ import annotations
 
 import argparse
+import math
 from dataclasses import dataclass, field
 
 import cv2
@@ -235,7 +237,7 @@ def estimate(frames: np.ndarray, span: int = SPAN_FRAMES) -> Motion:
     predicted = cv2.warpAffine(b, camera_map(camera, d, W, H), (W, H), flags=cv2.INTER_LINEAR,
                                borderMode=cv2.BORDER_REPLICATE)              # a, as the camera makes it
     behind = background(frames, camera)
-    movers, near = [], np.zeros((H, W), np.uint8)
+    movers, fills, near = [], [], np.zeros((H, W), np.uint8)
     for i in range(1, count):
         if not MIN_MOVER <= stats[i, cv2.CC_STAT_AREA] / (H * W) <= MAX_MOVER:
             continue
@@ -253,7 +255,10 @@ def estimate(frames: np.ndarray, span: int = SPAN_FRAMES) -> Motion:
         offset, moved, left = found
         if left < MOVER_LEVELS or moved > MOVER_GAIN * left:
             continue                  # the camera explains it
-        movers.append(Mover(own, (-offset[0] / d, -offset[1] / d)))
+        velocity = (-offset[0] / d, -offset[1] / d)
+        own, fill = _clear_view(frames, own | grown, own, velocity, camera)
+        movers.append(Mover(own, velocity))
+        fills.append(fill)
         back = cv2.warpAffine(own.astype(np.uint8), np.array([[1, 0, offset[0]], [0, 1, offset[1]]], np.float32),
                               (W, H), flags=cv2.INTER_NEAREST)
         near |= own.astype(np.uint8) | back
@@ -269,7 +274,44 @@ def estimate(frames: np.ndarray, span: int = SPAN_FRAMES) -> Motion:
     left_over = float((changes(a, predicted) & ~near & seen).mean())
     if left_over > UNEXPLAINED:
         return Motion(unexplained=left_over)
+    behind = frames[-1].copy()          # the edge frame, with what lies behind each mover put in
+    for m, fill in zip(movers, fills):
+        hole = _hole(m.mask)
+        behind[hole] = fill[hole]
     return Motion(camera.shift, camera.zoom, tuple(movers), behind if movers else None, left_over)
+
+
+def _hole(mask: np.ndarray) -> np.ndarray:
+    """A mover's pixels grown by HOLE_GROW: what is cut out and filled (H, W) bool."""
+    grow = max(2, round(HOLE_GROW * min(mask.shape)))
+    return cv2.dilate(mask.astype(np.uint8), np.ones((2 * grow + 1,) * 2, np.uint8)).astype(bool)
+
+
+def _clear_view(frames: np.ndarray, near: np.ndarray, own: np.ndarray, velocity: tuple[float, float],
+                camera: "Motion") -> tuple[np.ndarray, np.ndarray]:
+    """A mover's pixels in the last frame and what lies behind them ((H, W) bool, (H, W, 3) uint8).
+
+    The median background (`background`) still shows a slow mover where it stayed over half the
+    clip: its trailing part is then missed, left in the plate and redrawn as a ghost. So the
+    view behind it is the frame far enough back that the mover had wholly left its place
+    (moved onto the last frame by the camera), and its pixels are those that differ from that
+    view near where it was found. A clip too short for that: its place is inpainted instead
+    (OpenCV's Telea; the model redraws it)."""
+    T, H, W = frames.shape[:3]
+    ys, xs = np.nonzero(own)
+    extent = max(ys.max() - ys.min(), xs.max() - xs.min()) + 1 + 2 * max(2, round(HOLE_GROW * min(H, W)))
+    speed = float(np.hypot(*velocity))
+    k = math.ceil(extent / speed) if speed > 0 else T
+    if k <= T - 1:
+        view = cv2.warpAffine(frames[-1 - k], camera_map(camera, k, W, H), (W, H), flags=cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_REPLICATE)
+        grown = cv2.dilate(near.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+        differs = _object_in(frames[-1], view, grown)   # the mover now, and where it was in the view
+        count, labels = cv2.connectedComponents(differs.astype(np.uint8))
+        touching = np.unique(labels[own & differs])
+        whole = np.isin(labels, touching[touching > 0])
+        return (whole if whole.sum() >= own.sum() else own), view
+    return own, cv2.inpaint(frames[-1], _hole(own).astype(np.uint8), 5, cv2.INPAINT_TELEA)
 
 
 def changes(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -344,10 +386,8 @@ def continue_frames(frame: np.ndarray, motion: Motion, num_frames: int) -> tuple
         for m in motion.movers:
             if m.mask.shape != (H, W):
                 raise ValueError(f"a mover's mask {m.mask.shape} does not match the frame {H}x{W}")
-            hole |= m.mask.astype(np.uint8)
-        grow = max(2, round(HOLE_GROW * min(H, W)))
-        hole = cv2.dilate(hole, np.ones((2 * grow + 1,) * 2, np.uint8))
-        if motion.behind is not None:       # what the clip showed there before the mover came
+            hole |= _hole(m.mask).astype(np.uint8)
+        if motion.behind is not None:       # what lay behind the movers (estimate)
             plate = np.where(hole[..., None] > 0, motion.behind, frame)
         else:
             plate = cv2.inpaint(frame, hole, 5, cv2.INPAINT_TELEA)

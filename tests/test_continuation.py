@@ -133,3 +133,26 @@ def test_engine_extend_carries_a_moving_clip_on_and_keeps_it(tiny_engine, direct
                                continue_motion=False)
     assert plain.notes["continuation"] is None and len(plain.frames) == len(r.frames)
     assert not np.array_equal(plain.frames, r.frames)
+
+
+def test_what_lies_behind_a_slow_mover_comes_from_a_frame_it_had_left():
+    """The clip's median still shows the trailing part of a square that stayed there over half
+    the clip; _clear_view takes the frame far enough back that it had wholly left its place."""
+    clip = square_moving(frames=25, speed=(2, 0), start=(6, 20), side=30)
+    truth = np.zeros((H, W), bool)
+    truth[20:50, 54:84] = True                               # the square in the last frame
+    median = cont.background(clip, cont.Motion())
+    assert (np.abs(median[truth].astype(int) - clip[-1][truth].astype(int)).max(axis=1) < 5).mean() > 0.15
+    leading = truth.copy()
+    leading[:, :70] = False                                  # the part the median does not hold
+    region = np.zeros((H, W), bool)
+    region[18:52, 50:86] = True                              # where flow found it moving
+    whole, view = cont._clear_view(clip, region, leading, (2.0, 0.0), cont.Motion())
+    assert (whole & truth).sum() / (whole | truth).sum() > 0.9
+    picture = texture()[:H, :W]
+    assert np.abs(view[truth].astype(int) - picture[truth].astype(int)).mean() < 3
+    short = clip[-8:]                                        # too short to have left it: inpainted
+    kept, filled = cont._clear_view(short, region, leading, (2.0, 0.0), cont.Motion())
+    hole = cont._hole(leading)
+    assert np.array_equal(kept, leading) and np.array_equal(filled[~hole], short[-1][~hole])
+    assert not np.array_equal(filled[hole], short[-1][hole])
