@@ -89,6 +89,7 @@ class Motion:
     movers: tuple[Mover, ...] = field(default_factory=tuple)
     behind: np.ndarray | None = None         # (H, W, 3) uint8: what lies behind the movers (background)
     unexplained: float = 0.0                 # share of the frame that changes with nothing read to move it
+                                             # (1.0: more movers than MAX_MOVERS, the camera misread)
 
     @property
     def camera_moves(self) -> bool:
