@@ -242,8 +242,7 @@ def estimate(frames: np.ndarray, span: int = SPAN_FRAMES) -> Motion:
     for i in range(1, count):
         if not MIN_MOVER <= stats[i, cv2.CC_STAT_AREA] / (H * W) <= MAX_MOVER:
             continue
-        reach = 2 * max(2, round(HOLE_GROW * min(H, W))) + 1       # the flow's region misses edges
-        grown = cv2.dilate((labels == i).astype(np.uint8), np.ones((reach, reach), np.uint8)).astype(bool)
+        grown = _hole(labels == i)      # the flow's region misses an object's edges
         own = _object_in(frames[-1], behind, grown)
         if own.sum() < MIN_MOVER * H * W / 2 or not _fits(frames[-1], behind, own):
             continue                  # no object differs from what lies behind it there
@@ -268,8 +267,7 @@ def estimate(frames: np.ndarray, span: int = SPAN_FRAMES) -> Motion:
     # what the camera and the movers leave unexplained: the share of the frame that changes by
     # MOVER_LEVELS away from the movers, where they are and were (a zoom read as still leaves its
     # whole background)
-    grow = max(2, round(HOLE_GROW * min(H, W)))
-    near = cv2.dilate(near, np.ones((2 * grow + 1,) * 2, np.uint8)).astype(bool)
+    near = _hole(near)
     seen = cv2.warpAffine(np.ones((H, W), np.uint8), camera_map(camera, d, W, H), (W, H),
                           flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT) > 0   # not revealed by the camera
     left_over = float((changes(a, predicted) & ~near & seen).mean())
@@ -282,9 +280,14 @@ def estimate(frames: np.ndarray, span: int = SPAN_FRAMES) -> Motion:
     return Motion(camera.shift, camera.zoom, tuple(movers), behind if movers else None, left_over)
 
 
+def _grow(H: int, W: int) -> int:
+    """HOLE_GROW of a frame's short side, in pixels (at least 2)."""
+    return max(2, round(HOLE_GROW * min(H, W)))
+
+
 def _hole(mask: np.ndarray) -> np.ndarray:
     """A mover's pixels grown by HOLE_GROW: what is cut out and filled (H, W) bool."""
-    grow = max(2, round(HOLE_GROW * min(mask.shape)))
+    grow = _grow(*mask.shape)
     return cv2.dilate(mask.astype(np.uint8), np.ones((2 * grow + 1,) * 2, np.uint8)).astype(bool)
 
 
@@ -300,7 +303,7 @@ def _clear_view(frames: np.ndarray, near: np.ndarray, own: np.ndarray, velocity:
     (OpenCV's Telea; the model redraws it)."""
     T, H, W = frames.shape[:3]
     ys, xs = np.nonzero(own)
-    extent = max(ys.max() - ys.min(), xs.max() - xs.min()) + 1 + 2 * max(2, round(HOLE_GROW * min(H, W)))
+    extent = max(ys.max() - ys.min(), xs.max() - xs.min()) + 1 + 2 * _grow(H, W)
     speed = float(np.hypot(*velocity))
     k = math.ceil(extent / speed) if speed > 0 else T
     if k <= T - 1:
@@ -338,10 +341,8 @@ def _fits(frame: np.ndarray, behind: np.ndarray, own: np.ndarray) -> bool:
     """Whether the background read behind a mover meets the frame around it (within RING_LEVELS
     on a ring just outside it): where it does not, the clip's motion was misread (a zoom taken
     for a still camera) and the mover would leave a patch of the wrong background."""
-    H, W = own.shape
-    grow = max(2, round(HOLE_GROW * min(H, W)))
-    inner = cv2.dilate(own.astype(np.uint8), np.ones((2 * grow + 1,) * 2, np.uint8))
-    ring = cv2.dilate(inner, np.ones((2 * grow + 1,) * 2, np.uint8)).astype(bool) & ~inner.astype(bool)
+    inner = _hole(own)
+    ring = _hole(inner) & ~inner
     if not ring.any():
         return False
     return float(np.abs(frame.astype(np.float32) - behind.astype(np.float32))[ring].mean()) <= RING_LEVELS

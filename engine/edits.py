@@ -256,7 +256,7 @@ class EditMethods:
         guide, cover, motion = continuation.continue_clip(context, count, direction)
         H, W = context.shape[1:3]
         read = {"moves": motion.moves, **motion.note(W, H, fps, backward=direction == "backward")}
-        if not motion.moves or count < 1:
+        if not motion.moves:
             return None, read
         parts = [context, guide] if direction == "forward" else [guide, context]
         seq = np.concatenate(parts)                                          # (T, H, W, 3)

@@ -243,6 +243,11 @@ def pixel_frames(num_latent: int, f: int) -> int:
     return 1 + f * (num_latent - 1)
 
 
+def latent_groups(num_latent: int, f: int) -> list[slice]:
+    """The pixel frames each latent frame codes (causal VAE): frame 0 alone, then groups of f."""
+    return [slice(0, 1)] + [slice(1 + f * i, 1 + f * (i + 1)) for i in range(num_latent - 1)]
+
+
 def generate_plan(latent_shape: tuple[int, int, int, int]) -> ConditioningPlan:
     """Text to video: every latent frame (C, t, h, w) starts from noise."""
     return ConditioningPlan(shape=latent_shape)
@@ -358,8 +363,7 @@ def latent_cells(cover: np.ndarray, latent: tuple[int, int, int], f: int) -> tor
     T, H, W = cover.shape
     if H % h or W % w:
         raise ValueError(f"cover {H}x{W} is not a whole number of {h}x{w} cells")
-    groups = [cover[:1]] + [cover[1 + f * i:1 + f * (i + 1)] for i in range(t - 1)]
-    most = np.stack([g.max(0) for g in groups])                                  # (t, H, W)
+    most = np.stack([cover[g].max(0) for g in latent_groups(t, f)])                # (t, H, W)
     cells = most.reshape(t, h, H // h, w, W // w).max(axis=(2, 4))               # (t, h, w)
     return torch.from_numpy(np.clip(cells, 0.0, 1.0).astype(np.float32))
 
@@ -444,8 +448,7 @@ def continue_edit(latent: torch.Tensor, pixels: np.ndarray, keep: np.ndarray, f:
     if not 0.0 < hold < 1.0 or not 0.0 <= hold_decay <= 1.0:
         raise ValueError(f"hold must be in (0, 1) and hold_decay in [0, 1], got {hold}, {hold_decay}")
     t = latent.shape[1]
-    groups = [np.array([0])] + [np.arange(f * (j - 1) + 1, f * j + 1) for j in range(1, t)]
-    known = np.array([bool(keep[g].all()) for g in groups])                  # (t,)
+    known = np.array([bool(keep[g].all()) for g in latent_groups(t, f)])     # (t,)
     if not known.any():
         raise ValueError("extend: the clip covers no whole latent frame")
     idx = np.flatnonzero(known)
