@@ -11,7 +11,8 @@
                                [--restyle-strengths S ...] [--recolour-hold H] [--no-recolour]
 
 Inputs: world clips and stills (scenes drawn from a fixed seed) and real photographs shipped by
-scikit-learn / scikit-image. Prints one table; all figures also go to the JSON file.
+scikit-learn / scikit-image. Prints each section's figures as it ends, then one table of the
+issue's bars (done_when); all figures also go to the JSON file.
 
 Seams, wraps and transitions are held against the clip's own median frame change, counted as at
 least world_metrics.STILL_LEVELS (a still clip has none: half a level of noise would fail it);
@@ -195,13 +196,14 @@ def bench_loop(engine, rng, n):
 def bench_interpolate(engine, rng, n, seconds=None):
     """Pairs of world clips of two different scenes, then pairs of the photographs' panning clips
     (`photographs`: the first with the second, the third with the fourth, ...)."""
-    rows, lengths = [], []
+    rows, lengths, windows = [], [], []
     for i in range(n):
         a, _ = world_clip(rng, 1.0)
         b, scene_b = world_clip(rng, 1.0)
         r = engine.interpolate(a, 12.0, b, 12.0, caption(scene_b), seconds=seconds, seed=i)
         rows.append(transition_jump(r.frames, on_grid(a, r.frames), on_grid(b, r.frames)))
         lengths.append(r.notes["seconds"])
+        windows.append(len(r.notes.get("windows", [None])))   # generations the transition took
     photos, photo_lengths = [], []
     shots = [photo_clip(p, 1.0) for p in photographs()]
     for i, (a, b) in enumerate(zip(shots[0::2], shots[1::2])):
@@ -211,6 +213,7 @@ def bench_interpolate(engine, rng, n, seconds=None):
     ratios = np.array([x["ratio"] for x in rows])
     return {"inputs_unchanged_%": 100 * float(np.mean([x["unchanged"] for x in rows])),
             "transition_s": float(np.median(lengths)), "transition_s_each": lengths,
+            "windows_each": windows,
             "max_transition_jump_over_median": float(np.median(ratios)),
             "crossfade_jump_over_median": float(np.median([x["floor"] for x in rows])),
             "transition_ok_%": 100 * float(np.mean(ratios <= 2.5)), "n": n,
@@ -424,10 +427,116 @@ SECTIONS = {
 }
 
 
+def _row(rows, what, figure, bar, met):
+    rows.append((what, figure, bar, "yes" if met else "NO"))
+
+
+def done_when(report: dict) -> list[tuple[str, str, str, str]]:
+    """The issue's bars, one row each, for the sections in `report`: (row, figure, bar, met)."""
+    rows = []
+    if "animate" in report:
+        a = report["animate"]
+        _row(rows, "animate: first frame PSNR (lowest)", f"{a['first_frame_psnr_min_db']:.1f} dB", ">= 30 dB",
+             a["first_frame_psnr_min_db"] >= 30)
+        if a.get("photo_first_frame_psnr_db") is not None:
+            _row(rows, "animate, photographs: first frame PSNR", f"{a['photo_first_frame_psnr_db']:.1f} dB",
+                 ">= 30 dB", a["photo_first_frame_psnr_db"] >= 30)
+        _row(rows, "animate: motion follows the prompt", f"{a['motion_follows_%']:.0f}% of {a['n_motion']}",
+             ">= 80%", a["motion_follows_%"] >= 80)
+    for name in ("extend_forward", "extend_backward"):
+        if name in report:
+            e, what = report[name], name.replace("_", " ")
+            _row(rows, f"{what}: original frames unchanged", f"{e['original_unchanged_%']:.0f}%", "100%",
+                 e["original_unchanged_%"] == 100)
+            _row(rows, f"{what}: seam within 2x the clip's median change",
+                 f"{e['seam_ok_%']:.0f}% of {e['n']} (median {e['seam_over_median_jump']:.2f}x; "
+                 f"bare median: {e['seam_ok_unfloored_%']:.0f}%)", "100%",
+                 e["seam_ok_%"] == 100)
+            _row(rows, f"{what}: object keeps its colour", f"{e['colour_kept_%']:.0f}% of {e['n_colour']}",
+                 ">= 90%", e["colour_kept_%"] >= 90)
+            if e.get("photographs"):
+                ph = e["photographs"]
+                _row(rows, f"{what}, photographs: unchanged; seam within 2x",
+                     f"{ph['original_unchanged_%']:.0f}%; {ph['seam_ok_%']:.0f}% of {ph['n']}", "100%; 100%",
+                     ph["original_unchanged_%"] == 100 and ph["seam_ok_%"] == 100)
+    if "loop" in report:
+        lp = report["loop"]
+        _row(rows, "loop: wrap within 2x the median change",
+             f"{lp['wrap_ok_%']:.0f}% of {lp['n']} (median {lp['wrap_over_median_jump']:.2f}x; "
+             f"bare median: {lp['wrap_ok_unfloored_%']:.0f}%)", "100%",
+             lp["wrap_ok_%"] == 100)
+        if lp.get("photographs"):
+            ph = lp["photographs"]
+            _row(rows, "loop, photographs: wrap within 2x", f"{ph['wrap_ok_%']:.0f}% of {ph['n']}", "100%",
+                 ph["wrap_ok_%"] == 100)
+    if "interpolate" in report:
+        it = report["interpolate"]
+        _row(rows, "interpolate: A and B unchanged", f"{it['inputs_unchanged_%']:.0f}%", "100%",
+             it["inputs_unchanged_%"] == 100)
+        _row(rows, "interpolate: largest transition jump within 2.5x",
+             f"{it['transition_ok_%']:.0f}% of {it['n']} (worst {max(it['jump_over_median_each']):.2f}x)",
+             "100%", it["transition_ok_%"] == 100)
+        if it.get("photographs"):
+            ph = it["photographs"]
+            _row(rows, "interpolate, photographs: unchanged; jump within 2.5x",
+                 f"{ph['inputs_unchanged_%']:.0f}%; {ph['transition_ok_%']:.0f}% of {ph['n']}", "100%; 100%",
+                 ph["inputs_unchanged_%"] == 100 and ph["transition_ok_%"] == 100)
+    if "restyle" in report:
+        r = report["restyle"]
+        levels = sorted((k for k in r if k.replace('.', '', 1).isdigit()), key=float)   # strengths
+        psnrs = [r[s]["psnr_to_input_db"] for s in levels]
+        colours = [r[s]["new_colour_%"] for s in levels]
+        if "0.0" in r:
+            _row(rows, "restyle: strength 0 matches the input", f"{r['0.0']['psnr_to_input_db']:.1f} dB",
+                 ">= 35 dB", r["0.0"]["psnr_to_input_db"] >= 35)
+        if "0.0" in r.get("photographs", {}):
+            ph = r["photographs"]["0.0"]
+            _row(rows, "restyle, photographs: strength 0 matches the input", f"{ph['psnr_to_input_db']:.1f} dB",
+                 ">= 35 dB", ph["psnr_to_input_db"] >= 35)
+        _row(rows, f"restyle: PSNR to the input as strength rises ({', '.join(levels)})",
+             " > ".join(f"{p:.1f}" for p in psnrs), "falls", all(x > y for x, y in zip(psnrs, psnrs[1:])))
+        _row(rows, "restyle: new colour as strength rises", " <= ".join(f"{c:.0f}%" for c in colours),
+             "rises", all(x <= y for x, y in zip(colours, colours[1:])) and colours[-1] > colours[0])
+        if "0.6" in r:
+            _row(rows, "restyle 0.6: new colour, place and motion class kept",
+                 f"{r['0.6']['new_colour_in_place_%']:.0f}%", ">= 80%", r["0.6"]["new_colour_in_place_%"] >= 80)
+            _row(rows, "restyle 0.6: new colour, place and motion's numbers kept",
+                 f"{r['0.6']['new_colour_in_place_motion_agrees_%']:.0f}%", ">= 80%",
+                 r["0.6"]["new_colour_in_place_motion_agrees_%"] >= 80)
+    if "draft_to_render" in report:
+        d = report["draft_to_render"]
+        _row(rows, "draft to render: colour kept", f"{d['colour_kept_%']:.0f}% of {d['n_colour']}", ">= 90%",
+             d["colour_kept_%"] >= 90)
+        _row(rows, "draft to render: motion direction kept", f"{d['motion_kept_%']:.0f}% of {d['n_motion']}",
+             ">= 90%", d["motion_kept_%"] >= 90)
+    if "long_video" in report:
+        lv = report["long_video"]
+        marks = lv["marks"]
+        first, last = marks[min(marks, key=float)], marks[max(marks, key=float)]
+        _row(rows, "long video: length made by extension", f"{lv['final_length_s']:.1f} s", ">= 60 s",
+             lv["final_length_s"] >= 60)
+        _row(rows, "long video: s per generated s at " + " / ".join(f"{k} s" for k in marks),
+             " / ".join(f"{m['s_per_generated_s']:.2f}" for m in marks.values()), "does not grow",
+             last["s_per_generated_s"] <= 1.2 * first["s_per_generated_s"])
+        _row(rows, "long video: peak memory (MB) at " + " / ".join(f"{k} s" for k in marks),
+             " / ".join(f"{m['peak_rss_mb']:.0f}" for m in marks.values()), "flat",
+             last["peak_rss_mb"] <= 1.2 * first["peak_rss_mb"])
+    return rows
+
+
+def print_done_when(rows) -> None:
+    if not rows:
+        return
+    widths = [max(len(r[i]) for r in rows + [("row", "figure", "bar", "met")]) for i in range(4)]
+    for r in [("row", "figure", "bar", "met")] + rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)))
+
+
 # flag (argparse dest) -> (its key in the report, the engine/operations.py constants it replaces)
 OPERATION_KNOBS = {
     "transition_guide": ("transition_guide", ("TRANSITION_GUIDE",)),
     "transition_guidance": ("transition_guidance", ("TRANSITION_GUIDANCE",)),
+    "window_guide": ("window_guide", ("WINDOW_GUIDE",)),
     "even_pace": ("even_pace", ("EVEN_PACE",)),
     "transition_pace": ("transition_pace", ("TRANSITION_PACE",)),
     "extend_hold": ("extend_hold", ("EXTEND_HOLD", "EXTEND_HOLD_DECAY")),
@@ -476,6 +585,8 @@ def main(argv=None) -> int:
                    help="draws the world clips and stills (another seed: another set of inputs)")
     p.add_argument("--transition-guide", type=float,
                    help="interpolate and loop: the crossfade guide instead of the engine's")
+    p.add_argument("--window-guide", type=float,
+                   help="interpolate, a transition made in windows: their crossfade guide instead of the engine's")
     p.add_argument("--transition-seconds", type=float,
                    help="interpolate: the generated transition's length instead of the engine's")
     p.add_argument("--transition-pace", type=float,
@@ -531,7 +642,8 @@ def main(argv=None) -> int:
         report[name] = fn(engine, rng, args)
         print(f"{name:16} {report[name]}  ({time.time() - t:.0f} s)", flush=True)
     write_json_atomic(report, args.json)
-    print(f"wrote {args.json}")
+    print(f"wrote {args.json}\n")
+    print_done_when(done_when(report))
     return 0
 
 

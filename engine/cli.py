@@ -121,8 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
     it.add_argument("--first", required=True)
     it.add_argument("--second", required=True)
     it.add_argument("--seconds", type=_number,
-                    help="length of the transition (default: as long as the change from the first "
-                         "clip to the second needs, 2-6 s; engine/edits.py _transition_latents)")
+                    help="length of the transition, up to 60 s; one longer than a generation is "
+                         "made in windows (default: as long as the change from the first clip to "
+                         "the second needs, 2-12 s; engine/edits.py _transition_latents)")
     r = sub.add_parser("restyle", help="SDEdit a clip toward a new prompt")
     _common(r, sized=False)
     r.add_argument("--video", required=True)

@@ -13,8 +13,8 @@ import torch
 
 from engine import conform, operations
 from engine.operations import pixel_frames
-from engine.sizes import (RENDER_STRENGTH, TRANSITION_MAX_SECONDS, TRANSITION_MIN_SECONDS,
-                          size_for_aspect)
+from engine.sizes import (RENDER_STRENGTH, TRANSITION_LONGEST_SECONDS, TRANSITION_MAX_SECONDS,
+                          TRANSITION_MIN_SECONDS, size_for_aspect, window_sizes)
 
 if TYPE_CHECKING:  # runtime imports this module; the names are only needed for annotations
     from engine.runtime import Result
@@ -302,13 +302,17 @@ class EditMethods:
         """First clip unchanged, a generated transition, then the second clip unchanged (the
         second is conformed to the first's size). The transition sees the first clip's last and
         the second's first context_seconds; both clips come back whole. seconds: the
-        transition's length; None chooses it (_transition_latents). guidance, unless given:
-        operations.TRANSITION_GUIDANCE. The transition is retimed to an even pace of change
-        (operations.even_pace)."""
+        transition's length, up to TRANSITION_LONGEST_SECONDS; None chooses it
+        (_transition_latents). A transition longer than one generation holds is made in windows
+        (_transition_windows). guidance, unless given: operations.TRANSITION_GUIDANCE. The
+        transition is retimed to an even pace of change (operations.even_pace)."""
         options = _opts(options)
         if options["guidance"] is None:
             options["guidance"] = operations.TRANSITION_GUIDANCE
         s = self._settings(prompt, **options)
+        if seconds is not None and not 0 < seconds <= TRANSITION_LONGEST_SECONDS:
+            raise ValueError(f"a transition is from a moment to {TRANSITION_LONGEST_SECONDS:g} s long, "
+                             f"got {seconds} s")
         a, note_a = self._conform(first, first_fps, s, whole=True)
         b, note_b = self._conform(second, second_fps, s, size=(a.shape[2], a.shape[1]), whole=True)
         tf = self.vae.cfg.temporal_factor
@@ -318,6 +322,15 @@ class EditMethods:
             seconds = new * tf / s["fps"]
         else:
             new = self._new_latents(seconds, s["fps"])
+        notes = {"first": note_a, "second": note_b, "guide": operations.TRANSITION_GUIDE,
+                 "seconds": seconds, "seconds_chosen": auto, "even_pace": bool(operations.EVEN_PACE),
+                 "hold": [operations.TRANSITION_HOLD, operations.TRANSITION_HOLD_DECAY]}
+        if auto:
+            notes["scene_change"] = round(gaps * operations.TRANSITION_PACE, 1)
+            if gaps > new * tf:      # capped: the scenes lie further apart than the longest transition
+                notes["seconds_needed"] = round(gaps / s["fps"], 1)
+        if new > self._latents_per_generation() - 4:      # less than two latent frames of each clip
+            return self._transition_windows(a, b, new, context_seconds, s, notes, progress, cancel)
         room = self._room(new, seconds)
         a_ctx, a_rest = self._split(a, context_seconds, s["fps"], (room + 1) // 2, at_end=True)
         b_ctx, b_rest = self._split(b, context_seconds, s["fps"], room - (len(a_ctx) - 1) // tf,
@@ -326,15 +339,57 @@ class EditMethods:
                                            new, tf, operations.TRANSITION_GUIDE,
                                            operations.TRANSITION_HOLD, operations.TRANSITION_HOLD_DECAY,
                                            bool(operations.EVEN_PACE))
-        notes = {"first": note_a, "second": note_b, "guide": operations.TRANSITION_GUIDE,
-                 "seconds": seconds, "seconds_chosen": auto, "even_pace": edit.even_pace,
-                 "hold": [operations.TRANSITION_HOLD, operations.TRANSITION_HOLD_DECAY]}
-        if auto:
-            notes["scene_change"] = round(gaps * operations.TRANSITION_PACE, 1)
-            if gaps > new * tf:      # capped: the scenes lie further apart than one transition spans
-                notes["seconds_needed"] = round(gaps / s["fps"], 1)
         result = self._run_edit("interpolate", s, edit, notes, progress, cancel)
         return _with_frames(result, [a_rest, result.frames, b_rest])
+
+    def _latents_per_generation(self) -> int:
+        return (self.card.max_frames - 1) // self.vae.cfg.temporal_factor + 1
+
+    def _transition_windows(self, a: np.ndarray, b: np.ndarray, new: int, context_seconds: float,
+                            s: dict, notes: dict, progress, cancel) -> Result:
+        """A transition of `new` latent frames, more than one generation holds beside its clips,
+        made in windows of one crossfade from a's last latent frame to b's first
+        (operations.crossfade_guide): the first window continues a's end, each next one the
+        previous window's last context_seconds, the last one also reaches b. Window k is drawn
+        with seed + k. The whole transition is retimed at the end, so the windows' joins are
+        paced like any other frame; memory stays that of one generation."""
+        start = time.perf_counter()
+        tf, fps = self.vae.cfg.temporal_factor, s["fps"]
+        most = self._latents_per_generation()
+        a_ctx, a_rest = self._split(a, context_seconds, fps, most // 4, at_end=True)
+        b_ctx, b_rest = self._split(b, context_seconds, fps, most // 4, at_end=False)
+        za, zb = self._encode(a_ctx), self._encode(b_ctx)
+        ta, mb = za.shape[1], zb.shape[1] - 1
+        sizes = window_sizes(new, most - ta, most - ta, most - ta - mb)
+        end = zb[:, min(1, mb)]
+        relay = self.relay(progress, s["steps"] * len(sizes), start)
+        parts, context, z_context, timings, done = [], a_ctx, za, {}, 0
+        for k, size in enumerate(sizes):
+            known, mask = operations.crossfade_guide(z_context[:, -1], end, range(size), new - done,
+                                                     operations.WINDOW_GUIDE,
+                                                     operations.TRANSITION_HOLD,
+                                                     operations.TRANSITION_HOLD_DECAY)
+            last = k == len(sizes) - 1
+            edit = operations.transition_edit(z_context, context, known, mask, tf,
+                                              zb if last else None, b_ctx if last else None)
+            part = self._run_edit("interpolate", {**s, "seed": s["seed"] + k}, edit, notes,
+                                  relay(k * s["steps"]), cancel)
+            parts.append(part.frames if k == 0 else part.frames[len(context):])
+            timings = {key: timings.get(key, 0.0) + v for key, v in part.timings.items()}
+            done += size
+            if not last:   # the next window continues from this one's end
+                context, _ = self._split(np.concatenate(parts[-2:]), context_seconds, fps, ta, at_end=True)
+                z_context = self._encode(context)
+        frames = np.concatenate(parts)
+        if operations.EVEN_PACE:
+            keep = np.zeros(len(frames), bool)
+            keep[:len(a_ctx)], keep[len(frames) - len(b_ctx):] = True, True
+            frames = operations.even_pace(frames, keep)
+        result = _with_frames(part, [a_rest, frames, b_rest])
+        result.request = replace(result.request, seed=s["seed"])
+        timings["total_s"] = time.perf_counter() - start
+        result.timings, result.notes = timings, {**notes, "windows": sizes}
+        return result
 
     def _transition_latents(self, a: np.ndarray, b: np.ndarray, context_seconds: float,
                             fps: float) -> tuple[int, float]:
@@ -342,14 +397,13 @@ class EditMethods:
         length was asked for: the change from a's last frame to b's first, spread evenly, moves
         each frame by at most operations.TRANSITION_PACE times the median frame change of the
         frames next to it (operations.transition_gaps), within TRANSITION_MIN_SECONDS ..
-        TRANSITION_MAX_SECONDS and leaving each clip two latent frames of context."""
+        TRANSITION_MAX_SECONDS (longer than one generation: windows)."""
         tf = self.vae.cfg.temporal_factor
         n = max(2, int(context_seconds * fps) + 1)
         gaps = operations.transition_gaps(a[-n:], b[:n], operations.TRANSITION_PACE)
         new = min(max(math.ceil(gaps / tf), self._new_latents(TRANSITION_MIN_SECONDS, fps)),
                   self._new_latents(TRANSITION_MAX_SECONDS, fps))
-        most = (self.card.max_frames - 1) // tf + 1 - 4          # a generation's latent frames, less context
-        return max(1, min(new, most)), gaps
+        return max(1, new), gaps
 
     def restyle(self, frames: np.ndarray, input_fps: float, prompt: str, *, strength: float = 0.6,
                 context_seconds: float = 1.0, recolour: bool = True, progress=None, cancel=None,

@@ -43,6 +43,11 @@ SEAM_FADE_FRAMES = 8  # generated frames over which a seam's correction fades ou
 # Transitions (interpolate, loop) start from a latent crossfade known at this mask: enough to keep
 # a weak model from holding A and cutting to B, little enough that the model makes the motion.
 TRANSITION_GUIDE = 0.3
+# A transition longer than one generation is made in windows (Engine.interpolate), and a window
+# that does not reach B sees nothing of it but this guide, so there it is stronger. On the pair
+# furthest apart of sixteen (an 11-second transition), re-planned from each window's start, the
+# largest jump was 2.75x the clips' median at 0.3, 2.08x at 0.5 and 1.96x at 0.7.
+WINDOW_GUIDE = 0.5
 # A transition between two scenes is sampled without classifier-free guidance (scale 1: the
 # prompt still conditions it) unless the caller asks for a scale: guided at the card's 6, the
 # prompt pulls the frames next to A toward B's scene at once. A 3-second transition's largest
@@ -477,38 +482,71 @@ def interpolate_edit(a_latent: torch.Tensor, a: np.ndarray, b_latent: torch.Tens
     hold in [0, 1), hold_decay in [0, 1]: the crossfade frame k frames from the nearer end is
     known at least at mask hold * hold_decay ** k, so the model cannot spend the whole change on
     the transition's first frames. even_pace: the decoded transition is retimed to an even pace
-    of change (even_pace, the function)."""
-    _check(a_latent, a, f, "interpolate (first)")
+    of change (even_pace, the function). A transition longer than one generation is made in
+    windows of the same crossfade (crossfade_guide, transition_edit)."""
     _check(b_latent, b, f, "interpolate (second)")
-    if a.shape[1:] != b.shape[1:]:
-        raise ValueError(f"both clips must have one frame size, got {a.shape[1:3]} and {b.shape[1:3]}")
     if mid_latent < 1:
         raise ValueError("interpolate needs at least one generated latent frame")
+    start, end = a_latent[:, -1], b_latent[:, min(1, b_latent.shape[1] - 1)]
+    known, mask = crossfade_guide(start, end, range(mid_latent), mid_latent, guide, hold, hold_decay)
+    return replace(transition_edit(a_latent, a, known, mask, f, b_latent, b), even_pace=even_pace)
+
+
+def crossfade_guide(start: torch.Tensor, end: torch.Tensor, part: range, total: int,
+                    guide: float = 0.0, hold: float = 0.0,
+                    hold_decay: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """(known (C, n, h, w), mask (n,)): the frames `part` (n of them) of a transition of `total`
+    latent frames that starts from the latent crossfade of start and end (C, h, w), as
+    interpolate_edit explains guide and hold. Frame i is the blend at (i + 1) / (total + 1) and
+    is known at mask max(guide, hold * hold_decay ** (frames to the transition's nearer end));
+    with neither, nothing is known."""
     if not 0.0 <= guide < 1.0:
         raise ValueError(f"guide must be in [0, 1), got {guide}")
     _check_hold(hold, hold_decay)
-    C, ta, h, w = a_latent.shape
-    mb = b_latent.shape[1] - 1
-    known, mask, pixels, keep = _blank(C, ta + mid_latent + mb, h, w, f, *a.shape[1:3])
-    known[:, :ta], mask[:ta] = a_latent, 1.0
+    if not (len(part) and 0 <= part[0] and part[-1] < total and part.step == 1):
+        raise ValueError(f"part {part} is not a run of the transition's {total} latent frames")
+    known = torch.zeros((start.shape[0], len(part)) + tuple(start.shape[1:]))
+    mask = torch.zeros(len(part))
     if guide > 0 or hold > 0:
-        start, end = a_latent[:, -1], b_latent[:, min(1, mb)]
-        for i in range(mid_latent):
-            s = (i + 1) / (mid_latent + 1)
-            known[:, ta + i] = (1 - s) * start + s * end
-            mask[ta + i] = max(guide, hold * hold_decay ** min(i, mid_latent - 1 - i))
+        for j, i in enumerate(part):
+            s = (i + 1) / (total + 1)
+            known[:, j] = (1 - s) * start + s * end
+            mask[j] = max(guide, hold * hold_decay ** min(i, total - 1 - i))
+    return known, mask
+
+
+def transition_edit(a_latent: torch.Tensor, a: np.ndarray, mid_known: torch.Tensor,
+                    mid_mask: torch.Tensor, f: int, b_latent: torch.Tensor | None = None,
+                    b: np.ndarray | None = None) -> Edit:
+    """A (known exactly; the first clip's end, or the frames a previous window of a long
+    transition made), the generated frames mid (known at mid_mask: crossfade_guide), then B (its
+    latents 1.. as a target, B's pixels kept), or, in a window that does not reach B, nothing."""
+    _check(a_latent, a, f, "interpolate (first)")
+    if (b_latent is None) != (b is None):
+        raise ValueError("pass both the second clip's latents and its pixels, or neither")
+    if b is not None and a.shape[1:] != b.shape[1:]:
+        raise ValueError(f"both clips must have one frame size, got {a.shape[1:3]} and {b.shape[1:3]}")
+    C, ta, h, w = a_latent.shape
+    mid = mid_known.shape[1]
+    if mid < 1 or mid_known.shape != (C, mid, h, w) or mid_mask.shape != (mid,):
+        raise ValueError(f"the transition's guide {tuple(mid_known.shape)} and mask "
+                         f"{tuple(mid_mask.shape)} do not fit latents {(C, ta, h, w)}")
+    mb = 0 if b_latent is None else b_latent.shape[1] - 1
+    known, mask, pixels, keep = _blank(C, ta + mid + mb, h, w, f, *a.shape[1:3])
+    known[:, :ta], mask[:ta] = a_latent, 1.0
+    known[:, ta:ta + mid], mask[ta:ta + mid] = mid_known, mid_mask
     if mb:
-        known[:, ta + mid_latent:], mask[ta + mid_latent:] = b_latent[:, 1:], 1.0
+        known[:, ta + mid:], mask[ta + mid:] = b_latent[:, 1:], 1.0
     pixels[:len(a)], keep[:len(a)] = a, True
-    pixels[-len(b):], keep[-len(b):] = b, True
+    if b is not None:
+        pixels[-len(b):], keep[-len(b):] = b, True
     # Decoded with every phase: a scene change goes from one latent frame to the next, and the
     # causal VAE puts such a change on the first pixel frames of a group. A pixel dissolve between
     # two world scenes, encoded and decoded once, jumps 2.7x as far as the dissolve itself; with
     # all f phases (VideoVAE.decode), 1.3x (`python bench/latent_noise.py --dissolves 3`). It
     # costs f decodes of the plan; interpolate's largest jump fell 12.5x -> 6.0x the clips' median
     # change on eight pairs (docs/model-notes.md). loop_edit keeps the card's decode (see there).
-    return Edit(ConditioningPlan(tuple(known.shape), known, mask), pixels, keep, decode_phases=f,
-                even_pace=even_pace)
+    return Edit(ConditioningPlan(tuple(known.shape), known, mask), pixels, keep, decode_phases=f)
 
 
 def loop_edit(end_latent: torch.Tensor, end: np.ndarray, head_latent: torch.Tensor, head: np.ndarray,

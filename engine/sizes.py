@@ -19,10 +19,14 @@ RENDER_STRENGTH = 0.35
 # needs (operations.transition_gaps), within these bounds. Between two different world scenes a
 # pixel crossfade over 1 s changes each frame 3.7x to 5.2x as much as the clips' own median frame
 # change (two sets of eight pairs), over 3 s 1.2x, and the scenes furthest apart need 5 s or more
-# (bench/operations.py --only interpolate). The upper bound leaves each clip at least a second of
-# context in a 97-frame generation at 12 fps.
+# (bench/operations.py --only interpolate). A transition longer than one generation holds (6 s
+# leave each clip a second of context in a 97-frame generation at 12 fps) is made in windows
+# (Engine.interpolate): the pair furthest apart of sixteen needs 10.7 s; cut to 6 s its largest
+# step was 3.9x the clips' median, in two windows 2.08x (docs/model-notes.md).
 TRANSITION_MIN_SECONDS = 2.0
-TRANSITION_MAX_SECONDS = 6.0
+TRANSITION_MAX_SECONDS = 12.0
+# The longest transition made when one is asked for (windows of one generation each).
+TRANSITION_LONGEST_SECONDS = 60.0
 
 
 def parse_aspect(aspect: str) -> float:
@@ -78,3 +82,20 @@ def check_frames(num_frames: int, temporal_factor: int, max_frames: int) -> None
     if num_frames > max_frames:
         raise ValueError(f"{num_frames} frames is more than one generation makes ({max_frames}); "
                          "make longer clips by extending")
+
+
+def window_sizes(total: int, first: int, middle: int, last: int) -> list[int]:
+    """New latent frames per window for `total` made in two or more windows that hold at most
+    first, middle (each between) and last: the fewest windows, their sizes as even as they allow."""
+    if total < 1 or min(first, middle, last) < 1:
+        raise ValueError(f"cannot make {total} latent frames in windows of {first}, {middle}, {last}")
+    n = 2
+    while first + middle * (n - 2) + last < total:
+        n += 1
+    caps = [first] + [middle] * (n - 2) + [last]
+    sizes = [total // n + (i < total % n) for i in range(n)]
+    for i in range(n):                 # what a window cannot hold goes to those with room
+        while sizes[i] > caps[i]:
+            j = max(range(n), key=lambda k: caps[k] - sizes[k])
+            sizes[i], sizes[j] = sizes[i] - 1, sizes[j] + 1
+    return sizes

@@ -112,6 +112,28 @@ def test_a_held_transition_keeps_its_crossfade_ends_closer_than_its_middle():
         ops.interpolate_edit(za, pa, zb, pb, 4, F, hold=1.0)
 
 
+def test_a_transition_can_be_planned_in_parts():
+    za, pa = clip(2, seed=1)
+    zb, pb = clip(3, seed=2)
+    whole = ops.interpolate_edit(za, pa, zb, pb, mid_latent=5, f=F, guide=0.3, hold=0.9, hold_decay=0.5)
+    start, end = za[:, -1], zb[:, 1]
+    first = ops.crossfade_guide(start, end, range(0, 3), 5, 0.3, 0.9, 0.5)
+    rest = ops.crossfade_guide(start, end, range(3, 5), 5, 0.3, 0.9, 0.5)
+    torch.testing.assert_close(torch.cat([first[0], rest[0]], 1), whole.plan.known[:, 2:7])
+    assert torch.cat([first[1], rest[1]]).tolist() == whole.plan.mask[2:7].tolist()
+    opening = ops.transition_edit(za, pa, *first, F)                  # the window that does not reach B
+    assert opening.plan.mask.tolist() == pytest.approx([1, 1, 0.9, 0.45, 0.3])
+    assert opening.keep.tolist() == [True] * 5 + [False] * 3 * F and opening.decode_phases == F
+    closing = ops.transition_edit(za, pa, *rest, F, zb, pb)
+    assert closing.plan.mask.tolist() == pytest.approx([1, 1, 0.45, 0.9, 1, 1])
+    assert np.array_equal(closing.pixels[-9:], pb) and closing.keep.sum() == 5 + 9
+    with pytest.raises(ValueError, match="run of the transition"):
+        ops.crossfade_guide(start, end, range(4, 6), 5)
+    with pytest.raises(ValueError, match="both"):
+        ops.transition_edit(za, pa, *rest, F, zb, None)
+
+
+
 @pytest.mark.parametrize("strength", [0.0, 0.3, 1.0])
 @pytest.mark.parametrize("shift", [1.0, 2.7])
 def test_restyle_is_a_uniform_mask_at_the_shifted_strength(strength, shift):
@@ -308,7 +330,7 @@ def test_engine_interpolate_and_restyle_keep_their_inputs(tiny_engine):
     assert 0.8 <= changed.notes["noise_level"] < 1.0       # the shift only ever raises the level
 
 
-def test_engine_interpolate_chooses_a_longer_transition_for_scenes_further_apart(tiny_engine):
+def test_engine_interpolate_chooses_a_longer_transition_for_scenes_further_apart(tiny_engine, monkeypatch):
     from engine.sizes import TRANSITION_MAX_SECONDS
     a = world_clip(9, 64, 36)
     tf, fps = tiny_engine.vae.cfg.temporal_factor, tiny_engine.card.fps
@@ -319,9 +341,37 @@ def test_engine_interpolate_chooses_a_longer_transition_for_scenes_further_apart
     assert "seconds_needed" not in near.notes
     new = tiny_engine._transition_latents(a, 255 - a, 1.0, fps)[0]   # the negative: far apart
     assert new * tf > gap and new * tf <= TRANSITION_MAX_SECONDS * fps
-    assert new <= (tiny_engine.card.max_frames - 1) // tf + 1 - 4    # room left for both contexts
     far = tiny_engine.interpolate(a, 12.0, 255 - a, 12.0, "a blend", seed=2)
-    assert far.notes["seconds_needed"] > far.notes["seconds"]         # capped, and the record says so
+    assert far.notes["seconds"] == new * tf / fps and "seconds_needed" not in far.notes
+    assert len(far.notes["windows"]) > 1                                # longer than one generation
+    monkeypatch.setattr("engine.edits.TRANSITION_MAX_SECONDS", 2.0)
+    capped = tiny_engine.interpolate(a, 12.0, 255 - a, 12.0, "a blend", seed=2)
+    assert capped.notes["seconds_needed"] > capped.notes["seconds"] == 2.0   # the record says so
+
+
+def test_engine_makes_a_transition_longer_than_one_generation_in_windows(tiny_engine, monkeypatch):
+    a, b = world_clip(21, 64, 36), world_clip(17, 64, 36)
+    b = b[:, :, ::-1].copy()                                          # another scene: mirrored
+    tf = tiny_engine.vae.cfg.temporal_factor
+    most = (tiny_engine.card.max_frames - 1) // tf + 1                 # latent frames made at once
+    r = tiny_engine.interpolate(a, 12.0, b, 12.0, "a blend", seconds=3.0, seed=2)
+    new = tiny_engine._new_latents(3.0, r.request.fps)
+    assert new > most and sum(r.notes["windows"]) == new and len(r.notes["windows"]) >= 2
+    assert np.array_equal(r.frames[:21], a) and np.array_equal(r.frames[-17:], b)
+    assert len(r.frames) == 21 + new * tf - 1 + 17 == r.request.num_frames    # as one window would
+    assert r.request.seed == 2
+    again = tiny_engine.interpolate(a, 12.0, b, 12.0, "a blend", seconds=3.0, seed=2)
+    assert np.array_equal(r.frames, again.frames)
+    moves = ops.frame_changes(r.frames[20:len(r.frames) - 16])         # the transition, retimed whole
+    assert moves.max() <= 1.5 * np.median(moves) + 1e-3                # even across the windows' joins
+    with pytest.raises(ValueError, match="60 s"):
+        tiny_engine.interpolate(a, 12.0, b, 12.0, "a blend", seconds=61.0, seed=2)
+    plans, guide = [], ops.crossfade_guide        # each window is planned from where the last ended
+    monkeypatch.setattr(ops, "crossfade_guide", lambda *a, **k: plans.append(a) or guide(*a, **k))
+    tiny_engine.interpolate(a, 12.0, b, 12.0, "a blend", seconds=3.0, seed=2)
+    left = np.cumsum([0] + r.notes["windows"][:-1])
+    assert [(p[2], p[3]) for p in plans] == [(range(n), new - d) for n, d in zip(r.notes["windows"], left)]
+    assert all(p[4] == ops.WINDOW_GUIDE for p in plans)
 
 
 def test_engine_decodes_each_edit_with_its_own_phases(tiny_engine, monkeypatch):
@@ -382,3 +432,17 @@ def test_engine_blends_and_loops_whole_clips_longer_than_one_generation(tiny_eng
     r = tiny_engine.loop(a, 12.0, "a red ball", seconds=0.5, context_seconds=0.5, seed=4)
     assert np.array_equal(r.frames[:41], a) and len(r.frames) == 41 + generated
     assert r.request.num_frames == len(r.frames)
+
+
+def test_window_sizes_use_the_fewest_windows_as_evenly_as_they_hold():
+    from engine.sizes import window_sizes
+    assert window_sizes(32, 21, 21, 18) == [16, 16]
+    assert window_sizes(39, 21, 21, 18) == [21, 18]          # the last window also holds B
+    assert window_sizes(40, 21, 21, 18) == [14, 13, 13]
+    for total in range(2, 80):
+        sizes = window_sizes(total, 7, 7, 6)
+        caps = [7] + [7] * (len(sizes) - 2) + [6]
+        assert sum(sizes) == total and all(0 < n <= c for n, c in zip(sizes, caps))
+        assert len(sizes) == max(2, -(-(total + 1) // 7)) and max(sizes) - min(sizes) <= 1 + (total > 12)
+    with pytest.raises(ValueError):
+        window_sizes(5, 0, 3, 3)
