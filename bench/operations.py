@@ -493,10 +493,11 @@ def done_when(report: dict) -> list[tuple[str, str, str, str]]:
             ph = r["photographs"]["0.0"]
             _row(rows, "restyle, photographs: strength 0 matches the input", f"{ph['psnr_to_input_db']:.1f} dB",
                  ">= 35 dB", ph["psnr_to_input_db"] >= 35)
-        _row(rows, f"restyle: PSNR to the input as strength rises ({', '.join(levels)})",
-             " > ".join(f"{p:.1f}" for p in psnrs), "falls", all(x > y for x, y in zip(psnrs, psnrs[1:])))
-        _row(rows, "restyle: new colour as strength rises", " <= ".join(f"{c:.0f}%" for c in colours),
-             "rises", all(x <= y for x, y in zip(colours, colours[1:])) and colours[-1] > colours[0])
+        if len(levels) > 1:
+            _row(rows, f"restyle: PSNR to the input as strength rises ({', '.join(levels)})",
+                 " > ".join(f"{p:.1f}" for p in psnrs), "falls", all(x > y for x, y in zip(psnrs, psnrs[1:])))
+            _row(rows, "restyle: new colour as strength rises", " <= ".join(f"{c:.0f}%" for c in colours),
+                 "rises", all(x <= y for x, y in zip(colours, colours[1:])) and colours[-1] > colours[0])
         if "0.6" in r:
             _row(rows, "restyle 0.6: new colour, place and motion class kept",
                  f"{r['0.6']['new_colour_in_place_%']:.0f}%", ">= 80%", r["0.6"]["new_colour_in_place_%"] >= 80)

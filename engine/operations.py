@@ -37,6 +37,7 @@ class Edit:
     decode_phases: int | None = None  # decode with this many phases (None: the card's)
     detail: float = 0.0   # weight of the input's lost detail put back where the result kept it
     even_pace: bool = False  # retime the generated frames between kept ones to an even change (even_pace)
+    held_detail: np.ndarray | None = None  # (T, H, W) detail weight at least this (hold_objects)
 
 
 SEAM_FADE_FRAMES = 8  # generated frames over which a seam's correction fades out
@@ -210,7 +211,7 @@ DETAIL_TAU = 12.0
 
 
 def restore_detail(frames: np.ndarray, pixels: np.ndarray, reconstructed: np.ndarray,
-                   weight: float, tau: float = DETAIL_TAU) -> np.ndarray:
+                   weight: float | np.ndarray, tau: float = DETAIL_TAU) -> np.ndarray:
     """Put back the input's detail that the VAE loses, where an edit kept the input's content.
 
     frames: the edit's decoded result; pixels: the input; reconstructed: the input's own latent
@@ -218,18 +219,22 @@ def restore_detail(frames: np.ndarray, pixels: np.ndarray, reconstructed: np.nda
     loses (texture, fine edges: a photograph comes back at about 25 dB). Where the result still
     agrees with the reconstruction (change d, a pixel's largest over its channels, smoothed), that
     part was not redrawn, and the result takes weight * exp(-(d / tau)^2) * r: a light restyle of
-    footage keeps its detail, while redrawn parts get none (no ghost of the old content)."""
+    footage keeps its detail, while redrawn parts get none (no ghost of the old content).
+    weight: one share, or a share per pixel (T, H, W)."""
     if not frames.shape == pixels.shape == reconstructed.shape:
         raise ValueError(f"restore_detail: {frames.shape}, {pixels.shape}, {reconstructed.shape} disagree")
-    if not 0.0 <= weight <= 1.0:
-        raise ValueError(f"detail weight must be in [0, 1], got {weight}")
-    if weight == 0.0:
+    weight = np.asarray(weight, np.float32)
+    if weight.ndim and weight.shape != frames.shape[:3]:
+        raise ValueError(f"detail weights {weight.shape} do not match frames {frames.shape[:3]}")
+    if weight.size == 0 or float(weight.min()) < 0.0 or float(weight.max()) > 1.0:
+        raise ValueError("detail weights must be in [0, 1]")
+    if float(weight.max()) == 0.0:
         return frames
     out = np.empty_like(frames)
     for i in range(len(frames)):   # frame by frame: three float copies of one frame, not of the clip
         f, rec = frames[i].astype(np.float32), reconstructed[i].astype(np.float32)
         d = cv2.GaussianBlur(np.abs(f - rec).max(axis=2), (5, 5), 0)
-        agree = weight * np.exp(-(d / tau) ** 2)[..., None]
+        agree = ((weight[i] if weight.ndim else weight) * np.exp(-(d / tau) ** 2))[..., None]
         out[i] = np.clip(f + agree * (pixels[i].astype(np.float32) - rec), 0, 255).round().astype(np.uint8)
     return out
 
@@ -348,14 +353,23 @@ def hold_objects(edit: Edit, cover: np.ndarray | None, f: int, object_hold: floa
     cells (latent_cells) are a known region at object_hold, pulled that share of the way back
     onto the guide's own path at every step (1: kept exactly; engine/sampler.py), so the
     refinement draws around them and keeps their size and colour. detail: the share of what the
-    VAE's round trip loses put back where the result kept the guide (restore_detail)."""
+    VAE's round trip loses put back where the result kept the guide (restore_detail); in the held
+    cells' pixels at least object_hold of it (held_detail), so a cell kept exactly comes back as
+    the guide drew it, not as the VAE redraws it (a fast bounce's four places in one latent frame
+    leave ghosts of the object in the round trip)."""
     if not 0.0 <= object_hold <= 1.0:
         raise ValueError(f"object_hold must be in [0, 1], got {object_hold}")
     edit = replace(edit, detail=detail)
     if cover is None or object_hold == 0.0:
         return edit
     region = latent_cells(cover, tuple(edit.plan.shape[1:]), f) * object_hold
-    return replace(edit, plan=replace(edit.plan, region=region))
+    T, H, W = cover.shape
+    t, h, w = region.shape
+    cells = region.numpy().repeat(H // h, axis=1).repeat(W // w, axis=2)           # (t, H, W)
+    held = np.empty((T, H, W), np.float32)
+    for i, group in enumerate(latent_groups(t, f)):
+        held[group] = cells[i]
+    return replace(edit, plan=replace(edit.plan, region=region), held_detail=held)
 
 
 def latent_cells(cover: np.ndarray, latent: tuple[int, int, int], f: int) -> torch.Tensor:

@@ -311,10 +311,13 @@ class Engine(EditMethods):
             t2 = time.perf_counter()
             phases = edit.decode_phases if edit and edit.decode_phases else self.card.decode_phases
             frames = to_uint8(vae.decode(latents, phases=phases))[0]  # (T, H, W, 3)
-            if edit is not None and edit.detail > 0 and plan.known is not None and plan.known.dim() == 4:
+            if (edit is not None and (edit.detail > 0 or edit.held_detail is not None)
+                    and plan.known is not None and plan.known.dim() == 4):
                 known = plan.known[None].to(self.device, self.dtype)      # the input's own latent
                 reconstructed = to_uint8(vae.decode(known, phases=phases))[0]
-                frames = operations.restore_detail(frames, edit.pixels, reconstructed, edit.detail)
+                weight = (edit.detail if edit.held_detail is None
+                          else np.maximum(edit.held_detail, np.float32(edit.detail)))   # (T, H, W)
+                frames = operations.restore_detail(frames, edit.pixels, reconstructed, weight)
             timings["decode_s"] = time.perf_counter() - t2
         if edit is not None:
             frames = operations.splice(frames, edit.pixels, edit.keep)

@@ -178,6 +178,33 @@ def test_restore_detail_returns_the_input_where_the_result_kept_it_and_nothing_w
         ops.restore_detail(redrawn, pixels[:1], reconstructed, 0.5)
 
 
+def test_restore_detail_takes_a_weight_per_pixel():
+    rng = np.random.default_rng(1)
+    pixels = rng.integers(0, 256, (2, 8, 8, 3), dtype=np.uint8)
+    reconstructed = np.clip(pixels.astype(int) // 2 + 60, 0, 255).astype(np.uint8)
+    weight = np.zeros((2, 8, 8), np.float32)
+    weight[:, :, :4] = 1.0
+    out = ops.restore_detail(reconstructed, pixels, reconstructed, weight)
+    assert np.array_equal(out[:, :, :4], pixels[:, :, :4]) and np.array_equal(out[:, :, 4:], reconstructed[:, :, 4:])
+    with pytest.raises(ValueError, match="do not match"):
+        ops.restore_detail(reconstructed, pixels, reconstructed, weight[:1])
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        ops.restore_detail(reconstructed, pixels, reconstructed, weight + 2)
+
+
+def test_held_objects_cells_keep_their_detail_in_every_frame_of_their_latent_frame():
+    z, px = clip(3, H=16, W=24)                              # 1 + 2F pixel frames of 16x24, 2x3 cells of 8x8
+    edit = ops.restyle_edit(z, px, 0.6, F)
+    cover = np.zeros(px.shape[:3], np.float32)
+    cover[F + 2, 0:3, 0:3] = 1.0                            # the object in one frame of latent frame 2
+    held = ops.hold_objects(edit, cover, F, 0.8, edit.detail)
+    assert held.detail == edit.detail and held.held_detail.shape == px.shape[:3]
+    group = slice(F + 1, 2 * F + 1)                          # every pixel frame latent frame 2 codes
+    assert held.held_detail[group, :8, :8].min() == held.held_detail.max() == pytest.approx(0.8)
+    assert held.held_detail[:F + 1].max() == 0 and held.held_detail[group, 8:].max() == 0
+    assert ops.hold_objects(edit, None, F, 0.8, edit.detail).held_detail is None
+
+
 def test_restyle_restores_detail_by_its_strength_and_render_does_not(tiny_engine, monkeypatch):
     z, px = clip(2)
     assert ops.restyle_edit(z, px, 0.25, F).detail == 0.75 and ops.restyle_edit(z, px, 1.0, F).detail == 0.0
