@@ -190,7 +190,7 @@ class EditMethods:
 
     def _room(self, new_latent: int, seconds: float) -> int:
         """Latent frames one generation has left for context around new_latent new ones."""
-        room = (self.card.max_frames - 1) // self.vae.cfg.temporal_factor + 1 - new_latent
+        room = self._latents_per_generation() - new_latent
         if room < 1:
             raise ValueError(f"{seconds} s of new material is more than one generation makes; "
                              "use fewer seconds (or extend in several steps)")
@@ -343,40 +343,43 @@ class EditMethods:
         return _with_frames(result, [a_rest, result.frames, b_rest])
 
     def _latents_per_generation(self) -> int:
+        """Latent frames one sampler run makes at most (card.max_frames pixel frames)."""
         return (self.card.max_frames - 1) // self.vae.cfg.temporal_factor + 1
 
     def _transition_windows(self, a: np.ndarray, b: np.ndarray, new: int, context_seconds: float,
                             s: dict, notes: dict, progress, cancel) -> Result:
         """A transition of `new` latent frames, more than one generation holds beside its clips,
-        made in windows of one crossfade from a's last latent frame to b's first
-        (operations.crossfade_guide): the first window continues a's end, each next one the
-        previous window's last context_seconds, the last one also reaches b. Window k is drawn
-        with seed + k. The whole transition is retimed at the end, so the windows' joins are
-        paced like any other frame; memory stays that of one generation."""
+        made in windows: the first continues a's end, each next one the previous window's last
+        context_seconds, the last one also reaches b. Each window's guide is the crossfade from
+        its context's last latent frame to b's first (operations.crossfade_guide, at
+        WINDOW_GUIDE): planned from where the last window ended, so the join does not jump.
+        Window k is drawn with seed + k. The whole transition is retimed at the end, so the
+        joins are paced like any other frame; memory stays that of one generation."""
         start = time.perf_counter()
         tf, fps = self.vae.cfg.temporal_factor, s["fps"]
         most = self._latents_per_generation()
         a_ctx, a_rest = self._split(a, context_seconds, fps, most // 4, at_end=True)
         b_ctx, b_rest = self._split(b, context_seconds, fps, most // 4, at_end=False)
         za, zb = self._encode(a_ctx), self._encode(b_ctx)
-        ta, mb = za.shape[1], zb.shape[1] - 1
+        (C, ta, h, w), mb = za.shape, zb.shape[1] - 1
         sizes = window_sizes(new, most - ta, most - ta, most - ta - mb)
+        left = new - np.cumsum([0] + sizes[:-1])                  # the transition's frames still to make
+        hold = (operations.WINDOW_GUIDE, operations.TRANSITION_HOLD, operations.TRANSITION_HOLD_DECAY)
+        masks = [operations.crossfade_mask(range(n), int(r), *hold) for n, r in zip(sizes, left)]
+        steps = [self.run_steps(s["steps"], (C, ta + n + mb * (k == len(sizes) - 1), h, w), 1.0 - float(m.min()))
+                 for k, (n, m) in enumerate(zip(sizes, masks))]
+        relay = self.relay(progress, sum(steps), start)
         end = zb[:, min(1, mb)]
-        relay = self.relay(progress, s["steps"] * len(sizes), start)
-        parts, context, z_context, timings, done = [], a_ctx, za, {}, 0
-        for k, size in enumerate(sizes):
-            known, mask = operations.crossfade_guide(z_context[:, -1], end, range(size), new - done,
-                                                     operations.WINDOW_GUIDE,
-                                                     operations.TRANSITION_HOLD,
-                                                     operations.TRANSITION_HOLD_DECAY)
+        parts, context, z_context, timings = [], a_ctx, za, {}
+        for k, (size, mask) in enumerate(zip(sizes, masks)):
+            known, _ = operations.crossfade_guide(z_context[:, -1], end, range(size), int(left[k]), *hold)
             last = k == len(sizes) - 1
             edit = operations.transition_edit(z_context, context, known, mask, tf,
                                               zb if last else None, b_ctx if last else None)
             part = self._run_edit("interpolate", {**s, "seed": s["seed"] + k}, edit, notes,
-                                  relay(k * s["steps"]), cancel)
+                                  relay(sum(steps[:k])), cancel)
             parts.append(part.frames if k == 0 else part.frames[len(context):])
             timings = {key: timings.get(key, 0.0) + v for key, v in part.timings.items()}
-            done += size
             if not last:   # the next window continues from this one's end
                 context, _ = self._split(np.concatenate(parts[-2:]), context_seconds, fps, ta, at_end=True)
                 z_context = self._encode(context)
@@ -388,7 +391,7 @@ class EditMethods:
         result = _with_frames(part, [a_rest, frames, b_rest])
         result.request = replace(result.request, seed=s["seed"])
         timings["total_s"] = time.perf_counter() - start
-        result.timings, result.notes = timings, {**notes, "windows": sizes}
+        result.timings, result.notes = timings, {**notes, "guide": operations.WINDOW_GUIDE, "windows": sizes}
         return result
 
     def _transition_latents(self, a: np.ndarray, b: np.ndarray, context_seconds: float,

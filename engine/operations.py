@@ -514,19 +514,26 @@ def crossfade_guide(start: torch.Tensor, end: torch.Tensor, part: range, total: 
     interpolate_edit explains guide and hold. Frame i is the blend at (i + 1) / (total + 1) and
     is known at mask max(guide, hold * hold_decay ** (frames to the transition's nearer end));
     with neither, nothing is known."""
+    mask = crossfade_mask(part, total, guide, hold, hold_decay)
+    known = torch.zeros((start.shape[0], len(part)) + tuple(start.shape[1:]))
+    if guide > 0 or hold > 0:
+        for j, i in enumerate(part):
+            s = (i + 1) / (total + 1)
+            known[:, j] = (1 - s) * start + s * end
+    return known, mask
+
+
+def crossfade_mask(part: range, total: int, guide: float = 0.0, hold: float = 0.0,
+                   hold_decay: float = 1.0) -> torch.Tensor:
+    """crossfade_guide's mask (n,) alone: how strongly each frame of `part` is known."""
     if not 0.0 <= guide < 1.0:
         raise ValueError(f"guide must be in [0, 1), got {guide}")
     _check_hold(hold, hold_decay)
     if not (len(part) and 0 <= part[0] and part[-1] < total and part.step == 1):
         raise ValueError(f"part {part} is not a run of the transition's {total} latent frames")
-    known = torch.zeros((start.shape[0], len(part)) + tuple(start.shape[1:]))
-    mask = torch.zeros(len(part))
-    if guide > 0 or hold > 0:
-        for j, i in enumerate(part):
-            s = (i + 1) / (total + 1)
-            known[:, j] = (1 - s) * start + s * end
-            mask[j] = max(guide, hold * hold_decay ** min(i, total - 1 - i))
-    return known, mask
+    if not (guide > 0 or hold > 0):
+        return torch.zeros(len(part))
+    return torch.tensor([max(guide, hold * hold_decay ** min(i, total - 1 - i)) for i in part])
 
 
 def transition_edit(a_latent: torch.Tensor, a: np.ndarray, mid_known: torch.Tensor,

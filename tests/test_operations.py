@@ -387,8 +387,10 @@ def test_engine_makes_a_transition_longer_than_one_generation_in_windows(tiny_en
     assert np.array_equal(r.frames[:21], a) and np.array_equal(r.frames[-17:], b)
     assert len(r.frames) == 21 + new * tf - 1 + 17 == r.request.num_frames    # as one window would
     assert r.request.seed == 2
-    again = tiny_engine.interpolate(a, 12.0, b, 12.0, "a blend", seconds=3.0, seed=2)
-    assert np.array_equal(r.frames, again.frames)
+    seen = []                                                          # one progress bar over the windows
+    again = tiny_engine.interpolate(a, 12.0, b, 12.0, "a blend", seconds=3.0, seed=2, progress=seen.append)
+    assert np.array_equal(r.frames, again.frames) and r.notes["guide"] == ops.WINDOW_GUIDE
+    assert [p.step for p in seen] == list(range(1, seen[-1].total + 1)) and len({p.total for p in seen}) == 1
     moves = ops.frame_changes(r.frames[20:len(r.frames) - 16])         # the transition, retimed whole
     assert moves.max() <= 1.5 * np.median(moves) + 1e-3                # even across the windows' joins
     with pytest.raises(ValueError, match="60 s"):
