@@ -444,6 +444,15 @@ def _row(rows, what, figure, bar, met):
     rows.append((what, figure, bar, "yes" if met else "NO"))
 
 
+def _share_row(rows, what, pct, n, least, extra=""):
+    """A row of a share in percent against its least; a share with nothing to score (None:
+    no clip where it could be read) is not met."""
+    if pct is None:
+        _row(rows, what, f"n/a: none of {n} could be scored", f">= {least}%", False)
+    else:
+        _row(rows, what, f"{pct:.0f}% of {n}{extra}", f">= {least}%", pct >= least)
+
+
 def done_when(report: dict) -> list[tuple[str, str, str, str]]:
     """The issue's bars, one row each, for the sections in `report`: (row, figure, bar, met)."""
     rows = []
@@ -454,8 +463,7 @@ def done_when(report: dict) -> list[tuple[str, str, str, str]]:
         if a.get("photo_first_frame_psnr_db") is not None:
             _row(rows, "animate, photographs: first frame PSNR", f"{a['photo_first_frame_psnr_db']:.1f} dB",
                  ">= 30 dB", a["photo_first_frame_psnr_db"] >= 30)
-        _row(rows, "animate: motion follows the prompt", f"{a['motion_follows_%']:.0f}% of {a['n_motion']}",
-             ">= 80%", a["motion_follows_%"] >= 80)
+        _share_row(rows, "animate: motion follows the prompt", a["motion_follows_%"], a["n_motion"], 80)
     for name in ("extend_forward", "extend_backward"):
         if name in report:
             e, what = report[name], name.replace("_", " ")
@@ -467,8 +475,7 @@ def done_when(report: dict) -> list[tuple[str, str, str, str]]:
                  e["seam_ok_%"] == 100)
             every = (f"; every readable clip: {e['colour_kept_all_%']:.0f}% of {e['n_colour_all']}"
                      if e.get("colour_kept_all_%") is not None else "")
-            _row(rows, f"{what}: object keeps its colour", f"{e['colour_kept_%']:.0f}% of {e['n_colour']}{every}",
-                 ">= 90%", e["colour_kept_%"] >= 90)
+            _share_row(rows, f"{what}: object keeps its colour", e["colour_kept_%"], e["n_colour"], 90, every)
             if e.get("photographs"):
                 ph = e["photographs"]
                 _row(rows, f"{what}, photographs: unchanged; seam within 2x",
@@ -521,16 +528,18 @@ def done_when(report: dict) -> list[tuple[str, str, str, str]]:
                  r["0.6"]["new_colour_in_place_motion_agrees_%"] >= 80)
     if "draft_to_render" in report:
         d = report["draft_to_render"]
-        _row(rows, "draft to render: colour kept", f"{d['colour_kept_%']:.0f}% of {d['n_colour']}", ">= 90%",
-             d["colour_kept_%"] >= 90)
-        _row(rows, "draft to render: motion direction kept", f"{d['motion_kept_%']:.0f}% of {d['n_motion']}",
-             ">= 90%", d["motion_kept_%"] >= 90)
+        _share_row(rows, "draft to render: colour kept", d["colour_kept_%"], d["n_colour"], 90)
+        _share_row(rows, "draft to render: motion direction kept", d["motion_kept_%"], d["n_motion"], 90)
     if "long_video" in report:
         lv = report["long_video"]
         marks = lv["marks"]
-        first, last = marks[min(marks, key=float)], marks[max(marks, key=float)]
         _row(rows, "long video: length made by extension", f"{lv['final_length_s']:.1f} s", ">= 60 s",
              lv["final_length_s"] >= 60)
+    if "long_video" in report and len(marks) < 2:
+        _row(rows, "long video: cost and memory against length", "n/a: fewer than two marks",
+             "two marks or more", False)
+    elif "long_video" in report:
+        first, last = marks[min(marks, key=float)], marks[max(marks, key=float)]
         _row(rows, "long video: s per generated s at " + " / ".join(f"{k} s" for k in marks),
              " / ".join(f"{m['s_per_generated_s']:.2f}" for m in marks.values()), "does not grow",
              last["s_per_generated_s"] <= 1.2 * first["s_per_generated_s"])
@@ -643,7 +652,8 @@ def main(argv=None) -> int:
     p.add_argument("--object-hold", type=float,
                    help="animate, object motion: the moved objects' cells held at this instead of the engine's")
     p.add_argument("--motion-detail", type=float,
-                   help="animate, object motion: the VAE's lost detail put back at this instead of the engine's")
+                   help="animate, object motion: the VAE's lost detail put back at this instead of the engine's "
+                        "(held objects' cells still get --object-hold's share of it)")
     add_card_overrides(p, CARD_FLAGS, {"decode_phases": "interpolate always decodes with every phase"})
     args = p.parse_args(argv)
     from engine.io import write_json_atomic

@@ -202,10 +202,14 @@ class EditMethods:
         model, at most context_seconds and most_latent latent frames, and the frames around them
         that are spliced back unchanged. Only the context is sampled, so memory and cost stay
         flat however long the clip is."""
-        tf = self.vae.cfg.temporal_factor
-        k = max(0, min(int(context_seconds * fps) // tf, most_latent - 1, (len(clip) - 1) // tf))
-        n = 1 + k * tf
+        n = self._context_frames(len(clip), context_seconds, fps, most_latent)
         return (clip[len(clip) - n:], clip[:len(clip) - n]) if at_end else (clip[:n], clip[n:])
+
+    def _context_frames(self, length: int, context_seconds: float, fps: float, most_latent: int) -> int:
+        """How many frames (1 + k*f) _split takes from a clip of `length` frames."""
+        tf = self.vae.cfg.temporal_factor
+        k = max(0, min(int(context_seconds * fps) // tf, most_latent - 1, (length - 1) // tf))
+        return 1 + k * tf
 
     def extend(self, frames: np.ndarray, input_fps: float, prompt: str, *, direction: str = "forward",
                seconds: float = 2.0, context_seconds: float = 2.0, continue_motion: bool | None = None,
@@ -329,7 +333,7 @@ class EditMethods:
             notes["scene_change"] = round(gaps * operations.TRANSITION_PACE, 1)
             if gaps > new * tf:      # capped: the scenes lie further apart than the longest transition
                 notes["seconds_needed"] = round(gaps / s["fps"], 1)
-        if new > self._latents_per_generation() - 4:      # less than two latent frames of each clip
+        if new > max(self._latents_per_generation() - 4, 1):   # under 4 latent frames left for context
             return self._transition_windows(a, b, new, context_seconds, s, notes, progress, cancel)
         room = self._room(new, seconds)
         a_ctx, a_rest = self._split(a, context_seconds, s["fps"], (room + 1) // 2, at_end=True)
@@ -362,12 +366,18 @@ class EditMethods:
         b_ctx, b_rest = self._split(b, context_seconds, fps, most // 4, at_end=False)
         za, zb = self._encode(a_ctx), self._encode(b_ctx)
         (C, ta, h, w), mb = za.shape, zb.shape[1] - 1
-        sizes = window_sizes(new, most - ta, most - ta, most - ta - mb)
+        # the latent frames of context each later window continues from: context_seconds of the
+        # window before, however short a was (_split bounds them the same way)
+        tc = 1 + min(int(context_seconds * fps) // tf, max(0, most // 4 - 1))
+        sizes = window_sizes(new, most - ta, most - tc, most - tc - mb)
         left = new - np.cumsum([0] + sizes[:-1])                  # the transition's frames still to make
+        made = [len(a_ctx) + sizes[0] * tf] + [n * tf for n in sizes[1:]]     # frames each window adds
+        contexts = [ta] + [(self._context_frames(sum(made[max(0, k - 2):k]), context_seconds, fps, tc) - 1)
+                           // tf + 1 for k in range(1, len(sizes))]            # latent frames of context
         hold = (operations.WINDOW_GUIDE, operations.TRANSITION_HOLD, operations.TRANSITION_HOLD_DECAY)
         masks = [operations.crossfade_mask(range(n), int(r), *hold) for n, r in zip(sizes, left)]
-        steps = [self.run_steps(s["steps"], (C, ta + n + mb * (k == len(sizes) - 1), h, w), 1.0 - float(m.min()))
-                 for k, (n, m) in enumerate(zip(sizes, masks))]
+        steps = [self.run_steps(s["steps"], (C, contexts[k] + n + mb * (k == len(sizes) - 1), h, w),
+                                1.0 - float(m.min())) for k, (n, m) in enumerate(zip(sizes, masks))]
         relay = self.relay(progress, sum(steps), start)
         end = zb[:, min(1, mb)]
         parts, context, z_context, timings = [], a_ctx, za, {}
@@ -381,7 +391,7 @@ class EditMethods:
             parts.append(part.frames if k == 0 else part.frames[len(context):])
             timings = {key: timings.get(key, 0.0) + v for key, v in part.timings.items()}
             if not last:   # the next window continues from this one's end
-                context, _ = self._split(np.concatenate(parts[-2:]), context_seconds, fps, ta, at_end=True)
+                context, _ = self._split(np.concatenate(parts[-2:]), context_seconds, fps, tc, at_end=True)
                 z_context = self._encode(context)
         frames = np.concatenate(parts)
         if operations.EVEN_PACE:

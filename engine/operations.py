@@ -226,7 +226,7 @@ def restore_detail(frames: np.ndarray, pixels: np.ndarray, reconstructed: np.nda
     weight = np.asarray(weight, np.float32)
     if weight.ndim and weight.shape != frames.shape[:3]:
         raise ValueError(f"detail weights {weight.shape} do not match frames {frames.shape[:3]}")
-    if weight.size == 0 or float(weight.min()) < 0.0 or float(weight.max()) > 1.0:
+    if weight.size == 0 or not np.all((weight >= 0.0) & (weight <= 1.0)):    # NaN fails too
         raise ValueError("detail weights must be in [0, 1]")
     if float(weight.max()) == 0.0:
         return frames
@@ -497,7 +497,7 @@ def interpolate_edit(a_latent: torch.Tensor, a: np.ndarray, b_latent: torch.Tens
     known at least at mask hold * hold_decay ** k, so the model cannot spend the whole change on
     the transition's first frames. even_pace: the decoded transition is retimed to an even pace
     of change (even_pace, the function). A transition longer than one generation is made in
-    windows of the same crossfade (crossfade_guide, transition_edit)."""
+    windows, each planned with crossfade_guide and transition_edit (Engine._transition_windows)."""
     _check(b_latent, b, f, "interpolate (second)")
     if mid_latent < 1:
         raise ValueError("interpolate needs at least one generated latent frame")

@@ -19,8 +19,8 @@ RENDER_STRENGTH = 0.35
 # needs (operations.transition_gaps), within these bounds. Between two different world scenes a
 # pixel crossfade over 1 s changes each frame 3.7x to 5.2x as much as the clips' own median frame
 # change (two sets of eight pairs), over 3 s 1.2x, and the scenes furthest apart need 5 s or more
-# (bench/operations.py --only interpolate). A transition longer than one generation holds (6 s
-# leave each clip a second of context in a 97-frame generation at 12 fps) is made in windows
+# (bench/operations.py --only interpolate). A transition that leaves the clips fewer than four
+# latent frames of context in one generation (over 7 s in 97 frames at 12 fps) is made in windows
 # (Engine.interpolate): the pair furthest apart of sixteen needs 10.7 s; cut to 6 s its largest
 # step was 3.9x the clips' median, in two windows 2.08x (docs/model-notes.md).
 TRANSITION_MIN_SECONDS = 2.0
@@ -87,8 +87,9 @@ def check_frames(num_frames: int, temporal_factor: int, max_frames: int) -> None
 def window_sizes(total: int, first: int, middle: int, last: int) -> list[int]:
     """New latent frames per window for `total` made in two or more windows that hold at most
     first, middle (each between) and last: the fewest windows, their sizes as even as they allow."""
-    if total < 1 or min(first, middle, last) < 1:
-        raise ValueError(f"cannot make {total} latent frames in windows of {first}, {middle}, {last}")
+    if total < 2 or min(first, middle, last) < 1:
+        raise ValueError(f"cannot make {total} latent frames in two or more windows of "
+                         f"{first}, {middle}, {last}")
     n = 2
     while first + middle * (n - 2) + last < total:
         n += 1

@@ -188,8 +188,9 @@ def test_restore_detail_takes_a_weight_per_pixel():
     assert np.array_equal(out[:, :, :4], pixels[:, :, :4]) and np.array_equal(out[:, :, 4:], reconstructed[:, :, 4:])
     with pytest.raises(ValueError, match="do not match"):
         ops.restore_detail(reconstructed, pixels, reconstructed, weight[:1])
-    with pytest.raises(ValueError, match=r"\[0, 1\]"):
-        ops.restore_detail(reconstructed, pixels, reconstructed, weight + 2)
+    for bad in (weight + 2, np.float32("nan")):
+        with pytest.raises(ValueError, match=r"\[0, 1\]"):
+            ops.restore_detail(reconstructed, pixels, reconstructed, bad)
 
 
 def test_held_objects_cells_keep_their_detail_in_every_frame_of_their_latent_frame():
@@ -475,3 +476,16 @@ def test_window_sizes_use_the_fewest_windows_as_evenly_as_they_hold():
         assert len(sizes) == max(2, -(-(total + 1) // 7)) and max(sizes) - min(sizes) <= 1 + (total > 12)
     with pytest.raises(ValueError):
         window_sizes(5, 0, 3, 3)
+    with pytest.raises(ValueError, match="two or more"):
+        window_sizes(1, 7, 7, 6)
+
+
+def test_later_windows_continue_from_a_full_context_whatever_the_first_clip(tiny_engine, monkeypatch):
+    still, b = world_clip(1, 64, 36), world_clip(17, 64, 36)        # A: one frame
+    contexts, edit = [], ops.transition_edit
+    monkeypatch.setattr(ops, "transition_edit", lambda z, *a, **k: contexts.append(z.shape[1]) or edit(z, *a, **k))
+    seen = []
+    r = tiny_engine.interpolate(still, 12.0, b, 12.0, "a blend", seconds=3.0, seed=2, progress=seen.append)
+    assert contexts[0] == 1 and len(contexts) == len(r.notes["windows"]) >= 2
+    assert all(c > 1 for c in contexts[1:])                           # a second of the window before
+    assert np.array_equal(r.frames[:1], still) and seen[-1].step == seen[-1].total
