@@ -372,8 +372,10 @@ class EditMethods:
         sizes = window_sizes(new, most - ta, most - tc, most - tc - mb)
         left = new - np.cumsum([0] + sizes[:-1])                  # the transition's frames still to make
         made = [len(a_ctx) + sizes[0] * tf] + [n * tf for n in sizes[1:]]     # frames each window adds
-        contexts = [ta] + [(self._context_frames(sum(made[max(0, k - 2):k]), context_seconds, fps, tc) - 1)
-                           // tf + 1 for k in range(1, len(sizes))]            # latent frames of context
+        # each window's context in pixel frames: a's, then the end of the two windows before it
+        context_frames = [len(a_ctx)] + [self._context_frames(sum(made[max(0, k - 2):k]), context_seconds,
+                                                              fps, tc) for k in range(1, len(sizes))]
+        contexts = [(n - 1) // tf + 1 for n in context_frames]                # in latent frames
         hold = (operations.WINDOW_GUIDE, operations.TRANSITION_HOLD, operations.TRANSITION_HOLD_DECAY)
         masks = [operations.crossfade_mask(range(n), int(r), *hold) for n, r in zip(sizes, left)]
         steps = [self.run_steps(s["steps"], (C, contexts[k] + n + mb * (k == len(sizes) - 1), h, w),
@@ -391,7 +393,7 @@ class EditMethods:
             parts.append(part.frames if k == 0 else part.frames[len(context):])
             timings = {key: timings.get(key, 0.0) + v for key, v in part.timings.items()}
             if not last:   # the next window continues from this one's end
-                context, _ = self._split(np.concatenate(parts[-2:]), context_seconds, fps, tc, at_end=True)
+                context = np.concatenate(parts[-2:])[-context_frames[k + 1]:]
                 z_context = self._encode(context)
         frames = np.concatenate(parts)
         if operations.EVEN_PACE:
