@@ -7,7 +7,9 @@ with their objects' masks, and the reader's camera and movers are checked agains
 - an object that moves along a line or bounces is `found` when one mover overlaps its mask in the
   clip's last frame; `iou` is that overlap, `speed_error` the difference from the world's own
   displacement over the last frame (pixels a frame);
-- a mover that overlaps no object is `false`;
+- a mover that overlaps no object is `false`; one that overlaps the object (whatever its motion)
+  by an IoU under FRAGMENT is a `fragment` (a piece of an object that grows or shrinks, read as
+  sliding);
 - clips whose motion was not read (more of the frame changing than explained) are counted.
 The photographs' panning clips (bench/operations.py photo_clip) give the pan read against the
 window's own pace. Prints one line per clip and a summary; writes the JSON.
@@ -28,6 +30,7 @@ from engine import continuation  # noqa: E402
 from engine.world import render_with_masks, sample_scene  # noqa: E402
 
 LINE_MOTIONS = ("left", "right", "up", "down", "bounce")
+FRAGMENT = 0.3   # a mover on the object that overlaps it less than this (IoU): a piece of it, misread
 
 
 def world_case(rng, size=(256, 144), seconds=2.0, fps=12.0) -> dict:
@@ -45,6 +48,7 @@ def world_case(rng, size=(256, 144), seconds=2.0, fps=12.0) -> dict:
         return np.array([xs.mean(), ys.mean()]) if len(xs) else None
     ious = [float((m.mask & truth[-1]).sum() / max((m.mask | truth[-1]).sum(), 1)) for m in motion.movers]
     row["false"] = sum(i == 0 for i in ious)
+    row["fragments"] = sum(0 < i < FRAGMENT for i in ious)
     if obj.motion in LINE_MOTIONS:
         row["found"] = any(i > 0 for i in ious)
         if row["found"]:
@@ -89,6 +93,7 @@ def main(argv=None) -> int:
         "iou_range": [min(r["iou"] for r in found), max(r["iou"] for r in found)] if found else None,
         "speed_error_median": float(np.median([r["speed_error"] for r in found if "speed_error" in r])) if found else None,
         "false_movers": int(sum(r["false"] for r in rows)),
+        "fragment_movers": int(sum(r["fragments"] for r in rows)),
         "not_read": int(sum(r["unexplained"] > continuation.UNEXPLAINED for r in rows)),
         "photographs_pan_error_max": max(abs(ph["pan"][0] - ph["truth"]) + abs(ph["pan"][1]) for ph in photos)
         if photos else None, "clips": rows, "photographs": photos}

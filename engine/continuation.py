@@ -15,7 +15,9 @@ motion read from a reference video, Ling et al. 2024):
    (Farneback) then shows where pixels move against that camera (MOVER_SPEED). In each such
    region the object is the pixels that differ from what lies behind it (`background`: the
    median of the clip's frames, moved onto the last by the camera), and its velocity is where
-   those pixels match best a few frames before (`_match`; flow lags inside a flat object).
+   those pixels match best a few frames before (`_match`; flow lags inside a flat object). Its
+   move must explain most of the change around it, where it is and where it was (`_own_error`):
+   an object that only grows or shrinks under a zoom is read as a fragment of itself sliding.
    Where the camera and the movers leave more of the frame changing than UNEXPLAINED (a zoom
    over flat ground read as still, an object that grows), the motion is not read at all and
    the extension keeps its plain hold: a wrong continuation is worse than none.
@@ -66,7 +68,8 @@ CAMERA_GAIN, TRUSTED = 0.5, 0.85
 # side: the world's fastest mover travels 0.11 of it in 3 frames), must be predicted there with at
 # most MOVER_GAIN of the error that the camera alone leaves, and that error must reach
 # MOVER_LEVELS (0-255 grey, RMS): otherwise the camera explains it. The flow only finds where to
-# look: inside a flat object it lags the object's edges (half the speed, on a flat square).
+# look: inside a flat object it lags the object's edges (half the speed, on a flat square). The
+# same gain bounds the error its move leaves over its place and the place it left (`_own_error`).
 MOVER_GAIN, MOVER_LEVELS = 0.6, 12.0
 MATCH_REACH = 0.2
 BACKGROUND_FRAMES = 25   # frames whose median shows what lies behind a mover
@@ -257,6 +260,8 @@ def estimate(frames: np.ndarray, span: int = SPAN_FRAMES) -> Motion:
             continue                  # the camera explains it
         velocity = (-offset[0] / d, -offset[1] / d)
         own, fill = _clear_view(frames, own | grown, own, velocity, camera)
+        if _own_error(a, predicted, own, fill, b, offset) > MOVER_GAIN:
+            continue                  # its move explains too little of the change around it
         movers.append(Mover(own, velocity))
         fills.append(fill)
         back = cv2.warpAffine(own.astype(np.uint8), np.array([[1, 0, offset[0]], [0, 1, offset[1]]], np.float32),
@@ -278,6 +283,28 @@ def estimate(frames: np.ndarray, span: int = SPAN_FRAMES) -> Motion:
         hole = _hole(m.mask)
         behind[hole] = fill[hole]
     return Motion(camera.shift, camera.zoom, tuple(movers), behind if movers else None, left_over)
+
+
+def _own_error(a: np.ndarray, predicted: np.ndarray, own: np.ndarray, fill: np.ndarray, b: np.ndarray,
+               offset: tuple[float, float]) -> float:
+    """How much of the change around a mover its move explains: the mean absolute error of grey
+    frame a, over the mover's place and the place it left (grown by HOLE_GROW), when its pixels
+    are taken from b at `offset` and the place it left shows what lies behind it (`fill`, RGB),
+    over that of the camera alone (`predicted`). A translated object leaves almost none (0.01 to
+    0.42 on the world's movers); an object that only grows or shrinks in place under a zoom,
+    read as a fragment of itself sliding, leaves 0.65 to 0.8 (bench/continuation.py)."""
+    H, W = a.shape
+    was = cv2.warpAffine(own.astype(np.uint8), np.array([[1, 0, offset[0]], [0, 1, offset[1]]], np.float32),
+                         (W, H), flags=cv2.INTER_NEAREST).astype(bool)      # where its pixels lay in b
+    region = _hole(own | was)
+    moved = cv2.warpAffine(b, np.array([[1, 0, -offset[0]], [0, 1, -offset[1]]], np.float32), (W, H),
+                           flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)   # moved(x) = b(x + offset)
+    guess = predicted.astype(np.float32)
+    guess[was] = cv2.cvtColor(fill, cv2.COLOR_RGB2GRAY)[was]
+    guess[own] = moved[own]
+    a = a.astype(np.float32)
+    camera = float(np.abs(a - predicted.astype(np.float32))[region].mean())
+    return float(np.abs(a - guess)[region].mean()) / max(camera, 1e-6)
 
 
 def _grow(H: int, W: int) -> int:
