@@ -5,7 +5,8 @@
                                [--transition-guide G] [--transition-guidance G] [--even-pace 0|1]
                                [--extend-hold HOLD DECAY] [--backward-hold HOLD DECAY]
                                [--extend-phases P] [--decode-phases P]
-                               [--continue-motion 0|1] [--continue-hold HOLD DECAY]
+                               [--continue-motion 0|1] [--continue-still 0|1]
+                               [--continue-hold HOLD DECAY]
                                [--transition-seconds S] [--transition-pace P]
                                [--transition-hold HOLD DECAY]
                                [--restyle-strengths S ...] [--recolour-hold H] [--no-recolour]
@@ -41,7 +42,6 @@ from world_metrics import (STILL_LEVELS, camera_motion, jumps, measure, motions_
 from worldbench import photographs, psnr  # noqa: E402
 
 MOTIONS = ("left", "right", "up", "down")
-EDGE_FRAMES = 13   # the clip's last (forward) or first second at 12 fps: what an extension continues
 COLOURS = ("red", "orange", "yellow", "green", "blue", "purple", "white", "black")
 CARD_FLAGS = ("guidance_interval", "decode_phases", "camera_hold", "motion_hold")
 
@@ -134,8 +134,9 @@ def bench_extend(engine, rng, n, direction):
     """Also whether the new frames move the object the way the clip did (where the clip's own
     motion reads as a direction): a continuation, not only a clean seam. Colour is scored where
     the detector can read the object's colour on its background (readable_colours) and finds it
-    in the clip's edge, the EDGE_FRAMES next to the new frames: an object that has shrunk out of
-    reading by then cannot be seen to keep its colour (`colour_kept_all_%` also counts those).
+    in the clip's edge frame, the one the extension continues, held still for as long as the new
+    frames: an object that has shrunk out of reading by then cannot be seen to keep its colour
+    even by a perfect hold (`colour_kept_all_%` also counts those).
     The photographs' panning clips are extended too (`photographs`: unchanged and seam only)."""
     ok_unchanged, seam_ratio, colour_ok, motion_ok, strict, moved = [], [], [], [], [], []
     colour_all, colours = [], []
@@ -151,8 +152,8 @@ def bench_extend(engine, rng, n, direction):
         new = r.frames[len(frames):] if direction == "forward" else r.frames[:-len(frames)]
         got, was = measure(new, scene.background), measure(frames, scene.background)
         if colour in readable_colours(scene.background):
-            edge = frames[-EDGE_FRAMES:] if direction == "forward" else frames[:EDGE_FRAMES]
-            shown = measure(edge, scene.background)["colour"]
+            edge = frames[-1:] if direction == "forward" else frames[:1]
+            shown = measure(np.repeat(edge, len(new), axis=0), scene.background)["colour"]
             colour_all.append(got["colour"] == colour)
             colours.append([colour, shown, got["colour"]])
             if shown == colour:
@@ -579,6 +580,7 @@ OPERATION_KNOBS = {
     "motion_detail": ("motion_detail", ("MOTION_DETAIL",)),
     "recolour_hold": ("recolour_hold", ("RECOLOUR_HOLD",)),
     "continue_motion": ("continue_motion", ("CONTINUE_MOTION",)),
+    "continue_still": ("continue_still", ("CONTINUE_STILL",)),
     "continue_hold": ("continue_hold", ("CONTINUE_HOLD", "CONTINUE_HOLD_DECAY")),
 }
 
@@ -636,6 +638,8 @@ def main(argv=None) -> int:
                    help="forward extension's decode phases instead of the engine's")
     p.add_argument("--backward-hold", type=float, nargs=2, metavar=("HOLD", "DECAY"),
                    help="backward extension's hold on the clip's first latent group instead of the engine's")
+    p.add_argument("--continue-still", type=int, choices=(0, 1),
+                   help="extend: hold a still edge as a still guide (1) or by the plain hold (0) instead of the engine's")
     p.add_argument("--continue-motion", type=int, choices=(0, 1),
                    help="extend: carry the clip's motion on (1) or hold its edge (0) instead of the engine's")
     p.add_argument("--continue-hold", type=float, nargs=2, metavar=("HOLD", "DECAY"),

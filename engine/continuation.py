@@ -20,7 +20,8 @@ motion read from a reference video, Ling et al. 2024):
    an object that only grows or shrinks under a zoom is read as a fragment of itself sliding.
    Where the camera and the movers leave more of the frame changing than UNEXPLAINED (a zoom
    over flat ground read as still, an object that grows), the motion is not read at all and
-   the extension keeps its plain hold: a wrong continuation is worse than none.
+   the extension holds the edge still (operations.CONTINUE_STILL): a wrong continuation is
+   worse than none.
 2. `continue_frames` lays the motion on: the clip's edge frame with its movers cut out and
    what lay behind them put in (`_clear_view`: a frame far enough back that each had left its
    place) is the plate the camera moves over (`camera_map`: constant

@@ -218,7 +218,8 @@ class EditMethods:
         last (or first) context_seconds condition the model, so memory and cost per new second
         stay flat however long the clip grows. continue_motion (None: operations.CONTINUE_MOTION):
         where the clip's edge moves (a pan, a zoom, an object crossing it), the new frames carry
-        that motion on (engine/continuation.py); the record's `continuation` says what was read."""
+        that motion on (engine/continuation.py), and where it is still they hold it still; the
+        record's `continuation` says what was read. False: the plain hold (EXTEND_HOLD)."""
         s = self._settings(prompt, **_opts(options))
         clip, note = self._conform(frames, input_fps, s, whole=True)
         tf = self.vae.cfg.temporal_factor
@@ -234,7 +235,7 @@ class EditMethods:
             continue_motion = operations.CONTINUE_MOTION
         edit, read = (self._continue_edit(context, new, direction, phases, s["fps"]) if continue_motion
                       else (None, None))
-        if edit is None:          # nothing moves at the clip's edge (or not asked): the plain hold
+        if edit is None:          # not asked (or, without CONTINUE_STILL, nothing moves): the plain hold
             hold = ((operations.EXTEND_HOLD, operations.EXTEND_HOLD_DECAY) if direction == "forward"
                     else (operations.BACKWARD_HOLD, operations.BACKWARD_HOLD_DECAY))
             edit = operations.extend_edit(self._encode(context), context, new, tf, direction, *hold,
@@ -250,8 +251,9 @@ class EditMethods:
 
     def _continue_edit(self, context: np.ndarray, new: int, direction: str, phases: int | None,
                        fps: float) -> tuple[operations.Edit | None, dict]:
-        """The extension's plan that carries the motion at the clip's edge on (engine/continuation.py),
-        or None where nothing there moves; and the record's note of what was read. context
+        """The extension's plan that carries the motion at the clip's edge on (engine/continuation.py):
+        where nothing there is read to move, the edge held still (operations.CONTINUE_STILL; None
+        without it); and the record's note of what was read. context
         (1 + f*m, H, W, 3): the frames next to the new ones; new: the plan's new latent frames
         (backward: one of them holds the context's first frame)."""
         from engine import continuation
@@ -260,7 +262,7 @@ class EditMethods:
         guide, cover, motion = continuation.continue_clip(context, count, direction)
         H, W = context.shape[1:3]
         read = {"moves": motion.moves, **motion.note(W, H, fps, backward=direction == "backward")}
-        if not motion.moves:
+        if not motion.moves and not operations.CONTINUE_STILL:
             return None, read
         parts = [context, guide] if direction == "forward" else [guide, context]
         seq = np.concatenate(parts)                                          # (T, H, W, 3)

@@ -174,3 +174,23 @@ def test_an_object_shrinking_under_a_zoom_is_not_read_as_a_sliding_fragment():
     # a box that truly slides is still a mover (its move explains the change around it)
     moving = cont.estimate(square_moving(frames=13, speed=(0, 2), start=(50, 6)))
     assert len(moving.movers) == 1 and moving.movers[0].velocity[1] == pytest.approx(2.0, abs=0.5)
+
+
+def test_a_still_edge_is_continued_as_a_still_guide(tiny_engine, monkeypatch):
+    """Nothing moves at the edge: the guide is the edge frame held still, every new latent frame
+    known at CONTINUE_HOLD (not the plain hold's decay), with the VAE's lost detail put back."""
+    clip = np.repeat(texture()[None, :H, :W], 13, axis=0)
+    edit, read = tiny_engine._continue_edit(clip, 2, "forward", None, 12.0)
+    assert not read["moves"] and edit is not None
+    tf = tiny_engine.vae.cfg.temporal_factor
+    t_clip = 1 + (len(clip) - 1) // tf
+    assert torch.all(edit.plan.mask[:t_clip] == 1.0) and len(edit.plan.mask) == t_clip + 2
+    assert torch.allclose(edit.plan.mask[t_clip:], torch.tensor(ops.CONTINUE_HOLD))
+    assert np.array_equal(edit.pixels[len(clip):], np.repeat(clip[-1:], 2 * tf, axis=0))
+    assert edit.detail == ops.MOTION_DETAIL and edit.plan.region is None
+    r = tiny_engine.extend(clip, 12.0, "a field", seconds=0.5, seed=1)
+    assert r.notes["hold"] == [ops.CONTINUE_HOLD, ops.CONTINUE_HOLD_DECAY]
+    monkeypatch.setattr(ops, "CONTINUE_STILL", False)       # the plain hold, as before
+    assert tiny_engine._continue_edit(clip, 2, "forward", None, 12.0)[0] is None
+    plain = tiny_engine.extend(clip, 12.0, "a field", seconds=0.5, seed=1)
+    assert plain.notes["hold"] == [ops.EXTEND_HOLD, ops.EXTEND_HOLD_DECAY]
