@@ -261,13 +261,13 @@ def estimate(frames: np.ndarray, span: int = SPAN_FRAMES) -> Motion:
             continue                  # the camera explains it
         velocity = (-offset[0] / d, -offset[1] / d)
         own, fill = _clear_view(frames, own | grown, own, velocity, camera)
-        if _own_error(a, predicted, own, fill, b, offset) > MOVER_GAIN:
+        was = cv2.warpAffine(own.astype(np.uint8), np.array([[1, 0, offset[0]], [0, 1, offset[1]]], np.float32),
+                             (W, H), flags=cv2.INTER_NEAREST).astype(bool)      # where its pixels lay in b
+        if _own_error(a, b, predicted, own, was, fill, offset) > MOVER_GAIN:
             continue                  # its move explains too little of the change around it
         movers.append(Mover(own, velocity))
         fills.append(fill)
-        back = cv2.warpAffine(own.astype(np.uint8), np.array([[1, 0, offset[0]], [0, 1, offset[1]]], np.float32),
-                              (W, H), flags=cv2.INTER_NEAREST)
-        near |= own.astype(np.uint8) | back
+        near |= (own | was).astype(np.uint8)
     if len(movers) > MAX_MOVERS:   # many "objects" that move alike: a camera the alignment did not read
         return Motion(unexplained=1.0)
     # what the camera and the movers leave unexplained: the share of the frame that changes by
@@ -286,17 +286,15 @@ def estimate(frames: np.ndarray, span: int = SPAN_FRAMES) -> Motion:
     return Motion(camera.shift, camera.zoom, tuple(movers), behind if movers else None, left_over)
 
 
-def _own_error(a: np.ndarray, predicted: np.ndarray, own: np.ndarray, fill: np.ndarray, b: np.ndarray,
-               offset: tuple[float, float]) -> float:
+def _own_error(a: np.ndarray, b: np.ndarray, predicted: np.ndarray, own: np.ndarray, was: np.ndarray,
+               fill: np.ndarray, offset: tuple[float, float]) -> float:
     """How much of the change around a mover its move explains: the mean absolute error of grey
-    frame a, over the mover's place and the place it left (grown by HOLE_GROW), when its pixels
-    are taken from b at `offset` and the place it left shows what lies behind it (`fill`, RGB),
-    over that of the camera alone (`predicted`). A translated object leaves almost none (0.01 to
+    frame a, over the mover's place `own` and the place it left `was` (its pixels' place in b;
+    both grown by HOLE_GROW), when its pixels are taken from b at `offset` and the place it left
+    shows what lies behind it (`fill`, RGB), over that of the camera alone (`predicted`). A translated object leaves almost none (0.01 to
     0.42 on the world's movers); an object that only grows or shrinks in place under a zoom,
     read as a fragment of itself sliding, leaves 0.65 to 0.8 (bench/continuation.py)."""
     H, W = a.shape
-    was = cv2.warpAffine(own.astype(np.uint8), np.array([[1, 0, offset[0]], [0, 1, offset[1]]], np.float32),
-                         (W, H), flags=cv2.INTER_NEAREST).astype(bool)      # where its pixels lay in b
     region = _hole(own | was)
     moved = cv2.warpAffine(b, np.array([[1, 0, -offset[0]], [0, 1, -offset[1]]], np.float32), (W, H),
                            flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)   # moved(x) = b(x + offset)
