@@ -369,8 +369,8 @@ class EditMethods:
         za, zb = self._encode(a_ctx), self._encode(b_ctx)
         (C, ta, h, w), mb = za.shape, zb.shape[1] - 1
         # the latent frames of context each later window continues from: context_seconds of the
-        # window before, however short a was (_split bounds them the same way)
-        tc = 1 + min(int(context_seconds * fps) // tf, max(0, most // 4 - 1))
+        # window before, however short a was (a generation's length stands in for the window's)
+        tc = (self._context_frames(self.card.max_frames, context_seconds, fps, most // 4) - 1) // tf + 1
         sizes = window_sizes(new, most - ta, most - tc, most - tc - mb)
         left = new - np.cumsum([0] + sizes[:-1])                  # the transition's frames still to make
         made = [len(a_ctx) + sizes[0] * tf] + [n * tf for n in sizes[1:]]     # frames each window adds
