@@ -536,22 +536,23 @@ def done_when(report: dict) -> list[tuple[str, str, str, str]]:
         marks = lv["marks"]
         _row(rows, "long video: length made by extension", f"{lv['final_length_s']:.1f} s", ">= 60 s",
              lv["final_length_s"] >= 60)
-    if "long_video" in report and len(marks) < 2:
-        _row(rows, "long video: cost and memory against length", "n/a: fewer than two marks",
-             "two marks or more", False)
-    elif "long_video" in report:
-        first, last = marks[min(marks, key=float)], marks[max(marks, key=float)]
-        _row(rows, "long video: s per generated s at " + " / ".join(f"{k} s" for k in marks),
-             " / ".join(f"{m['s_per_generated_s']:.2f}" for m in marks.values()), "does not grow",
-             last["s_per_generated_s"] <= 1.2 * first["s_per_generated_s"])
-        # resident memory at each mark; it may grow by the clip's own pixels (the clip is held
-        # whole), and by a tenth for the allocator's slack, not with what each extension samples
-        grown = last["rss_mb"] - first["rss_mb"]
-        held = last["clip_pixels_mb"] - first["clip_pixels_mb"]
-        _row(rows, "long video: resident MB at " + " / ".join(f"{k} s" for k in marks) + " (the clip's pixels)",
-             " / ".join(f"{m['rss_mb']:.0f} ({m['clip_pixels_mb']:.0f})" for m in marks.values())
-             + f"; process peak {last['peak_rss_mb']:.0f}", "flat but for the clip",
-             grown <= held + 0.1 * first["rss_mb"])
+        if len(marks) < 2:
+            _row(rows, "long video: cost and memory against length", "n/a: fewer than two marks",
+                 "two marks or more", False)
+        else:
+            first, last = marks[min(marks, key=float)], marks[max(marks, key=float)]
+            _row(rows, "long video: s per generated s at " + " / ".join(f"{k} s" for k in marks),
+                 " / ".join(f"{m['s_per_generated_s']:.2f}" for m in marks.values()), "does not grow",
+                 last["s_per_generated_s"] <= 1.2 * first["s_per_generated_s"])
+            # resident memory at each mark; it may grow by the clip's own pixels (the clip is held
+            # whole), and by a tenth for the allocator's slack, not with what each extension samples
+            grown = last["rss_mb"] - first["rss_mb"]
+            held = last["clip_pixels_mb"] - first["clip_pixels_mb"]
+            _row(rows, "long video: resident MB at " + " / ".join(f"{k} s" for k in marks)
+                 + " (the clip's pixels)",
+                 " / ".join(f"{m['rss_mb']:.0f} ({m['clip_pixels_mb']:.0f})" for m in marks.values())
+                 + f"; process peak {last['peak_rss_mb']:.0f}", "flat but for the clip",
+                 grown <= held + 0.1 * first["rss_mb"])
     return rows
 
 
