@@ -486,7 +486,8 @@ class EditMethods:
         if cover is None:
             return edit
         return operations.hold_objects(edit, cover, self.vae.cfg.temporal_factor,
-                                       min(1.0, operations.RECOLOUR_HOLD * (1.0 - strength)), edit.detail)
+                                       min(1.0, operations.RECOLOUR_HOLD * (1.0 - strength)), edit.detail,
+                                       exact=True)
 
     def render(self, draft_frames: np.ndarray, draft: dict, *, strength: float = RENDER_STRENGTH,
                progress=None, cancel=None, **options) -> Result:

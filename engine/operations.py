@@ -38,6 +38,9 @@ class Edit:
     detail: float = 0.0   # weight of the input's lost detail put back where the result kept it
     even_pace: bool = False  # retime the generated frames between kept ones to an even change (even_pace)
     held_detail: np.ndarray | None = None  # (T, H, W) detail weight at least this (hold_objects)
+    # (T, H, W) in [0, 1]: this share of the lost detail put back whatever the result shows there
+    # (hold_objects: a held object's own pixels)
+    object_detail: np.ndarray | None = None
 
 
 SEAM_FADE_FRAMES = 8  # generated frames over which a seam's correction fades out
@@ -211,7 +214,8 @@ DETAIL_TAU = 12.0
 
 
 def restore_detail(frames: np.ndarray, pixels: np.ndarray, reconstructed: np.ndarray,
-                   weight: float | np.ndarray, tau: float = DETAIL_TAU) -> np.ndarray:
+                   weight: float | np.ndarray, tau: float = DETAIL_TAU,
+                   exact: np.ndarray | None = None) -> np.ndarray:
     """Put back the input's detail that the VAE loses, where an edit kept the input's content.
 
     frames: the edit's decoded result; pixels: the input; reconstructed: the input's own latent
@@ -220,7 +224,9 @@ def restore_detail(frames: np.ndarray, pixels: np.ndarray, reconstructed: np.nda
     agrees with the reconstruction (change d, a pixel's largest over its channels, smoothed), that
     part was not redrawn, and the result takes weight * exp(-(d / tau)^2) * r: a light restyle of
     footage keeps its detail, while redrawn parts get none (no ghost of the old content).
-    weight: one share, or a share per pixel (T, H, W)."""
+    weight: one share, or a share per pixel (T, H, W). exact (T, H, W) in [0, 1]: at least this
+    share is put back whatever the result shows (an object held exactly: its decode differs from
+    the input's round trip only because the decoder also reads the redrawn cells around it)."""
     if not frames.shape == pixels.shape == reconstructed.shape:
         raise ValueError(f"restore_detail: {frames.shape}, {pixels.shape}, {reconstructed.shape} disagree")
     weight = np.asarray(weight, np.float32)
@@ -228,13 +234,16 @@ def restore_detail(frames: np.ndarray, pixels: np.ndarray, reconstructed: np.nda
         raise ValueError(f"detail weights {weight.shape} do not match frames {frames.shape[:3]}")
     if weight.size == 0 or not np.all((weight >= 0.0) & (weight <= 1.0)):    # NaN fails too
         raise ValueError("detail weights must be in [0, 1]")
-    if float(weight.max()) == 0.0:
+    if exact is not None and (exact.shape != frames.shape[:3] or not np.all((exact >= 0.0) & (exact <= 1.0))):
+        raise ValueError(f"exact detail weights must be (T, H, W) {frames.shape[:3]} in [0, 1]")
+    if float(weight.max()) == 0.0 and (exact is None or float(exact.max()) == 0.0):
         return frames
     out = np.empty_like(frames)
     for i in range(len(frames)):   # frame by frame: three float copies of one frame, not of the clip
         f, rec = frames[i].astype(np.float32), reconstructed[i].astype(np.float32)
         d = cv2.GaussianBlur(np.abs(f - rec).max(axis=2), (5, 5), 0)
-        agree = ((weight[i] if weight.ndim else weight) * np.exp(-(d / tau) ** 2))[..., None]
+        agree = (weight[i] if weight.ndim else weight) * np.exp(-(d / tau) ** 2)
+        agree = (agree if exact is None else np.maximum(agree, exact[i]))[..., None]
         out[i] = np.clip(f + agree * (pixels[i].astype(np.float32) - rec), 0, 255).round().astype(np.uint8)
     return out
 
@@ -346,7 +355,8 @@ def motion_edit(move_latent: torch.Tensor, move: np.ndarray, hold: float, f: int
     return hold_objects(edit, cover, f, object_hold, detail)
 
 
-def hold_objects(edit: Edit, cover: np.ndarray | None, f: int, object_hold: float, detail: float) -> Edit:
+def hold_objects(edit: Edit, cover: np.ndarray | None, f: int, object_hold: float, detail: float,
+                 exact: bool = False) -> Edit:
     """An edit that keeps objects as its pixels have them: a guide's moved objects (motion_edit,
     camera_edit) or restyle's recoloured ones (Engine._restyle_edit, which passes its own detail).
     cover (1 + f*(t-1), H, W) in [0, 1]: where the moved objects lie in each frame; their latent
@@ -356,7 +366,12 @@ def hold_objects(edit: Edit, cover: np.ndarray | None, f: int, object_hold: floa
     VAE's round trip loses put back where the result kept the guide (restore_detail); in the held
     cells' pixels at least object_hold of it (held_detail), so a cell kept exactly comes back as
     the guide drew it, not as the VAE redraws it (a fast bounce's four places in one latent frame
-    leave ghosts of the object in the round trip)."""
+    leave ghosts of the object in the round trip). That share is put back only where the result
+    agrees with the round trip, and where the cells around an object are redrawn (restyle at 0.6)
+    the decoder, which reads them too, greys it: a fast white box came back at a mean of 158 of
+    the painted 171. exact: the object's own pixels (cover, times object_hold) take the share
+    whatever the result shows (Edit.object_detail); restyle's recoloured objects do, and that box
+    comes back at 170. Motion and camera edits do not: their held objects are not measured so."""
     if not 0.0 <= object_hold <= 1.0:
         raise ValueError(f"object_hold must be in [0, 1], got {object_hold}")
     edit = replace(edit, detail=detail)
@@ -369,7 +384,8 @@ def hold_objects(edit: Edit, cover: np.ndarray | None, f: int, object_hold: floa
     held = np.empty((T, H, W), np.float32)
     for i, group in enumerate(latent_groups(t, f)):
         held[group] = cells[i]
-    return replace(edit, plan=replace(edit.plan, region=region), held_detail=held)
+    own = (np.clip(cover, 0.0, 1.0) * np.float32(object_hold)).astype(np.float32) if exact else None
+    return replace(edit, plan=replace(edit.plan, region=region), held_detail=held, object_detail=own)
 
 
 def latent_cells(cover: np.ndarray, latent: tuple[int, int, int], f: int) -> torch.Tensor:

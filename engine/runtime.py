@@ -317,7 +317,8 @@ class Engine(EditMethods):
                 reconstructed = to_uint8(vae.decode(known, phases=phases))[0]
                 weight = (edit.detail if edit.held_detail is None
                           else np.maximum(edit.held_detail, np.float32(edit.detail)))   # (T, H, W)
-                frames = operations.restore_detail(frames, edit.pixels, reconstructed, weight)
+                frames = operations.restore_detail(frames, edit.pixels, reconstructed, weight,
+                                                   exact=edit.object_detail)
             timings["decode_s"] = time.perf_counter() - t2
         if edit is not None:
             frames = operations.splice(frames, edit.pixels, edit.keep)

@@ -193,6 +193,24 @@ def test_restore_detail_takes_a_weight_per_pixel():
             ops.restore_detail(reconstructed, pixels, reconstructed, bad)
 
 
+def test_exact_detail_is_put_back_even_where_the_result_was_redrawn():
+    rng = np.random.default_rng(2)
+    pixels = rng.integers(0, 256, (2, 8, 8, 3), dtype=np.uint8)
+    reconstructed = np.clip(pixels.astype(int) // 2 + 60, 0, 255).astype(np.uint8)
+    redrawn = (255 - reconstructed).astype(np.uint8)                 # disagrees everywhere
+    exact = np.zeros((2, 8, 8), np.float32)
+    exact[:, 2:5, 2:5] = 1.0                                         # an object held exactly
+    out = ops.restore_detail(redrawn, pixels, reconstructed, 1.0, exact=exact)
+    want = np.clip(redrawn.astype(int) + pixels - reconstructed, 0, 255)
+    assert np.abs(out[:, 2:5, 2:5].astype(int) - want[:, 2:5, 2:5]).max() <= 1    # the whole residual
+    assert np.abs(out[:, 6:].astype(int) - redrawn[:, 6:]).max() <= 1               # the gate: nearly none
+    assert np.array_equal(ops.restore_detail(redrawn, pixels, reconstructed, 0.0, exact=exact)[:, 2:5, 2:5],
+                          out[:, 2:5, 2:5])                          # no shared weight: still put back
+    for bad in (exact[:1], exact + 1):
+        with pytest.raises(ValueError, match="exact"):
+            ops.restore_detail(redrawn, pixels, reconstructed, 1.0, exact=bad)
+
+
 def test_held_objects_cells_keep_their_detail_in_every_frame_of_their_latent_frame():
     z, px = clip(3, H=16, W=24)                              # 1 + 2F pixel frames of 16x24, 2x3 cells of 8x8
     edit = ops.restyle_edit(z, px, 0.6, F)
@@ -204,6 +222,9 @@ def test_held_objects_cells_keep_their_detail_in_every_frame_of_their_latent_fra
     assert held.held_detail[group, :8, :8].min() == held.held_detail.max() == pytest.approx(0.8)
     assert held.held_detail[:F + 1].max() == 0 and held.held_detail[group, 8:].max() == 0
     assert ops.hold_objects(edit, None, F, 0.8, edit.detail).held_detail is None
+    assert held.object_detail is None                        # the object's own pixels: only when asked
+    exact = ops.hold_objects(edit, cover, F, 0.8, edit.detail, exact=True).object_detail
+    assert np.allclose(exact, cover * 0.8)
 
 
 def test_restyle_restores_detail_by_its_strength_and_render_does_not(tiny_engine, monkeypatch):

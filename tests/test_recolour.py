@@ -70,6 +70,9 @@ def test_engine_restyle_paints_the_new_colour_and_holds_it_by_strength(tiny_engi
     [edit] = edits
     assert find_object(edit.pixels[0], "blue", None, "grass") is not None       # the guide is painted
     assert edit.plan.region is not None and edit.plan.region.max() == pytest.approx(min(1.0, 0.4 * ops.RECOLOUR_HOLD))
+    # the painted object's own pixels come back as painted, whatever the decoder makes of them
+    assert edit.object_detail.max() == pytest.approx(min(1.0, 0.4 * ops.RECOLOUR_HOLD))
+    assert (edit.object_detail > 0).sum() < (edit.held_detail > 0).sum()      # its pixels, not its cells
     tiny_engine.restyle(clip, 12.0, "a blue ball on grass", strength=0.9, seed=1)   # held less, never fully
     held = float(edits[-1].plan.region.max())
     assert held == pytest.approx(min(1.0, 0.1 * ops.RECOLOUR_HOLD)) and held < 1.0
