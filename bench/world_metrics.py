@@ -211,31 +211,66 @@ def seams(frames: np.ndarray, cell: int) -> float:
     return float(np.mean(ratios)) if ratios else 1.0
 
 
+AT_GROW = 3   # measure(at=...): the place read from another clip, grown by this many pixels
+
+
+def _near_place(mask: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """In each frame, the connected part of `mask` (T, H, W) that overlaps `at` most (none where
+    none does)."""
+    out = np.zeros_like(mask, dtype=bool)
+    for t in range(len(mask)):
+        n, labels = cv2.connectedComponents(mask[t].astype(np.uint8), connectivity=8)
+        hits = np.bincount(labels[at[t]].ravel(), minlength=n)[1:]
+        if n > 1 and hits.max() > 0:
+            out[t] = labels == 1 + int(np.argmax(hits))
+    return out
+
+
 def measure(frames: np.ndarray, background: str, min_short_side: int = 144,
-            cell: int | None = None, track: bool = False) -> dict:
+            cell: int | None = None, track: bool = False, at: np.ndarray | None = None) -> dict:
     """Everything worldbench scores, from the pixels of one clip (T, H, W, 3) uint8; with `cell`
     (the model's token size in pixels) also how much its token grid shows (`seams`); with
-    `track` also the object's centre in each frame (`track`, see object_track; None if no object).
+    `track` also the object's centre in each frame (`track`, see object_track; None if no object)
+    and its pixels (`mask`, (T, H, W) bool at the frames' size).
+
+    at (T, H, W) bool: where the object is to be read, frame by frame (another clip's `mask`:
+    restyle's input). Its colour is then the most common one there (grown by AT_GROW pixels), by
+    the same least count, and in each frame the object is the part of that colour that overlaps
+    the place most, not the largest anywhere: a background redrawn with blotches of the object's
+    colour (a pale sky whiter than the palette) is not taken for it.
 
     Small clips (drafts) are upscaled first, so that shape outlines have enough pixels."""
     grid = {"seams": seams(frames, cell)} if cell else {}
     T, H, W, _ = frames.shape
+    if at is not None and at.shape != (T, H, W):
+        raise ValueError(f"the place to read {at.shape} does not match the frames {(T, H, W)}")
     if min(H, W) < min_short_side:
         s = min_short_side / min(H, W)
         frames = np.stack([cv2.resize(f, (round(W * s), round(H * s)), interpolation=cv2.INTER_CUBIC)
                            for f in frames])
+        if at is not None:
+            at = np.stack([cv2.resize(m.astype(np.uint8), (round(W * s), round(H * s)),
+                                      interpolation=cv2.INTER_NEAREST) for m in at]).astype(bool)
     cmap = colour_maps(frames, background)
-    counts = np.bincount(cmap[cmap >= 0].ravel(), minlength=len(COLOUR_RGB))
     names = list(COLOUR_RGB)
+    if at is not None:
+        kernel = np.ones((2 * AT_GROW + 1,) * 2, np.uint8)
+        at = np.stack([cv2.dilate(m.astype(np.uint8), kernel) for m in at]).astype(bool)
+        counts = np.bincount(cmap[(cmap >= 0) & at].ravel(), minlength=len(COLOUR_RGB))
+    else:
+        counts = np.bincount(cmap[cmap >= 0].ravel(), minlength=len(COLOUR_RGB))
     colour = names[int(counts.argmax())] if counts.max() > 0.002 * cmap.size else None
     out = {"colour": colour, "shape": None, "motion": None, "motion_numbers": None, "persistence": 0.0,
            "camera": None, "flicker": flicker(frames), "centre": None, **grid}
     if track:
-        out["track"] = None
+        out["track"] = out["mask"] = None
     if colour is None:
         out["camera"] = camera_motion(frames)
         return out
-    mask = np.stack([_largest_component(m) for m in cmap == names.index(colour)])   # (T, H, W)
+    if at is None:
+        mask = np.stack([_largest_component(m) for m in cmap == names.index(colour)])   # (T, H, W)
+    else:
+        mask = _near_place(cmap == names.index(colour), at)
     areas = mask.reshape(len(mask), -1).sum(1)
     out["persistence"] = float((areas >= max(6.0, 0.25 * np.median(areas))).mean())
     out["shape"] = classify_shape(mask[len(mask) // 2]) if areas[len(mask) // 2] else classify_shape(mask[np.argmax(areas)])
@@ -246,6 +281,8 @@ def measure(frames: np.ndarray, background: str, min_short_side: int = 144,
     out["centre"] = object_centre(centres)
     if track:
         out["track"] = centres
+        out["mask"] = mask if mask.shape[1:] == (H, W) else np.stack(
+            [cv2.resize(m.astype(np.uint8), (W, H), interpolation=cv2.INTER_NEAREST) for m in mask]).astype(bool)
     return out
 
 

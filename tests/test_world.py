@@ -340,6 +340,28 @@ def test_object_tracks_are_in_frame_units_and_compared_where_both_are_seen():
     assert "track" not in wm.measure(small, "studio")
 
 
+def test_the_detector_reads_an_object_at_its_place_not_a_larger_blotch_of_its_colour():
+    """measure(at=...): restyle's object read where the input's object lies, so a background
+    redrawn with a larger patch of the new colour elsewhere is not taken for it."""
+    import world_metrics as wm
+    scene = fill_scene(np.random.default_rng(0), 2.0, background="studio", camera="static",
+                       objects=[{"colour": "red", "shape": "box", "motion": "right"}])
+    clip = render(scene, 256, 144, 9, 4.0)
+    was = wm.measure(clip, "studio", track=True)
+    assert was["mask"].shape == clip.shape[:3] and was["mask"].any(axis=(1, 2)).all()
+    blotched = clip.copy()
+    blotched[:, 5:60, 5:60] = wm.COLOUR_RGB["blue"]                  # a still blue patch, larger
+    blotched[was["mask"]] = wm.COLOUR_RGB["blue"]                     # the object, recoloured
+    wide = wm.measure(blotched, "studio", track=True)
+    there = wm.measure(blotched, "studio", track=True, at=was["mask"])
+    assert wide["colour"] == there["colour"] == "blue"
+    assert wide["motion"] == "still" and there["motion"] == "right"   # the patch, then the object
+    assert wm.path_distance(there["track"], was["track"]) < 0.01
+    assert wm.measure(clip, "studio", at=np.zeros(clip.shape[:3], bool))["colour"] is None   # nothing there
+    with pytest.raises(ValueError, match="place"):
+        wm.measure(clip, "studio", at=was["mask"][:3])
+
+
 def test_motions_agree_within_one_class_step_not_across_a_threshold():
     import world_metrics as wm
     T, H, W = 9, 72, 128
