@@ -6,6 +6,9 @@ import argparse
 from dataclasses import replace
 
 OVERRIDES = {  # card field -> its flag's argparse keywords
+    "guidance": dict(type=float, metavar="G",
+                     help="classifier-free guidance scale instead of the card's, where an operation "
+                          "takes the card's"),
     "guidance_interval": dict(type=float, nargs=2, metavar=("LO", "HI"),
                               help="flow times lo < t <= hi where guidance applies, instead of the card's"),
     "grid_shift": dict(type=int, metavar="CELLS",

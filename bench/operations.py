@@ -44,7 +44,7 @@ from worldbench import photographs, psnr  # noqa: E402
 
 MOTIONS = ("left", "right", "up", "down")
 COLOURS = ("red", "orange", "yellow", "green", "blue", "purple", "white", "black")
-CARD_FLAGS = ("guidance_interval", "decode_phases", "camera_hold", "motion_hold")
+CARD_FLAGS = ("guidance", "guidance_interval", "decode_phases", "camera_hold", "motion_hold")
 
 
 def on_grid(frames: np.ndarray, like: np.ndarray) -> np.ndarray:
@@ -718,7 +718,8 @@ def main(argv=None) -> int:
     p.add_argument("--motion-detail", type=float,
                    help="animate, object motion: the VAE's lost detail put back at this instead of the engine's "
                         "(held objects' cells still get --object-hold's share of it)")
-    add_card_overrides(p, CARD_FLAGS, {"decode_phases": "interpolate always decodes with every phase"})
+    add_card_overrides(p, CARD_FLAGS, {"decode_phases": "interpolate always decodes with every phase",
+                                       "guidance": "interpolate's transition takes its own"})
     args = p.parse_args(argv)
     from engine.io import write_json_atomic
     from engine.runtime import Engine
@@ -728,7 +729,7 @@ def main(argv=None) -> int:
     rng = np.random.default_rng(args.seed)
     report = {"checkpoint": engine.label, "seed": args.seed, "still_levels": STILL_LEVELS,
               **operation_knobs(), "recolour": not args.no_recolour,
-              "guidance_interval": list(engine.card.guidance_interval),
+              "guidance": engine.card.guidance, "guidance_interval": list(engine.card.guidance_interval),
               "decode_phases": engine.card.decode_phases}
     for name, fn in SECTIONS.items():
         if args.only and name not in args.only:
