@@ -211,7 +211,7 @@ def seams(frames: np.ndarray, cell: int) -> float:
     return float(np.mean(ratios)) if ratios else 1.0
 
 
-AT_GROW = 3   # measure(at=...): the place read from another clip, grown by this many pixels
+AT_GROW = 3   # measure(at=...): the place read from another clip, grown by this many pixels (after a small clip's upscaling)
 
 
 def _near_place(mask: np.ndarray, at: np.ndarray) -> np.ndarray:

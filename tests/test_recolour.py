@@ -65,6 +65,8 @@ def test_engine_restyle_paints_the_new_colour_and_holds_it_by_strength(tiny_engi
     clip = world(frames=13, size=(64, 36))
     edits, run = [], tiny_engine._run_edit
     monkeypatch.setattr(tiny_engine, "_run_edit", lambda op, s, edit, *a: edits.append(edit) or run(op, s, edit, *a))
+    exacts, restore = [], ops.restore_detail
+    monkeypatch.setattr(ops, "restore_detail", lambda f, p, r, w, **k: exacts.append(k.get("exact")) or restore(f, p, r, w, **k))
     r = tiny_engine.restyle(clip, 12.0, "a blue ball on grass", strength=0.6, seed=1)
     assert r.notes["recolour"] == {"recoloured": [["red", "blue"]], "why": "recoloured"}
     [edit] = edits
@@ -73,6 +75,7 @@ def test_engine_restyle_paints_the_new_colour_and_holds_it_by_strength(tiny_engi
     # the painted object's own pixels come back as painted, whatever the decoder makes of them
     assert edit.object_detail.max() == pytest.approx(min(1.0, 0.4 * ops.RECOLOUR_HOLD))
     assert (edit.object_detail > 0).sum() < (edit.held_detail > 0).sum()      # its pixels, not its cells
+    assert len(exacts) == 1 and exacts[0] is edit.object_detail                # and the engine puts it back
     tiny_engine.restyle(clip, 12.0, "a blue ball on grass", strength=0.9, seed=1)   # held less, never fully
     held = float(edits[-1].plan.region.max())
     assert held == pytest.approx(min(1.0, 0.1 * ops.RECOLOUR_HOLD)) and held < 1.0

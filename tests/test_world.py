@@ -358,6 +358,10 @@ def test_the_detector_reads_an_object_at_its_place_not_a_larger_blotch_of_its_co
     assert wide["motion"] == "still" and there["motion"] == "right"   # the patch, then the object
     assert wm.path_distance(there["track"], was["track"]) < 0.01
     assert wm.measure(clip, "studio", at=np.zeros(clip.shape[:3], bool))["colour"] is None   # nothing there
+    small = np.stack([cv2.resize(f, (128, 72), interpolation=cv2.INTER_AREA) for f in blotched])   # upscaled to read
+    place = np.stack([cv2.resize(m.astype(np.uint8), (128, 72), interpolation=cv2.INTER_NEAREST) for m in was["mask"]])
+    got = wm.measure(small, "studio", track=True, at=place.astype(bool))
+    assert got["motion"] == "right" and got["mask"].shape == small.shape[:3]
     with pytest.raises(ValueError, match="place"):
         wm.measure(clip, "studio", at=was["mask"][:3])
 
