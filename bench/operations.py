@@ -36,6 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from engine.conform import fit_frames  # noqa: E402
 from engine.world import BACKGROUNDS, caption, render, sample_scene, upsample  # noqa: E402
+from engine.motion import _nearest_distance  # noqa: E402
+from engine.recolour import BACKGROUND_DISTANCE  # noqa: E402
 from engine.world.render import background_palette  # noqa: E402
 from card_overrides import add_card_overrides, apply_card_overrides  # noqa: E402
 from world_metrics import (STILL_LEVELS, camera_motion, jumps, measure, motions_agree, own_change,  # noqa: E402
@@ -334,21 +336,19 @@ def bench_restyle(engine, rng, n, recolour=True, strengths=(0.0, 0.3, 0.6, 0.9))
     return out
 
 
-BACKGROUND_NEAR = 25.0   # levels (RGB distance): a pixel shows a background within this of its palette
-
-
 def background_share(frames: np.ndarray, background: str) -> float:
-    """The share of pixels within BACKGROUND_NEAR of `background`'s palette, over every 4th frame."""
+    """The share of pixels within BACKGROUND_DISTANCE of `background`'s palette, over every 4th
+    frame: the engine's own reading of whether a clip shows a world background
+    (recolour.shows_background), as a share."""
     palette = background_palette(background)
-    px = frames[::4].reshape(-1, 3).astype(np.float32)
-    return float((np.linalg.norm(px[:, None] - palette[None], axis=-1).min(1) < BACKGROUND_NEAR).mean())
+    return float(np.mean([(_nearest_distance(f, palette) < BACKGROUND_DISTANCE).mean() for f in frames[::4]]))
 
 
 def restyle_backgrounds(engine, clips, strengths) -> dict:
     """Adherence to a prompt that changes the scene, not an object: each clip restyled with its
     own caption set in another world background (one to three on in BACKGROUNDS, by turns; the
     object unchanged), and `adheres_%` the share of clips where more pixels lie within
-    BACKGROUND_NEAR of the new background's palette than of the old's (background_share; a
+    BACKGROUND_DISTANCE of the new background's palette than of the old's (background_share; a
     pixel near both counts for both); also the mean of both shares, per strength. It costs as
     much again as the colour restyles."""
     out = {}

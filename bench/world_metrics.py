@@ -214,6 +214,12 @@ def seams(frames: np.ndarray, cell: int) -> float:
 AT_GROW = 3   # measure(at=...): the place read from another clip, grown by this many pixels (after a small clip's upscaling)
 
 
+def _resized(masks: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Masks (T, h, w) bool at another size (T, height, width), nearest neighbour."""
+    return np.stack([cv2.resize(m.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST)
+                     for m in masks]).astype(bool)
+
+
 def _near_place(mask: np.ndarray, at: np.ndarray) -> np.ndarray:
     """In each frame, the connected part of `mask` (T, H, W) that overlaps `at` most (none where
     none does)."""
@@ -249,16 +255,15 @@ def measure(frames: np.ndarray, background: str, min_short_side: int = 144,
         frames = np.stack([cv2.resize(f, (round(W * s), round(H * s)), interpolation=cv2.INTER_CUBIC)
                            for f in frames])
         if at is not None:
-            at = np.stack([cv2.resize(m.astype(np.uint8), (round(W * s), round(H * s)),
-                                      interpolation=cv2.INTER_NEAREST) for m in at]).astype(bool)
+            at = _resized(at, round(W * s), round(H * s))
     cmap = colour_maps(frames, background)
     names = list(COLOUR_RGB)
+    read = cmap >= 0
     if at is not None:
         kernel = np.ones((2 * AT_GROW + 1,) * 2, np.uint8)
         at = np.stack([cv2.dilate(m.astype(np.uint8), kernel) for m in at]).astype(bool)
-        counts = np.bincount(cmap[(cmap >= 0) & at].ravel(), minlength=len(COLOUR_RGB))
-    else:
-        counts = np.bincount(cmap[cmap >= 0].ravel(), minlength=len(COLOUR_RGB))
+        read &= at
+    counts = np.bincount(cmap[read].ravel(), minlength=len(COLOUR_RGB))
     colour = names[int(counts.argmax())] if counts.max() > 0.002 * cmap.size else None
     out = {"colour": colour, "shape": None, "motion": None, "motion_numbers": None, "persistence": 0.0,
            "camera": None, "flicker": flicker(frames), "centre": None, **grid}
@@ -281,8 +286,7 @@ def measure(frames: np.ndarray, background: str, min_short_side: int = 144,
     out["centre"] = object_centre(centres)
     if track:
         out["track"] = centres
-        out["mask"] = mask if mask.shape[1:] == (H, W) else np.stack(
-            [cv2.resize(m.astype(np.uint8), (W, H), interpolation=cv2.INTER_NEAREST) for m in mask]).astype(bool)
+        out["mask"] = mask if mask.shape[1:] == (H, W) else _resized(mask, W, H)
     return out
 
 
