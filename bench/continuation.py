@@ -103,7 +103,7 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=2026)
     p.add_argument("--json", default="bench/results/continuation.json")
     args = p.parse_args(argv)
-    from operations import PAN_PER_SECOND, PAN_WINDOW, photo_clip
+    from op_inputs import PAN_PER_SECOND, PAN_WINDOW, photo_clip
     from worldbench import photographs
     from engine.io import write_json_atomic
     rng = np.random.default_rng(args.seed)

@@ -35,29 +35,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from engine.conform import fit_frames  # noqa: E402
-from engine.world import BACKGROUNDS, caption, render, sample_scene, upsample  # noqa: E402
-from engine.motion import _nearest_distance  # noqa: E402
-from engine.recolour import BACKGROUND_DISTANCE  # noqa: E402
-from engine.world.render import background_palette  # noqa: E402
+from engine.world import caption, upsample  # noqa: E402
 from card_overrides import add_card_overrides, apply_card_overrides  # noqa: E402
-from world_metrics import (STILL_LEVELS, camera_motion, jumps, measure, motions_agree, own_change,  # noqa: E402
-                           path_distance, readable_colours)
+from op_inputs import COLOURS, MOTIONS, on_grid, photo_clip, row, share_row, world_clip  # noqa: E402
+from restyle_bench import bench_restyle, restyle_rows  # noqa: E402
+from world_metrics import (STILL_LEVELS, camera_motion, jumps, measure, own_change, path_distance,  # noqa: E402
+                           readable_colours)
 from worldbench import photographs, psnr  # noqa: E402
 
-MOTIONS = ("left", "right", "up", "down")
-COLOURS = ("red", "orange", "yellow", "green", "blue", "purple", "white", "black")
 CARD_FLAGS = ("guidance", "guidance_interval", "decode_phases", "camera_hold", "motion_hold")
-
-
-def on_grid(frames: np.ndarray, like: np.ndarray) -> np.ndarray:
-    """The input as the engine conformed it (same crop policy), to compare pixel to pixel."""
-    return fit_frames(frames, like.shape[2], like.shape[1])[0]
-
-
-def world_clip(rng, seconds=2.0, fps=12.0, size=(256, 144)):
-    scene = sample_scene(rng, duration_s=seconds, max_objects=1)
-    n = 1 + int(seconds * fps) // 4 * 4
-    return render(scene, *size, n, fps), scene
 
 
 def bench_animate(engine, rng, n):
@@ -246,161 +232,6 @@ def bench_interpolate(engine, rng, n, seconds=None):
                             "n": len(photos)}}
 
 
-def _restyle_reading(got: dict, was: dict, new_colour: str, seen: bool = False) -> dict:
-    """What a restyled clip kept, read against its input (both measured with track=True).
-    seen: the object must also be found in at least half the frames where the input's is
-    (path_distance's least share) for "all" and "agree_all": a reading at the input's place
-    (measure's `at`) finds nothing where the object left it, and would judge place and motion
-    on the frames where it stayed."""
-    colour = got["colour"] == new_colour
-    place = (got["centre"] is not None and was["centre"] is not None
-             and max(abs(a - b) for a, b in zip(got["centre"], was["centre"])) <= 0.05)
-    gap = None if got["track"] is None or was["track"] is None else path_distance(got["track"], was["track"])
-    agree = motions_agree(was["motion_numbers"], got["motion_numbers"])
-    motion = got["motion"] == was["motion"]
-    found = gap is not None or not seen
-    return {"colour": colour, "motion": motion, "place": place, "all": colour and motion and place and found,
-            "path": gap is not None and gap <= 0.05, "on_path": colour and gap is not None and gap <= 0.05,
-            "agree": agree, "agree_all": colour and place and agree and found, "found": gap is not None,
-            "gap": None if gap is None else round(gap, 4)}
-
-
-def _shares(reads: list[dict]) -> dict:
-    share = lambda key: 100 * float(np.mean([r[key] for r in reads]))   # noqa: E731
-    return {"new_colour_%": share("colour"),
-            "motion_kept_%": share("motion"),
-            "position_kept_%": share("place"),
-            "new_colour_in_place_%": share("all"),   # all three at once
-            # the object's centre frame by frame within 0.05 of the input's: place and
-            # motion read from the path itself, not from a class at its thresholds
-            "path_kept_%": share("path"),
-            "new_colour_on_path_%": share("on_path"),
-            # the motion's own numbers within one class step of the input's
-            # (world_metrics.motions_agree), with the new colour and the place
-            "motion_agrees_%": share("agree"),
-            "new_colour_in_place_motion_agrees_%": share("agree_all"),
-            # the object found in at least half the frames where the input's is
-            "found_%": share("found")}
-
-
-def bench_restyle(engine, rng, n, recolour=True, strengths=(0.0, 0.3, 0.6, 0.9)):
-    """The same n clips at each strength, prompted with a new colour for their object: three
-    colours on from its own, or the next after that the detector can read on the background.
-    Clips are drawn until n show an object whose colour reads there: one that does not has no
-    place or motion to keep. recolour: the engine paints the new colour on first (its default).
-    Motion kept is read three ways, each against the input: the same class (object_motion), the
-    motion's own numbers within one class step (motions_agree), and the object's path (its centre
-    in each frame within 0.05 of the input's on average; it does not see a change of size).
-
-    The object is read two ways. Frame-wide (the top-level figures): its colour is the most common
-    object colour in the clip and it is that colour's largest part in each frame, as worldbench
-    reads a generation. At the input's object (`at_object`): its colour is the most common one
-    where the input's object lies, and it is the part of that colour overlapping that place in
-    each frame (world_metrics.measure's `at`): the model redraws a background with blotches of
-    the new colour (a pale sky whiter than the palette, a cloud bluer) that the frame-wide reading
-    takes for the object. The bar's words are about the object, so its rows use this reading.
-    `backgrounds` asks the same clips for another world background instead (restyle_backgrounds)."""
-    clips = []
-    while len(clips) < n:
-        frames, scene = world_clip(rng)
-        if scene.objects[0].colour in readable_colours(scene.background):
-            clips.append((frames, scene))
-    out = {}
-    for strength in strengths:
-        sims, reads, at_object, classes, numbers, at_classes, at_numbers = [], [], [], [], [], [], []
-        for i, (frames, scene) in enumerate(clips):
-            obj = scene.objects[0]
-            new_colour = new_colour_for(obj.colour, scene.background)
-            prompt = caption(scene).replace(obj.colour, new_colour, 1)
-            r = engine.restyle(frames, 12.0, prompt, strength=strength, seed=i, recolour=recolour)
-            src = on_grid(frames, r.frames)
-            sims.append(psnr(r.frames, src))
-            got, was = measure(r.frames, scene.background, track=True), measure(src, scene.background, track=True)
-            reads.append(_restyle_reading(got, was, new_colour))
-            place = was["mask"] if was["mask"] is not None else np.zeros(r.frames.shape[:3], bool)  # none: nothing read
-            there = measure(r.frames, scene.background, track=True, at=place)
-            at_object.append(_restyle_reading(there, was, new_colour, seen=True))
-            at_classes.append([was["motion"], there["motion"]])
-            at_numbers.append([was["motion_numbers"], there["motion_numbers"]])
-            classes.append([was["motion"], got["motion"]])
-            numbers.append([was["motion_numbers"], got["motion_numbers"]])
-        out[str(strength)] = {"psnr_to_input_db": float(np.mean(sims)), **_shares(reads),
-                              "at_object": {**_shares(at_object), "motion_classes": at_classes,
-                                            "motion_numbers": at_numbers,
-                                            "path_distances": [r["gap"] for r in at_object]},
-                              # per clip: (input, result)
-                              "motion_classes": classes, "motion_numbers": numbers,
-                              "path_distances": [r["gap"] for r in reads]}
-    out["backgrounds"] = restyle_backgrounds(engine, clips, strengths)
-    out["photographs"] = restyle_photographs(engine)
-    return out
-
-
-def background_share(frames: np.ndarray, background: str) -> float:
-    """The share of pixels within BACKGROUND_DISTANCE of `background`'s palette, over every 4th
-    frame: the engine's own reading of whether a clip shows a world background
-    (recolour.shows_background), as a share."""
-    palette = background_palette(background)
-    return float(np.mean([(_nearest_distance(f, palette) < BACKGROUND_DISTANCE).mean() for f in frames[::4]]))
-
-
-def restyle_backgrounds(engine, clips, strengths) -> dict:
-    """Adherence to a prompt that changes the scene, not an object: each clip restyled with its
-    own caption set in another world background (one to three on in BACKGROUNDS, by turns; the
-    object unchanged), and `adheres_%` the share of clips where more pixels lie within
-    BACKGROUND_DISTANCE of the new background's palette than of the old's (background_share; a
-    pixel near both counts for both); also the mean of both shares, per strength. It costs as
-    much again as the colour restyles."""
-    out = {}
-    for strength in strengths:
-        new_share, old_share = [], []
-        for i, (frames, scene) in enumerate(clips):
-            to = BACKGROUNDS[(BACKGROUNDS.index(scene.background) + 1 + i % 3) % len(BACKGROUNDS)]
-            r = engine.restyle(frames, 12.0, caption(replace(scene, background=to)), strength=strength, seed=i)
-            new_share.append(background_share(r.frames, to))
-            old_share.append(background_share(r.frames, scene.background))
-        out[str(strength)] = {"adheres_%": 100 * float(np.mean(np.array(new_share) > np.array(old_share))),
-                              "new_background_share": float(np.mean(new_share)),
-                              "old_background_share": float(np.mean(old_share))}
-    return out
-
-
-PAN_WINDOW = 0.8        # photo_clip's window: this share of the photograph's width (at most its height)
-PAN_PER_SECOND = 0.05   # and it moves this share of the width a second
-
-
-def photo_clip(photo: np.ndarray, seconds: float = 2.0, fps: float = 12.0) -> np.ndarray:
-    """Real footage of a kind: a 16:9 window panning slowly right across a photograph (T, H, W, 3).
-    (Before, the window took the photograph's whole width and had nowhere to move: the clips
-    were still.)"""
-    H, W = photo.shape[:2]
-    w = min(round(W * PAN_WINDOW), round(H * 16 / 9))
-    h = round(w * 9 / 16)
-    n = 1 + int(seconds * fps)
-    xs = np.linspace(0, min(W - w, PAN_PER_SECOND * W * seconds), n).round().astype(int)
-    return np.stack([photo[(H - h) // 2:(H - h) // 2 + h, x:x + w] for x in xs])
-
-
-def restyle_photographs(engine, strengths=(0.0, 0.1, 0.3), prompt: str = "the same scene, slightly warmer") -> dict:
-    """How much of real footage a light restyle keeps: PSNR of the result to the input (conformed
-    to the grid), mean over the photographs' panning clips, per strength."""
-    out = {}
-    for strength in strengths:
-        sims = []
-        for i, photo in enumerate(photographs()):
-            clip = photo_clip(photo)
-            r = engine.restyle(clip, 12.0, prompt, strength=strength, seed=i)
-            sims.append(psnr(r.frames, on_grid(clip, r.frames)))
-        out[str(strength)] = {"psnr_to_input_db": float(np.mean(sims)), "n": len(sims)}
-    return out
-
-
-def new_colour_for(colour: str, background: str) -> str:
-    start = COLOURS.index(colour) + 3
-    turn = [COLOURS[(start + k) % len(COLOURS)] for k in range(len(COLOURS))]
-    return next(c for c in turn if c != colour and c in readable_colours(background))
-
-
 PLACES = {"grass": "on green grass", "ocean": "over the ocean", "desert": "on desert sand dunes",
           "night": "at night", "studio": "in a studio"}
 
@@ -506,122 +337,80 @@ SECTIONS = {
 }
 
 
-def _row(rows, what, figure, bar, met):
-    rows.append((what, figure, bar, "yes" if met else "NO"))
-
-
-def _share_row(rows, what, pct, n, least, extra=""):
-    """A row of a share in percent against its least; a share with nothing to score (None:
-    no clip where it could be read) is not met."""
-    if pct is None:
-        _row(rows, what, f"n/a: none of {n} could be scored", f">= {least}%", False)
-    else:
-        _row(rows, what, f"{pct:.0f}% of {n}{extra}", f">= {least}%", pct >= least)
-
-
 def done_when(report: dict) -> list[tuple[str, str, str, str]]:
     """The issue's bars, one row each, for the sections in `report`: (row, figure, bar, met)."""
     rows = []
     if "animate" in report:
         a = report["animate"]
-        _row(rows, "animate: first frame PSNR (lowest)", f"{a['first_frame_psnr_min_db']:.1f} dB", ">= 30 dB",
+        row(rows, "animate: first frame PSNR (lowest)", f"{a['first_frame_psnr_min_db']:.1f} dB", ">= 30 dB",
              a["first_frame_psnr_min_db"] >= 30)
         if a.get("photo_first_frame_psnr_db") is not None:
-            _row(rows, "animate, photographs: first frame PSNR", f"{a['photo_first_frame_psnr_db']:.1f} dB",
+            row(rows, "animate, photographs: first frame PSNR", f"{a['photo_first_frame_psnr_db']:.1f} dB",
                  ">= 30 dB", a["photo_first_frame_psnr_db"] >= 30)
-        _share_row(rows, "animate: motion follows the prompt", a["motion_follows_%"], a["n_motion"], 80)
+        share_row(rows, "animate: motion follows the prompt", a["motion_follows_%"], a["n_motion"], 80)
     for name in ("extend_forward", "extend_backward"):
         if name in report:
             e, what = report[name], name.replace("_", " ")
-            _row(rows, f"{what}: original frames unchanged", f"{e['original_unchanged_%']:.0f}%", "100%",
+            row(rows, f"{what}: original frames unchanged", f"{e['original_unchanged_%']:.0f}%", "100%",
                  e["original_unchanged_%"] == 100)
-            _row(rows, f"{what}: seam within 2x the clip's median change",
+            row(rows, f"{what}: seam within 2x the clip's median change",
                  f"{e['seam_ok_%']:.0f}% of {e['n']} (median {e['seam_over_median_jump']:.2f}x; "
                  f"bare median: {e['seam_ok_unfloored_%']:.0f}%)", "100%",
                  e["seam_ok_%"] == 100)
             every = (f"; every readable clip: {e['colour_kept_all_%']:.0f}% of {e['n_colour_all']}"
                      if e.get("colour_kept_all_%") is not None else "")
-            _share_row(rows, f"{what}: object keeps its colour", e["colour_kept_%"], e["n_colour"], 90, every)
+            share_row(rows, f"{what}: object keeps its colour", e["colour_kept_%"], e["n_colour"], 90, every)
             if e.get("photographs"):
                 ph = e["photographs"]
-                _row(rows, f"{what}, photographs: unchanged; seam within 2x",
+                row(rows, f"{what}, photographs: unchanged; seam within 2x",
                      f"{ph['original_unchanged_%']:.0f}%; {ph['seam_ok_%']:.0f}% of {ph['n']}", "100%; 100%",
                      ph["original_unchanged_%"] == 100 and ph["seam_ok_%"] == 100)
     if "loop" in report:
         lp = report["loop"]
-        _row(rows, "loop: wrap within 2x the median change",
+        row(rows, "loop: wrap within 2x the median change",
              f"{lp['wrap_ok_%']:.0f}% of {lp['n']} (median {lp['wrap_over_median_jump']:.2f}x; "
              f"bare median: {lp['wrap_ok_unfloored_%']:.0f}%)", "100%",
              lp["wrap_ok_%"] == 100)
         if lp.get("photographs"):
             ph = lp["photographs"]
-            _row(rows, "loop, photographs: wrap within 2x", f"{ph['wrap_ok_%']:.0f}% of {ph['n']}", "100%",
+            row(rows, "loop, photographs: wrap within 2x", f"{ph['wrap_ok_%']:.0f}% of {ph['n']}", "100%",
                  ph["wrap_ok_%"] == 100)
     if "interpolate" in report:
         it = report["interpolate"]
-        _row(rows, "interpolate: A and B unchanged", f"{it['inputs_unchanged_%']:.0f}%", "100%",
+        row(rows, "interpolate: A and B unchanged", f"{it['inputs_unchanged_%']:.0f}%", "100%",
              it["inputs_unchanged_%"] == 100)
-        _row(rows, "interpolate: largest transition jump within 2.5x",
+        row(rows, "interpolate: largest transition jump within 2.5x",
              f"{it['transition_ok_%']:.0f}% of {it['n']} (worst {max(it['jump_over_median_each']):.2f}x)",
              "100%", it["transition_ok_%"] == 100)
         if it.get("photographs"):
             ph = it["photographs"]
-            _row(rows, "interpolate, photographs: unchanged; jump within 2.5x",
+            row(rows, "interpolate, photographs: unchanged; jump within 2.5x",
                  f"{ph['inputs_unchanged_%']:.0f}%; {ph['transition_ok_%']:.0f}% of {ph['n']}", "100%; 100%",
                  ph["inputs_unchanged_%"] == 100 and ph["transition_ok_%"] == 100)
     if "restyle" in report:
-        r = report["restyle"]
-        levels = sorted((k for k in r if k.replace('.', '', 1).isdigit()), key=float)   # strengths
-        psnrs = [r[s]["psnr_to_input_db"] for s in levels]
-        colours = [r[s]["new_colour_%"] for s in levels]
-        if "0.0" in r:
-            _row(rows, "restyle: strength 0 matches the input", f"{r['0.0']['psnr_to_input_db']:.1f} dB",
-                 ">= 35 dB", r["0.0"]["psnr_to_input_db"] >= 35)
-        if "0.0" in r.get("photographs", {}):
-            ph = r["photographs"]["0.0"]
-            _row(rows, "restyle, photographs: strength 0 matches the input", f"{ph['psnr_to_input_db']:.1f} dB",
-                 ">= 35 dB", ph["psnr_to_input_db"] >= 35)
-        if len(levels) > 1:
-            _row(rows, f"restyle: PSNR to the input as strength rises ({', '.join(levels)})",
-                 " > ".join(f"{p:.1f}" for p in psnrs), "falls", all(x > y for x, y in zip(psnrs, psnrs[1:])))
-            _row(rows, "restyle: new colour as strength rises", " <= ".join(f"{c:.0f}%" for c in colours),
-                 "rises", all(x <= y for x, y in zip(colours, colours[1:])) and colours[-1] > colours[0])
-            if r.get("backgrounds"):
-                scenes = [r["backgrounds"][s]["adheres_%"] for s in levels if s in r["backgrounds"]]
-                _row(rows, "restyle: a new background as strength rises", " <= ".join(f"{c:.0f}%" for c in scenes),
-                     "rises", all(x <= y for x, y in zip(scenes, scenes[1:])) and scenes[-1] > scenes[0])
-        if "0.6" in r:
-            at = r["0.6"].get("at_object", r["0.6"])   # reports before the object reading: frame-wide
-            wide = lambda key: (f" (frame-wide {r['0.6'][key]:.0f}%)" if "at_object" in r["0.6"]   # noqa: E731
-                                else " (frame-wide: the report predates the reading at the object)")
-            _row(rows, "restyle 0.6: new colour, place and motion class kept",
-                 f"{at['new_colour_in_place_%']:.0f}%{wide('new_colour_in_place_%')}", ">= 80%",
-                 at["new_colour_in_place_%"] >= 80)
-            _row(rows, "restyle 0.6: new colour, place and motion's numbers kept",
-                 f"{at['new_colour_in_place_motion_agrees_%']:.0f}%{wide('new_colour_in_place_motion_agrees_%')}",
-                 ">= 80%", at["new_colour_in_place_motion_agrees_%"] >= 80)
+        rows += restyle_rows(report["restyle"])
     if "draft_to_render" in report:
         d = report["draft_to_render"]
-        _share_row(rows, "draft to render: colour kept", d["colour_kept_%"], d["n_colour"], 90)
-        _share_row(rows, "draft to render: motion direction kept", d["motion_kept_%"], d["n_motion"], 90)
+        share_row(rows, "draft to render: colour kept", d["colour_kept_%"], d["n_colour"], 90)
+        share_row(rows, "draft to render: motion direction kept", d["motion_kept_%"], d["n_motion"], 90)
     if "long_video" in report:
         lv = report["long_video"]
         marks = lv["marks"]
-        _row(rows, "long video: length made by extension", f"{lv['final_length_s']:.1f} s", ">= 60 s",
+        row(rows, "long video: length made by extension", f"{lv['final_length_s']:.1f} s", ">= 60 s",
              lv["final_length_s"] >= 60)
         if len(marks) < 2:
-            _row(rows, "long video: cost and memory against length", "n/a: fewer than two marks",
+            row(rows, "long video: cost and memory against length", "n/a: fewer than two marks",
                  "two marks or more", False)
         else:
             first, last = marks[min(marks, key=float)], marks[max(marks, key=float)]
-            _row(rows, "long video: s per generated s at " + " / ".join(f"{k} s" for k in marks),
+            row(rows, "long video: s per generated s at " + " / ".join(f"{k} s" for k in marks),
                  " / ".join(f"{m['s_per_generated_s']:.2f}" for m in marks.values()), "does not grow",
                  last["s_per_generated_s"] <= 1.2 * first["s_per_generated_s"])
             # resident memory at each mark; it may grow by the clip's own pixels (the clip is held
             # whole), and by a tenth for the allocator's slack, not with what each extension samples
             grown = last["rss_mb"] - first["rss_mb"]
             held = last["clip_pixels_mb"] - first["clip_pixels_mb"]
-            _row(rows, "long video: resident MB at " + " / ".join(f"{k} s" for k in marks)
+            row(rows, "long video: resident MB at " + " / ".join(f"{k} s" for k in marks)
                  + " (the clip's pixels)",
                  " / ".join(f"{m['rss_mb']:.0f} ({m['clip_pixels_mb']:.0f})" for m in marks.values())
                  + f"; process peak {last['peak_rss_mb']:.0f}", "flat but for the clip",

@@ -21,7 +21,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from operations import caption, world_clip  # noqa: E402
+from engine.world import caption  # noqa: E402
+from op_inputs import world_clip  # noqa: E402
 from world_metrics import flicker, measure, seams  # noqa: E402
 
 MODES = {"plain": False, "still": True}

@@ -401,7 +401,7 @@ def test_a_still_clip_is_held_to_the_still_floor_and_a_moving_one_to_its_own_med
 
 @pytest.mark.parametrize("height, width", [(427, 640), (512, 512), (300, 451), (900, 300)])
 def test_the_bench_photographs_clips_pan(height, width):
-    from operations import photo_clip
+    from op_inputs import photo_clip
     photo = np.random.default_rng(0).integers(0, 256, (height, width, 3), dtype=np.uint8)
     clip = photo_clip(photo, seconds=2.0, fps=12.0)
     assert clip.shape[0] == 25 and abs(clip.shape[2] / clip.shape[1] - 16 / 9) < 0.02
@@ -456,13 +456,34 @@ def test_worldbench_scores_the_object_only_where_its_colour_is_readable():
 
 
 def test_restyle_bench_asks_for_a_new_colour_the_detector_can_read():
-    from operations import COLOURS, new_colour_for
+    from op_inputs import COLOURS
+    from restyle_bench import new_colour_for
     from world_metrics import readable_colours
     for background in ("grass", "ocean", "desert", "night", "studio"):
         for colour in COLOURS:
             new = new_colour_for(colour, background)
             assert new != colour and new in readable_colours(background)
     assert new_colour_for("red", "studio") == "green"          # three on, where that reads
+
+
+def test_restyle_rows_read_adherence_over_both_requests():
+    from restyle_bench import restyle_rows
+    def report(colours, backgrounds):
+        levels = ("0.0", "0.3", "0.6", "0.9")
+        r = {s: {"psnr_to_input_db": 40.0 - 5 * i, "new_colour_%": c, "new_colour_in_place_%": c,
+                 "new_colour_in_place_motion_agrees_%": c} for i, (s, c) in enumerate(zip(levels, colours))}
+        if backgrounds is not None:
+            r["backgrounds"] = {s: {"adheres_%": b, "new_background_share": b / 100} for s, b in zip(levels, backgrounds)}
+        return r
+    def adherence(r):
+        [got] = [x for x in restyle_rows(r) if "as strength rises" in x[0] and "PSNR" not in x[0]]
+        return got
+    # the colour is at its ceiling from 0.3 and dips by one clip; the new background carries the rise
+    row = adherence(report([0, 100, 87.5, 100], [0, 50, 87.5, 100]))
+    assert row[3] == "yes" and row[1].startswith("0 / 75 / 88 / 100%")
+    assert adherence(report([0, 100, 50, 100], [0, 50, 50, 100]))[3] == "NO"     # pooled falls: 75 -> 50
+    assert adherence(report([50, 50, 50, 50], [50, 50, 50, 50]))[3] == "NO"      # flat: no rise
+    assert adherence(report([0, 100, 87.5, 100], None))[3] == "NO"               # no backgrounds: colour alone
 
 
 def test_seams_reads_a_token_grid_and_not_smooth_content():
