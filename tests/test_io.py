@@ -253,6 +253,20 @@ def test_source_info_is_the_files_own_and_conform_notes_stay_truthful(clip_file,
     assert note["to_frames"] == 1 and note["dropped_s"] >= 0
 
 
+def test_a_clip_already_on_the_grid_is_not_copied_and_cannot_be_written_through():
+    from engine.conform import resample_frames
+    clip = np.random.default_rng(0).integers(0, 256, (9, 4, 6, 3), dtype=np.uint8)
+    same, note = resample_frames(clip, 12.0, 12.0, 1)
+    assert np.shares_memory(same, clip) and note["to_frames"] == 9 and note["dropped_s"] == 0
+    with pytest.raises(ValueError, match="read-only"):
+        same[0, 0, 0] = 1
+    assert clip.flags.writeable                                  # the caller's own array is untouched
+    cut, _ = resample_frames(clip, 12.0, 12.0, 4)                # 9 = 1 + 2 * 4: still the same frames
+    assert np.shares_memory(cut, clip)
+    slower, _ = resample_frames(clip, 24.0, 12.0, 1)             # resampled: a new array
+    assert not np.shares_memory(slower, clip) and len(slower) == 4
+
+
 def test_audio_tracks_are_laid_in_place_and_end_with_the_video(clip_file, tmp_path):
     path, frames = clip_file
     voiced = with_tone(path, tmp_path / "voiced.mp4", 5)
