@@ -19,6 +19,8 @@ def on_grid(frames: np.ndarray, like: np.ndarray) -> np.ndarray:
 
 
 def world_clip(rng, seconds=2.0, fps=12.0, size=(256, 144)):
+    """A world scene of one object drawn from rng, rendered (1 + 4k, H, W, 3) uint8 at size and
+    fps (on the default model's grid), and the scene."""
     scene = sample_scene(rng, duration_s=seconds, max_objects=1)
     n = 1 + int(seconds * fps) // 4 * 4
     return render(scene, *size, n, fps), scene
@@ -41,6 +43,7 @@ def photo_clip(photo: np.ndarray, seconds: float = 2.0, fps: float = 12.0) -> np
 
 
 def row(rows, what, figure, bar, met):
+    """Append one row of the issue's table: (row, figure, bar, "yes" or "NO")."""
     rows.append((what, figure, bar, "yes" if met else "NO"))
 
 
