@@ -71,7 +71,8 @@ def bench_restyle(engine, rng, n, recolour=True, strengths=(0.0, 0.3, 0.6, 0.9))
     where the input's object lies, and it is the part of that colour overlapping that place in
     each frame (world_metrics.measure's `at`): the model redraws a background with blotches of
     the new colour (a pale sky whiter than the palette, a cloud bluer) that the frame-wide reading
-    takes for the object. The bar's words are about the object, so its rows use this reading.
+    takes for the object. The 0.6 bar's words are about the object, so its rows use this reading;
+    adherence as strength rises (restyle_rows) reads the colour frame-wide, where the object may have gone.
     `backgrounds` asks the same clips for another world background instead (restyle_backgrounds)."""
     clips = []
     while len(clips) < n:
