@@ -203,7 +203,7 @@ def restyle_rows(r: dict) -> list[tuple[str, str, str, str]]:
                 f"{pcts(pooled)}% (new colour {pcts(colours)}%; new background {pcts(taken)}%, "
                 f"its share of the frame {share})", "rises", rising(pooled))
         else:
-            row(rows, "restyle: new colour as strength rises (no background requests in this report)",
+            row(rows, "restyle: new colour as strength rises (no background requests at every strength in this report)",
                 f"{pcts(colours)}%", "rises", rising(colours))
     if "0.6" in r:
         at = r["0.6"].get("at_object", r["0.6"])   # reports before the object reading: frame-wide

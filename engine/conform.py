@@ -64,9 +64,10 @@ def resample_frames(frames: np.ndarray, fps_in: float, fps_out: float, temporal_
     note = {"from_frames": T, "from_fps": round(float(fps_in), 4), "to_frames": int(n),
             "to_fps": float(fps_out), "dropped_s": round(max(0.0, duration - n / fps_out), 4)}
     if n == T and np.array_equal(idx, np.arange(T)):
-        # already on the grid's rate and count: no copy (an extension of a long clip would copy
-        # it whole each time, a cost that grows with its length); read-only, so no edit can
-        # write through it into the caller's frames
+        # already on the grid's rate and count: no copy (an extension of a long clip copied it
+        # whole here each time, a cost that grows with its length; it is still joined to the new
+        # frames once, as the result is the whole clip); read-only, so no edit can write through
+        # it into the caller's frames
         same = frames.view()
         same.flags.writeable = False
         return same, note
