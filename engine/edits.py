@@ -42,8 +42,7 @@ class EditMethods:
 
     def _encode(self, frames: np.ndarray) -> torch.Tensor:
         """(T, H, W, 3) uint8 -> normalised latents (C, t, h, w) on the CPU in fp32."""
-        frames = np.require(frames, requirements="W")          # a read-only view (conform's) is copied
-        x = torch.from_numpy(frames).permute(3, 0, 1, 2).float()[None] / 127.5 - 1.0
+        x = torch.from_numpy(frames.astype(np.float32)).permute(3, 0, 1, 2)[None] / 127.5 - 1.0
         with torch.inference_mode():
             z = self.vae.encode(x.to(self.device, self.dtype))
         return z[0].float().cpu()
